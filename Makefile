@@ -1,0 +1,35 @@
+# Two commands on a fresh machine (Python 3.11+, git, make, Node.js 20):
+#   make demo   seed demo ticks, materialize them, open the Dagster UI on http://127.0.0.1:3000
+#   make test   the whole test suite against real PostgreSQL, TimescaleDB (PGlite) and a moto S3 server
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TSDB := ticklake_dagster_tests/tsdb
+
+.PHONY: setup test demo bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+$(TSDB)/node_modules/.installed: $(TSDB)/package-lock.json
+	npm ci --prefix $(TSDB) --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup $(TSDB)/node_modules/.installed
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/ticklake seed-demo
+	$(BIN)/ticklake materialize EURUSD $$($(BIN)/python -c "import datetime as d; t=d.date.today(); print(f'{t-d.timedelta(days=7)}:{t-d.timedelta(days=1)}')")
+	$(BIN)/ticklake dev
+
+bench: setup
+	$(BIN)/python benchmarks/bench_materialize.py
+
+clean:
+	rm -rf $(VENV) $(TSDB)/node_modules

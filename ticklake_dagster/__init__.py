@@ -1,0 +1,1 @@
+"""ticklake: raw market ticks in an object-storage lake, candles in PostgreSQL/TimescaleDB."""

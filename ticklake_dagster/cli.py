@@ -1,0 +1,50 @@
+"""`ticklake` command line: every failure is one line on stderr and a non-zero exit, never a traceback."""
+
+import argparse
+import importlib
+import os
+import sys
+
+from ticklake_dagster.errors import TicklakeError
+
+# name -> module with `add_arguments(parser)` and `run(args) -> int`; imported only when used.
+COMMANDS = {
+    "materialize": "ticklake_dagster.commands.materialize",
+    "migrate": "ticklake_dagster.commands.migrate",
+    "seed-demo": "ticklake_dagster.commands.seed_demo",
+    "dev": "ticklake_dagster.commands.dev",
+}
+
+
+def build_parser(modules: dict) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticklake", description="Tick lake to candles, on Dagster.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in modules.items():
+        doc = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+        module.add_arguments(sub.add_parser(name, help=doc, description=doc))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = argv[0] if argv and argv[0] in COMMANDS else None
+    # Import only the command being run (the others pull in heavy dependencies), but list them all in --help.
+    modules = {n: importlib.import_module(m) for n, m in COMMANDS.items() if chosen is None or n == chosen}
+    args = build_parser(modules).parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except TicklakeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line, the traceback only on request
+        if os.environ.get("TICKLAKE_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(set TICKLAKE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Apply pending database migrations and say whether TimescaleDB or plain PostgreSQL was found."""
+
+from ticklake_dagster.resources import DatabaseResource
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def run(args) -> int:
+    database = DatabaseResource.from_env()
+    report = database.migrate()
+    kind = "TimescaleDB" if report.flavor == "timescaledb" else "plain PostgreSQL (no timescaledb extension)"
+    print(f"Database {database.describe()}: {kind}")
+    for name in report.applied:
+        print(f"applied {name}")
+    print(f"{len(report.applied)} migrations applied, {report.already} already in place")
+    return 0

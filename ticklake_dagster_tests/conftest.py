@@ -1,0 +1,88 @@
+"""Shared fixtures: every test talks to real servers on 127.0.0.1, never to mocks of them."""
+
+import boto3
+import psycopg2
+import pytest
+from botocore.config import Config
+
+from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.resources import database as database_module
+from ticklake_dagster_tests import servers
+
+ROLLUP_RELATIONS = ("candles_1d", "candles_12h", "candles_4h", "candles_1h", "candles_15m")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory):
+    with servers.embedded_postgres(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(pg_server_url):
+    with servers.fresh_database(pg_server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def database(database_url, tmp_path) -> DatabaseResource:
+    """A DatabaseResource on a fresh, empty plain-PostgreSQL database."""
+    return DatabaseResource(url=database_url, home=str(tmp_path))
+
+
+@pytest.fixture(scope="session")
+def timescaledb_url():
+    with servers.timescaledb_server() as url:
+        yield url
+
+
+@pytest.fixture
+def timescale_database(timescaledb_url, tmp_path) -> DatabaseResource:
+    """A DatabaseResource on the TimescaleDB test server, its ticklake relations dropped first."""
+    conn = psycopg2.connect(timescaledb_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name in ROLLUP_RELATIONS:
+            cur.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name} CASCADE")
+            cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
+        cur.execute("DROP TABLE IF EXISTS candles_5m, schema_migrations CASCADE")
+    conn.close()
+    database_module.forget_migrations()
+    return DatabaseResource(url=timescaledb_url, home=str(tmp_path))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    with servers.moto_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, request) -> str:
+    name = f"lake-{abs(hash(request.node.nodeid)) % 10**10}"
+    client = boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(request_checksum_calculation="when_required"),
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_lake_resource(s3_endpoint, s3_bucket) -> LakeResource:
+    return LakeResource(
+        url=f"s3://{s3_bucket}/lake", endpoint_url=s3_endpoint,
+        access_key_id="test", secret_access_key="test", region_name="us-east-1", max_attempts=2,
+    )
+
+
+@pytest.fixture
+def file_lake_resource(tmp_path) -> LakeResource:
+    return LakeResource(url=f"file://{tmp_path / 'lake'}")
+
+
+@pytest.fixture(params=["file", "s3"])
+def lake_resource(request) -> LakeResource:
+    """Each test that takes it runs once against a folder lake and once against the moto S3 server."""
+    return request.getfixturevalue(f"{request.param}_lake_resource")

