@@ -1,0 +1,63 @@
+"""The Dagster instance ticklake runs under: DAGSTER_HOME inside TICKLAKE_HOME, storage in PostgreSQL."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+from ticklake_dagster.errors import TicklakeError
+from ticklake_dagster.lake import Lake
+from ticklake_dagster.lake_keys import RAW_ROOT
+from ticklake_dagster.partitions import symbol_partitions_def
+from ticklake_dagster.resources.database import embedded_server_uri
+from ticklake_dagster.settings import ticklake_home
+from ticklake_dagster.symbols import is_valid_symbol
+
+DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+
+
+def dagster_storage_url() -> str:
+    """DAGSTER_PG_URL, else DATABASE_URL, else the embedded server's own `dagster` database.
+
+    The scheme is pinned to psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
+    """
+    url = (
+        os.environ.get("DAGSTER_PG_URL")
+        or os.environ.get("DATABASE_URL")
+        or embedded_server_uri(ticklake_home() / "pg", database="dagster")
+    )
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg2://{rest}" if sep and scheme in ("postgres", "postgresql") else url
+
+
+def prepare_dagster_env() -> dict[str, str]:
+    """The environment for `dagster dev` and its runs: DAGSTER_HOME with our dagster.yaml, absolute paths."""
+    if not DAGSTER_YAML.is_file():
+        raise TicklakeError(f"dagster.yaml not found at {DAGSTER_YAML}: install ticklake with `pip install -e .`")
+    home = ticklake_home()
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DAGSTER_YAML, dagster_home / "dagster.yaml")
+    env = dict(os.environ)
+    env.update(
+        TICKLAKE_HOME=str(home),
+        DAGSTER_HOME=str(dagster_home),
+        TICKLAKE_DAGSTER_PG_URL=dagster_storage_url(),
+    )
+    return env
+
+
+def lake_symbols(lake: Lake) -> list[str]:
+    """Symbols that have raw parts in the lake (folder names that pass the symbol rule)."""
+    names = [p[len(RAW_ROOT) :].rstrip("/") for p in lake.list_dirs(RAW_ROOT)]
+    return [n for n in names if is_valid_symbol(n)]
+
+
+def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[str]:
+    """Add symbols missing from the dynamic `symbol` partitions; return the ones added."""
+    known = set(instance.get_dynamic_partitions(symbol_partitions_def.name))
+    new = sorted(s for s in set(symbols) if s not in known and is_valid_symbol(s))
+    if new:
+        instance.add_dynamic_partitions(symbol_partitions_def.name, new)
+    return new
