@@ -52,19 +52,17 @@ def read_part(key: str, data: bytes) -> pd.DataFrame:
         if key.endswith(".json"):
             return _read_json_part(data)
         return _read_parquet_part(data)
-    except LakeError:
-        raise
     except Exception as e:
-        raise LakeError(f"Unreadable tick part {key}: {type(e).__name__}: {str(e)[:200]}") from None
+        raise LakeError(f"Unreadable tick part {key}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
 
 
 def _read_parquet_part(data: bytes) -> pd.DataFrame:
     table = pq.read_table(io.BytesIO(data), columns=["ts", "bid", "ask"])
     ts = table.column("ts")
     if pa.types.is_timestamp(ts.type):
-        ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz)).cast(pa.int64())
+        ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz), safe=False).cast(pa.int64())  # truncate sub-ms
     else:
-        raise LakeError(f"column ts has type {ts.type}, expected timestamp")
+        raise ValueError(f"column ts has type {ts.type}, expected timestamp")
     return pd.DataFrame(
         {
             "ts_ms": ts_ms.fill_null(np.iinfo("int64").min).to_numpy(),
@@ -77,7 +75,7 @@ def _read_parquet_part(data: bytes) -> pd.DataFrame:
 def _read_json_part(data: bytes) -> pd.DataFrame:
     records = json.loads(data)
     if not isinstance(records, list):
-        raise LakeError("legacy JSON part is not an array of ticks")
+        raise ValueError("legacy JSON part is not an array of ticks")
     frame = pd.DataFrame.from_records(
         [r if isinstance(r, dict) else {} for r in records], columns=["timestamp", "bid", "ask"]
     )

@@ -1,0 +1,106 @@
+"""Test data and independent reference implementations (written differently from the code under test)."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from ticklake_dagster.assets import candles_5m, r2_ticks
+from ticklake_dagster.days import day_start_ms
+from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key
+from ticklake_dagster.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.ticks import ticks_to_parquet
+
+DAY = dt.date(2025, 11, 13)  # a Thursday
+
+
+def random_ticks(seed: int, day: dt.date = DAY, n: int = 5000) -> pd.DataFrame:
+    """Random valid ticks spread over the day, unsorted, with repeated timestamps."""
+    rng = np.random.default_rng(seed)
+    ts = day_start_ms(day) + rng.integers(0, 86_400_000, n)
+    ts[: n // 10] = ts[n // 10 : 2 * (n // 10)]  # same millisecond, different quotes
+    mid = 1.1 + np.cumsum(rng.normal(0, 1e-4, n))
+    half = rng.uniform(1e-5, 1e-4, n)
+    return pd.DataFrame({"ts_ms": ts.astype("int64"), "bid": mid - half, "ask": mid + half})
+
+
+def write_parquet_parts(lake, symbol: str, ticks: pd.DataFrame, parts: int = 4, day: dt.date = DAY) -> list[str]:
+    """Split ticks into `parts` raw Parquet parts as the ingester would write them."""
+    keys = []
+    for i, chunk in enumerate(np.array_split(np.arange(len(ticks)), parts)):
+        sub = ticks.iloc[chunk]
+        key = raw_part_key(symbol, day, int(sub["ts_ms"].min()) if len(sub) else day_start_ms(day), suffix=f"t{i}")
+        lake.put(key, ticks_to_parquet(sub["ts_ms"].to_numpy(), sub["bid"].to_numpy(), sub["ask"].to_numpy()))
+        keys.append(key)
+    return keys
+
+
+def write_json_part(lake, symbol: str, records: list, name: str = "legacy", day: dt.date = DAY) -> str:
+    """A legacy JSON part: an array of {"timestamp": unix seconds, "bid", "ask"}."""
+    key = f"{raw_day_prefix(symbol, day)}part-{day_start_ms(day):013d}-{name}.json"
+    lake.put(key, json.dumps(records).encode())
+    return key
+
+
+def reference_clean(ticks: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """Row-by-row oracle for validation + exact dedup + stable sort by ts."""
+    start = day_start_ms(day)
+    seen, kept = set(), []
+    for ts, bid, ask in ticks[["ts_ms", "bid", "ask"]].itertuples(index=False):
+        if not (np.isfinite(bid) and np.isfinite(ask)) or bid <= 0 or ask <= 0 or bid > ask:
+            continue
+        if not start <= ts < start + 86_400_000:
+            continue
+        if (ts, bid, ask) in seen:
+            continue
+        seen.add((ts, bid, ask))
+        kept.append((ts, bid, ask))
+    kept.sort(key=lambda r: r[0])  # Python's sort is stable
+    return pd.DataFrame(kept, columns=["ts_ms", "bid", "ask"]).astype({"ts_ms": "int64"})
+
+
+def reference_candles(ticks: pd.DataFrame, rule: str = "5min") -> pd.DataFrame:
+    """The naive way: pandas resample over the mid price (ticks already clean and ts-sorted)."""
+    index = pd.to_datetime(ticks["ts_ms"], unit="ms", utc=True)
+    mid = pd.Series(((ticks["bid"] + ticks["ask"]) / 2).to_numpy(), index=index)
+    spread = pd.Series((ticks["ask"] - ticks["bid"]).to_numpy(), index=index)
+    r = mid.resample(rule)
+    out = pd.DataFrame(
+        {"open": r.first(), "high": r.max(), "low": r.min(), "close": r.last(),
+         "trades": r.count(), "spread_avg": spread.resample(rule).mean()}
+    )
+    out = out[out["trades"] > 0]
+    out.index.name = "time"
+    return out.reset_index()
+
+
+def instance_with_symbols(*symbols: str) -> dg.DagsterInstance:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(symbol_partitions_def.name, list(symbols))
+    return instance
+
+
+def materialize_day(lake_resource, database, symbol: str, day: dt.date = DAY, instance=None, **kwargs):
+    """Run r2_ticks -> candles_5m for one symbol-day through Dagster."""
+    return dg.materialize(
+        [r2_ticks, candles_5m],
+        partition_key=partition_key(symbol, day),
+        resources={"lake": lake_resource, "database": database},
+        instance=instance or instance_with_symbols(symbol),
+        **kwargs,
+    )
+
+
+def fetch_candles(database, relation: str = "candles_5m", symbol: str | None = None) -> pd.DataFrame:
+    with database.connect() as conn, conn.cursor() as cur:
+        where = "WHERE symbol = %s" if symbol else ""
+        cur.execute(
+            f"SELECT time, symbol, open, high, low, close, trades, spread_avg FROM {relation} {where} ORDER BY symbol, time",
+            (symbol,) if symbol else None,
+        )
+        rows = cur.fetchall()
+    frame = pd.DataFrame(rows, columns=["time", "symbol", "open", "high", "low", "close", "trades", "spread_avg"])
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame

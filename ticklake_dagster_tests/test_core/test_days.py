@@ -1,0 +1,26 @@
+import datetime as dt
+
+import pytest
+
+from ticklake_dagster.days import day_of_ms, day_start_ms, parse_day, parse_day_range
+from ticklake_dagster.errors import InvalidInput
+
+
+def test_range_is_inclusive():
+    assert parse_day_range("2025-11-13:2025-11-15") == [dt.date(2025, 11, 13), dt.date(2025, 11, 14), dt.date(2025, 11, 15)]
+    assert parse_day_range("2025-11-13") == [dt.date(2025, 11, 13)]
+
+
+@pytest.mark.parametrize("text", ["2025-13-01", "2025-02-30", "20251113", "yesterday", "", "2025-11-13:", "2025-11-15:2025-11-13", "2000-01-01:2030-01-01"])
+def test_bad_dates_and_ranges_are_one_line_errors(text):
+    with pytest.raises(InvalidInput) as e:
+        parse_day_range(text)
+    assert "\n" not in str(e.value)
+
+
+def test_day_boundaries_are_utc():
+    day = dt.date(2025, 11, 13)
+    start = day_start_ms(day)
+    assert start == int(dt.datetime(2025, 11, 13, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    assert day_of_ms(start) == day and day_of_ms(start - 1) == day - dt.timedelta(days=1)
+    assert parse_day("2025-11-13") == day

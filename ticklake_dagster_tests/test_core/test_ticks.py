@@ -1,0 +1,106 @@
+import datetime as dt
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ticklake_dagster.days import day_start_ms
+from ticklake_dagster.errors import LakeError
+from ticklake_dagster.ticks import REJECT_REASONS, TICK_SCHEMA, clean_day, read_part, ticks_to_parquet
+from ticklake_dagster_tests.factories import DAY, random_ticks, reference_clean
+
+START = day_start_ms(DAY)
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["ts_ms", "bid", "ask"]).astype({"ts_ms": "int64", "bid": "float64", "ask": "float64"})
+
+
+def test_each_invalid_reason_is_dropped_and_counted_once():
+    rows = [
+        (START + 1, 1.0, 1.1),               # kept
+        (START + 2, np.nan, 1.1),            # missing
+        (START + 3, np.inf, 1.1),            # non_finite
+        (START + 4, 1.0, -np.inf),           # non_finite
+        (START + 5, 0.0, 1.1),               # non_positive
+        (START + 6, -1.0, 1.1),              # non_positive
+        (START + 7, 1.2, 1.1),               # crossed
+        (START - 1, 1.0, 1.1),               # outside_day (previous day)
+        (START + 86_400_000, 1.0, 1.1),      # outside_day (next midnight)
+        (START + 8, -1.0, -0.5),             # non_positive wins over crossed: counted once
+    ]
+    result = clean_day(frame(rows), DAY)
+    assert result.rejected == {"missing": 1, "non_finite": 2, "non_positive": 3, "crossed": 1, "outside_day": 2}
+    assert set(result.rejected) == set(REJECT_REASONS)
+    assert result.ticks.values.tolist() == [[START + 1, 1.0, 1.1]]
+    assert result.rows_read == len(rows) and result.rejected_total == len(rows) - 1
+
+
+def test_day_edges_are_inclusive_at_midnight_and_exclusive_at_the_next():
+    rows = [(START, 1.0, 1.1), (START + 86_399_999, 1.0, 1.1), (START + 86_400_000, 1.0, 1.1)]
+    result = clean_day(frame(rows), DAY)
+    assert result.ticks["ts_ms"].tolist() == [START, START + 86_399_999]
+    assert result.rejected["outside_day"] == 1
+
+
+def test_equal_quotes_are_kept_only_when_timestamps_differ():
+    rows = [(START + 5, 1.0, 1.1), (START + 5, 1.0, 1.1), (START + 6, 1.0, 1.1), (START + 5, 1.0, 1.2)]
+    result = clean_day(frame(rows), DAY)
+    assert result.duplicates == 1
+    # stable: ties in ts keep their arrival order
+    assert result.ticks.values.tolist() == [[START + 5, 1.0, 1.1], [START + 5, 1.0, 1.2], [START + 6, 1.0, 1.1]]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_clean_day_matches_row_by_row_oracle(seed):
+    ticks = random_ticks(seed)
+    rng = np.random.default_rng(seed)
+    dirty = pd.concat([ticks, ticks.sample(500, random_state=seed)], ignore_index=True)  # retried uploads
+    idx = rng.choice(len(dirty), 300, replace=False)
+    dirty.loc[idx[:100], "bid"] = dirty.loc[idx[:100], "ask"] + 0.001
+    dirty.loc[idx[100:200], "ask"] = np.nan
+    dirty.loc[idx[200:], "ts_ms"] += 86_400_000
+    result = clean_day(dirty, DAY)
+    expected = reference_clean(dirty, DAY)
+    pd.testing.assert_frame_equal(result.ticks.reset_index(drop=True), expected)
+
+
+def test_parquet_part_round_trip_keeps_schema():
+    data = ticks_to_parquet(np.array([START, START + 1]), np.array([1.0, 2.0]), np.array([1.5, 2.5]))
+    table = pq.read_table(io.BytesIO(data))
+    assert table.schema.equals(TICK_SCHEMA, check_metadata=False)
+    assert pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert read_part("x.parquet", data).values.tolist() == [[START, 1.0, 1.5], [START + 1, 2.0, 2.5]]
+
+
+def test_parquet_parts_with_other_timestamp_units_are_normalised_to_ms():
+    table = pa.table({"ts": pa.array([START * 1000 + 999], pa.timestamp("us", tz="UTC")), "bid": [1.0], "ask": [1.1]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    assert read_part("x.parquet", buf.getvalue())["ts_ms"].tolist() == [START]
+
+
+def test_legacy_json_part_with_int_and_float_seconds_and_bad_rows():
+    records = [
+        {"timestamp": START // 1000, "bid": 1.0, "ask": 1.1},
+        {"timestamp": START / 1000 + 0.25, "bid": "1.0", "ask": 1.1},
+        {"timestamp": START // 1000, "bid": 1.0},  # missing ask
+        {"bid": 1.0, "ask": 1.1},                   # missing timestamp
+        {"timestamp": "soon", "bid": 1.0, "ask": 1.1},
+        "not an object",
+    ]
+    raw = read_part("part-1-a.json", json.dumps(records).encode())
+    result = clean_day(raw, DAY)
+    assert result.ticks["ts_ms"].tolist() == [START, START + 250]
+    assert result.rejected["missing"] == 4
+
+
+@pytest.mark.parametrize("key,data", [("p.json", b"{not json"), ("p.json", b'{"a": 1}'), ("p.parquet", b"PAR1garbage")])
+def test_unreadable_parts_raise_one_line_naming_the_key(key, data):
+    with pytest.raises(LakeError) as e:
+        read_part(key, data)
+    assert key in str(e.value) and "\n" not in str(e.value)

