@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import psycopg2
-import requests
 
 TSDB_DIR = Path(__file__).parent / "tsdb"
 
@@ -90,10 +89,6 @@ def moto_s3_server():
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def reset_moto(endpoint: str) -> None:
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,19 @@
+import dagster as dg
+
+from ticklake_dagster.assets.backfill import PARTITIONS_PER_RUN
+from ticklake_dagster.definitions import defs
+from ticklake_dagster.partitions import ticks_partitions_def
+
+
+def test_definitions_load_with_the_spine_assets():
+    repo = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {"r2_ticks", "candles_5m"} <= keys
+    candles = repo.asset_graph.get(dg.AssetKey("candles_5m"))
+    assert dg.AssetKey("r2_ticks") in candles.parent_keys
+    for key in ("r2_ticks", "candles_5m"):
+        node = repo.asset_graph.get(dg.AssetKey(key))
+        assert node.partitions_def == ticks_partitions_def
+        assert node.backfill_policy.max_partitions_per_run == PARTITIONS_PER_RUN
+    assert set(ticks_partitions_def.partition_dimension_names) == {"symbol", "date"}
+    assert {"lake", "database"} <= set(defs.resources)
