@@ -40,6 +40,8 @@ class LakeObject:
 class Lake(abc.ABC):
     """Object-store semantics: flat keys, atomic whole-object writes, lexicographic listings."""
 
+    fetch_concurrency: int = 1  # GETs worth running at once when reading many small objects
+
     @abc.abstractmethod
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[LakeObject]:
         """Every object under `prefix` (recursively), in key order, after `start_after` if given."""
@@ -147,6 +149,8 @@ class FileLake(Lake):
 
 class S3Lake(Lake):
     """A bucket (and optional key prefix) on any S3-compatible store: Cloudflare R2, MinIO, AWS."""
+
+    fetch_concurrency = 16  # hides ~30 ms of request latency per GET on R2
 
     def __init__(self, client, bucket: str, prefix: str = "", endpoint: str | None = None):
         self.client = client

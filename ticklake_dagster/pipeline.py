@@ -11,11 +11,7 @@ from ticklake_dagster.days import DAY_MS, utc_midnight
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
 from ticklake_dagster.lake_keys import PART_EXTENSIONS, daily_key, raw_day_prefix
-from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_part, table_to_parquet
-
-# Parts are small; fetching them concurrently hides object-store latency (~30 ms a GET on R2).
-_FETCH_THREADS = 16
-
+from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_part, table_to_parquet, to_frame
 
 @dataclasses.dataclass
 class CompactedDay:
@@ -55,11 +51,13 @@ def list_parts(lake: Lake, symbol: str, day: dt.date) -> list[tuple[str, int]]:
 
 
 def read_parts(lake: Lake, keys: list[str]) -> pd.DataFrame:
-    if not keys:
-        return pd.DataFrame({"ts_ms": pd.Series(dtype="int64"), "bid": pd.Series(dtype="float64"), "ask": pd.Series(dtype="float64")})
-    with ThreadPoolExecutor(max_workers=min(_FETCH_THREADS, len(keys))) as pool:
-        frames = list(pool.map(lambda k: read_part(k, lake.get(k)), keys))
-    return pd.concat(frames, ignore_index=True)
+    """Every part's ticks, concatenated in key order (fetched concurrently where the lake gains from it)."""
+    if len(keys) > 1 and lake.fetch_concurrency > 1:
+        with ThreadPoolExecutor(max_workers=min(lake.fetch_concurrency, len(keys))) as pool:
+            blobs = list(pool.map(lake.get, keys))
+    else:
+        blobs = [lake.get(k) for k in keys]
+    return to_frame([read_part(k, b) for k, b in zip(keys, blobs)])
 
 
 def compact_day(lake: Lake, symbol: str, day: dt.date, *, write: bool = True) -> CompactedDay:

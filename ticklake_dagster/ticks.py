@@ -46,33 +46,37 @@ def table_to_parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def read_part(key: str, data: bytes) -> pd.DataFrame:
-    """One part as columns ts_ms (int64, NaN-free), bid, ask (float64, NaN where missing)."""
+_NO_TS = np.iinfo("int64").min  # marks a missing timestamp in the int64 ts_ms column
+RAW_SCHEMA = pa.schema([("ts_ms", pa.int64()), ("bid", pa.float64()), ("ask", pa.float64())])
+
+
+def read_part(key: str, data: bytes) -> pa.Table:
+    """One part as an Arrow table ts_ms (int64), bid, ask (float64, NaN where missing)."""
     try:
         if key.endswith(".json"):
             return _read_json_part(data)
         return _read_parquet_part(data)
     except Exception as e:
-        raise LakeError(f"Unreadable tick part {key}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
+        reason = str(e).splitlines()[0][:200] if str(e) else ""
+        raise LakeError(f"Unreadable tick part {key}: {type(e).__name__}: {reason}") from None
 
 
-def _read_parquet_part(data: bytes) -> pd.DataFrame:
-    table = pq.read_table(io.BytesIO(data), columns=["ts", "bid", "ask"])
+def _read_parquet_part(data: bytes) -> pa.Table:
+    # ParquetFile.read is ~4x faster than read_table on small files (no dataset discovery).
+    table = pq.ParquetFile(pa.BufferReader(data)).read(columns=["ts", "bid", "ask"], use_threads=False)
     ts = table.column("ts")
-    if pa.types.is_timestamp(ts.type):
-        ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz), safe=False).cast(pa.int64())  # truncate sub-ms
-    else:
+    if not pa.types.is_timestamp(ts.type):
         raise ValueError(f"column ts has type {ts.type}, expected timestamp")
-    return pd.DataFrame(
-        {
-            "ts_ms": ts_ms.fill_null(np.iinfo("int64").min).to_numpy(),
-            "bid": table.column("bid").cast(pa.float64()).to_numpy(),
-            "ask": table.column("ask").cast(pa.float64()).to_numpy(),
-        }
+    ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz), safe=False).cast(pa.int64())  # truncate sub-ms
+    return pa.table(
+        [ts_ms.fill_null(_NO_TS),
+         table.column("bid").cast(pa.float64()).fill_null(np.nan),
+         table.column("ask").cast(pa.float64()).fill_null(np.nan)],
+        schema=RAW_SCHEMA,
     )
 
 
-def _read_json_part(data: bytes) -> pd.DataFrame:
+def _read_json_part(data: bytes) -> pa.Table:
     records = json.loads(data)
     if not isinstance(records, list):
         raise ValueError("legacy JSON part is not an array of ticks")
@@ -80,16 +84,21 @@ def _read_json_part(data: bytes) -> pd.DataFrame:
         [r if isinstance(r, dict) else {} for r in records], columns=["timestamp", "bid", "ask"]
     )
     seconds = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype="float64")
-    ts_ms = np.full(len(frame), np.iinfo("int64").min, dtype="int64")
+    ts_ms = np.full(len(frame), _NO_TS, dtype="int64")
     ok = np.isfinite(seconds) & (np.abs(seconds) < 1e11)
     ts_ms[ok] = np.round(seconds[ok] * 1000.0).astype("int64")
-    return pd.DataFrame(
-        {
-            "ts_ms": ts_ms,
-            "bid": pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype="float64"),
-            "ask": pd.to_numeric(frame["ask"], errors="coerce").to_numpy(dtype="float64"),
-        }
+    return pa.table(
+        [ts_ms,
+         pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype="float64"),
+         pd.to_numeric(frame["ask"], errors="coerce").to_numpy(dtype="float64")],
+        schema=RAW_SCHEMA,
     )
+
+
+def to_frame(tables: list[pa.Table]) -> pd.DataFrame:
+    """Concatenate parts (in order) into one ts_ms/bid/ask frame, converting to numpy once."""
+    table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
+    return pd.DataFrame({name: table.column(name).to_numpy() for name in RAW_SCHEMA.names})
 
 
 @dataclasses.dataclass
@@ -110,7 +119,7 @@ def clean_day(raw: pd.DataFrame, day: dt.date) -> CleanDay:
     """Drop invalid rows (counted by reason), drop exact duplicate ticks, stable-sort by ts."""
     ts, bid, ask = raw["ts_ms"].to_numpy(), raw["bid"].to_numpy(), raw["ask"].to_numpy()
     start = day_start_ms(day)
-    missing = (ts == np.iinfo("int64").min) | np.isnan(bid) | np.isnan(ask)
+    missing = (ts == _NO_TS) | np.isnan(bid) | np.isnan(ask)
     non_finite = ~missing & ~(np.isfinite(bid) & np.isfinite(ask))
     bad = missing | non_finite
     non_positive = ~bad & ((bid <= 0) | (ask <= 0))
@@ -141,4 +150,4 @@ def daily_table(ticks: pd.DataFrame) -> pa.Table:
 
 def read_daily(data: bytes) -> pd.DataFrame:
     """A compacted day back as ts_ms/bid/ask columns."""
-    return _read_parquet_part(data)
+    return to_frame([_read_parquet_part(data)])

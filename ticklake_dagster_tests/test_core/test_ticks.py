@@ -10,7 +10,7 @@ import pytest
 
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.errors import LakeError
-from ticklake_dagster.ticks import REJECT_REASONS, TICK_SCHEMA, clean_day, read_part, ticks_to_parquet
+from ticklake_dagster.ticks import REJECT_REASONS, TICK_SCHEMA, clean_day, read_part, ticks_to_parquet, to_frame
 from ticklake_dagster_tests.factories import DAY, random_ticks, reference_clean
 
 START = day_start_ms(DAY)
@@ -74,14 +74,14 @@ def test_parquet_part_round_trip_keeps_schema():
     table = pq.read_table(io.BytesIO(data))
     assert table.schema.equals(TICK_SCHEMA, check_metadata=False)
     assert pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0).column(0).compression == "ZSTD"
-    assert read_part("x.parquet", data).values.tolist() == [[START, 1.0, 1.5], [START + 1, 2.0, 2.5]]
+    assert to_frame([read_part("x.parquet", data)]).values.tolist() == [[START, 1.0, 1.5], [START + 1, 2.0, 2.5]]
 
 
 def test_parquet_parts_with_other_timestamp_units_are_normalised_to_ms():
     table = pa.table({"ts": pa.array([START * 1000 + 999], pa.timestamp("us", tz="UTC")), "bid": [1.0], "ask": [1.1]})
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    assert read_part("x.parquet", buf.getvalue())["ts_ms"].tolist() == [START]
+    assert read_part("x.parquet", buf.getvalue())["ts_ms"].to_pylist() == [START]
 
 
 def test_legacy_json_part_with_int_and_float_seconds_and_bad_rows():
@@ -93,7 +93,7 @@ def test_legacy_json_part_with_int_and_float_seconds_and_bad_rows():
         {"timestamp": "soon", "bid": 1.0, "ask": 1.1},
         "not an object",
     ]
-    raw = read_part("part-1-a.json", json.dumps(records).encode())
+    raw = to_frame([read_part("part-1-a.json", json.dumps(records).encode())])
     result = clean_day(raw, DAY)
     assert result.ticks["ts_ms"].tolist() == [START, START + 250]
     assert result.rejected["missing"] == 4
@@ -104,3 +104,12 @@ def test_unreadable_parts_raise_one_line_naming_the_key(key, data):
     with pytest.raises(LakeError) as e:
         read_part(key, data)
     assert key in str(e.value) and "\n" not in str(e.value)
+
+
+def test_parquet_part_with_null_cells_counts_them_as_missing():
+    table = pa.table({"ts": pa.array([START, None, START + 2], pa.timestamp("ms", tz="UTC")),
+                      "bid": pa.array([1.0, 1.0, None]), "ask": [1.1, 1.1, 1.1]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    result = clean_day(to_frame([read_part("p.parquet", buf.getvalue())]), DAY)
+    assert result.ticks["ts_ms"].tolist() == [START] and result.rejected["missing"] == 2
