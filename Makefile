@@ -25,7 +25,7 @@ test: setup $(TSDB)/node_modules/.installed
 
 demo: setup
 	$(BIN)/ticklake seed-demo
-	$(BIN)/ticklake materialize EURUSD $$($(BIN)/python -c "import datetime as d; t=d.date.today(); print(f'{t-d.timedelta(days=7)}:{t-d.timedelta(days=1)}')")
+	$(BIN)/ticklake materialize EURUSD $$($(BIN)/python -c "import datetime as d; t=d.datetime.now(d.timezone.utc).date(); print(f'{t-d.timedelta(days=7)}:{t-d.timedelta(days=1)}')")
 	$(BIN)/ticklake dev
 
 bench: setup

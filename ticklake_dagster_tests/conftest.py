@@ -45,7 +45,8 @@ def timescale_database(timescaledb_url, tmp_path) -> DatabaseResource:
         for name in ROLLUP_RELATIONS:
             cur.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name} CASCADE")
             cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
-        cur.execute("DROP TABLE IF EXISTS candles_5m, schema_migrations CASCADE")
+        cur.execute("DROP TABLE IF EXISTS candles_5m CASCADE")  # a hypertable must be dropped on its own
+        cur.execute("DROP TABLE IF EXISTS schema_migrations")
     conn.close()
     database_module.forget_migrations()
     return DatabaseResource(url=timescaledb_url, home=str(tmp_path))

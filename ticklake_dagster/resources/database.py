@@ -4,7 +4,7 @@ import contextlib
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -77,9 +77,8 @@ class DatabaseResource(dg.ConfigurableResource):
     connect_timeout: int = 10
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "DatabaseResource":
-        env = os.environ if environ is None else environ
-        url = dg.EnvVar("DATABASE_URL") if env.get("DATABASE_URL") else None
+    def from_env(cls) -> "DatabaseResource":
+        url = dg.EnvVar("DATABASE_URL") if os.environ.get("DATABASE_URL") else None
         return cls(url=url, home=str(ticklake_home()))
 
     def resolved_url(self) -> str:

@@ -1,7 +1,6 @@
 """The tick lake: a local folder (`file://`) or an S3-compatible bucket (`s3://`, Cloudflare R2 in production)."""
 
 import os
-from collections.abc import Mapping
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -19,9 +18,9 @@ def _value(v: str | dg.EnvVar | None) -> str | None:
     return v
 
 
-def _env_var(environ: Mapping[str, str], name: str) -> dg.EnvVar | None:
+def _env_var(name: str) -> dg.EnvVar | None:
     # EnvVar, not the value, so the Dagster UI shows the variable's name and never the secret.
-    return dg.EnvVar(name) if environ.get(name) else None
+    return dg.EnvVar(name) if os.environ.get(name) else None
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -38,9 +37,9 @@ class LakeResource(dg.ConfigurableResource):
     read_timeout: float = 30.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LakeResource":
+    def from_env(cls) -> "LakeResource":
         """TICKLAKE_LAKE_URL (default file://$TICKLAKE_HOME/lake, or s3://$R2_BUCKET_NAME when set) and R2_*."""
-        env = os.environ if environ is None else environ
+        env = os.environ
         url = env.get("TICKLAKE_LAKE_URL")
         if not url:
             url = f"s3://{env['R2_BUCKET_NAME']}" if env.get("R2_BUCKET_NAME") else f"file://{ticklake_home() / 'lake'}"
@@ -48,8 +47,8 @@ class LakeResource(dg.ConfigurableResource):
             url=url,
             endpoint_url=env.get("R2_ENDPOINT") or None,
             account_id=env.get("R2_ACCOUNT_ID") or None,
-            access_key_id=_env_var(env, "R2_ACCESS_KEY_ID"),
-            secret_access_key=_env_var(env, "R2_SECRET_ACCESS_KEY"),
+            access_key_id=_env_var("R2_ACCESS_KEY_ID"),
+            secret_access_key=_env_var("R2_SECRET_ACCESS_KEY"),
             region_name=env.get("R2_REGION") or "auto",
         )
 

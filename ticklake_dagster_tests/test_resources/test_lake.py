@@ -105,11 +105,15 @@ def test_bad_lake_urls(url):
         LakeResource(url=url).get_lake()
 
 
-def test_from_env_defaults_and_r2_endpoint(tmp_path):
-    local = LakeResource.from_env({"TICKLAKE_HOME": str(tmp_path)})
-    assert local.url.startswith("file://") and local.url.endswith("/lake")
-    r2 = LakeResource.from_env({"R2_BUCKET_NAME": "ticks", "R2_ACCOUNT_ID": "abc123",
-                                "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "secret"})
+def test_from_env_defaults_and_r2_endpoint(tmp_path, monkeypatch):
+    for name in ("TICKLAKE_LAKE_URL", "R2_BUCKET_NAME", "R2_ACCOUNT_ID", "R2_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path))
+    assert LakeResource.from_env().url == f"file://{tmp_path}/lake"
+    for name, value in {"R2_BUCKET_NAME": "ticks", "R2_ACCOUNT_ID": "abc123",
+                        "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "secret"}.items():
+        monkeypatch.setenv(name, value)
+    r2 = LakeResource.from_env()
     assert r2.url == "s3://ticks"
     assert r2.resolved_endpoint() == "https://abc123.r2.cloudflarestorage.com"
     # Secrets are referenced by variable name, so Dagster's UI never displays them.
