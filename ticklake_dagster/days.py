@@ -42,3 +42,10 @@ def day_of_ms(epoch_ms: int) -> dt.date:
 
 def utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
+def iso_ms(epoch_ms: int | None) -> str | None:
+    """ISO-8601 UTC text of epoch milliseconds, for metadata and logs."""
+    if epoch_ms is None:
+        return None
+    return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(epoch_ms))).isoformat()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 
 from ticklake_dagster.candle_store import WriteStats, refresh_continuous_aggregates, write_window
-from ticklake_dagster.days import DAY_MS, utc_midnight
+from ticklake_dagster.days import DAY_MS, iso_ms, utc_midnight
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
 from ticklake_dagster.lake_keys import PART_EXTENSIONS, daily_key, raw_day_prefix
@@ -36,13 +36,9 @@ class CompactedDay:
             "duplicates_removed": self.clean.duplicates,
             **{f"rejected_{reason}": n for reason, n in self.clean.rejected.items()},
             "bytes_written": self.bytes_written,
-            "first_tick": _iso(ts.iloc[0]) if len(ts) else None,
-            "last_tick": _iso(ts.iloc[-1]) if len(ts) else None,
+            "first_tick": iso_ms(ts.iloc[0]) if len(ts) else None,
+            "last_tick": iso_ms(ts.iloc[-1]) if len(ts) else None,
         }
-
-
-def _iso(ms: int) -> str:
-    return pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
 
 
 def list_parts(lake: Lake, symbol: str, day: dt.date) -> list[tuple[str, int]]:
@@ -70,15 +66,12 @@ def compact_day(lake: Lake, symbol: str, day: dt.date, *, write: bool = True) ->
     clean = clean_day(raw, day)
     key = daily_key(symbol, day)
     written = 0
-    if write:
-        if len(clean.ticks):
-            data = table_to_parquet(daily_table(clean.ticks))
-            lake.put(key, data)
-            written = len(data)
-        elif not parts:
-            lake.delete(key)
-        else:
-            lake.put(key, table_to_parquet(daily_table(clean.ticks)))
+    if write and parts:
+        data = table_to_parquet(daily_table(clean.ticks))
+        lake.put(key, data)
+        written = len(data)
+    elif write:
+        lake.delete(key)
     return CompactedDay(symbol, day, len(parts), sum(s for _, s in parts), clean, key, written)
 
 

@@ -5,6 +5,7 @@ import dagster as dg
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
 from ticklake_dagster.candles import ROLLUPS, build_candles
+from ticklake_dagster.days import iso_ms
 from ticklake_dagster.partitions import symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import load_compacted, refresh_after_write, write_day
 from ticklake_dagster.resources import DatabaseResource, LakeResource
@@ -43,17 +44,11 @@ def candles_5m(
     return dg.MaterializeResult(
         metadata={
             "candle_count": sum(len(c) for _, _, c in built),
-            "first_candle": _iso(first),
-            "last_candle": _iso(last),
+            "first_candle": iso_ms(first),
+            "last_candle": iso_ms(last),
             "rows_upserted": sum(s.upserted for s in stats),
             "rows_removed": sum(s.removed for s in stats),
             "database_flavor": flavor,
             "higher_timeframes": ", ".join(HIGHER_TIMEFRAMES),
         }
     )
-
-
-def _iso(ms: int | None) -> str | None:
-    import pandas as pd
-
-    return None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
