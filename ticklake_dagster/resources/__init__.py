@@ -1,6 +1,7 @@
 """One ConfigurableResource per external system, read from the environment and shared by everything."""
 
 from ticklake_dagster.resources.database import DatabaseResource
+from ticklake_dagster.resources.ingester import IngesterResource
 from ticklake_dagster.resources.lake import LakeResource
 
-__all__ = ["DatabaseResource", "LakeResource"]
+__all__ = ["DatabaseResource", "IngesterResource", "LakeResource"]

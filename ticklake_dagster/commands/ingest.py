@@ -1,0 +1,39 @@
+"""Run the long-running tick ingester: feeds -> write-ahead spool -> per-symbol Parquet parts in the lake."""
+
+from ticklake_dagster.errors import InvalidInput
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--source", action="append", default=[], metavar="SPEC",
+        help="ws://HOST/PATH or wss://…, jsonl:PATH, jsonl:- (stdin), synthetic:SYM1,SYM2@RATE; repeatable. "
+        "Without any, upload what the spool holds and exit",
+    )
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /health on this port")
+    parser.add_argument("--metrics-host", default="0.0.0.0", help="address for --metrics-port (default 0.0.0.0)")
+    parser.add_argument("--batch-size", type=int, default=None, help="ticks per part (default 1000)")
+    parser.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
+                        help="flush a symbol's batch this long after its first tick (default 300)")
+    parser.add_argument("--spool-dir", default=None, help="write-ahead spool folder (default $TICKLAKE_HOME/spool)")
+    parser.add_argument("--subscribe", default=None, metavar="JSON", help="message sent on every WebSocket connect")
+    parser.add_argument("--degraded-mode", choices=("spool", "file"), default=None,
+                        help="without lake credentials: keep ticks in the spool (default) or write the local file lake")
+
+
+def run(args) -> int:
+    from ticklake_dagster.ingest import logs
+    from ticklake_dagster.ingest.backoff import Backoff
+    from ticklake_dagster.ingest.service import IngestService, run_service
+    from ticklake_dagster.ingest.sources import parse_source
+    from ticklake_dagster.resources.ingester import IngesterResource
+
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise InvalidInput(f"--metrics-port must be 0-65535, got {args.metrics_port}")
+    config = IngesterResource.from_env(
+        batch_size=args.batch_size, batch_max_age_seconds=args.max_age, spool_dir=args.spool_dir,
+        subscribe_message=args.subscribe, degraded_mode=args.degraded_mode,
+    )
+    reconnect = Backoff(config.reconnect_base_seconds, config.reconnect_max_seconds)
+    sources = [parse_source(s, subscribe=config.subscribe_message, reconnect=reconnect) for s in args.source]
+    logs.configure()
+    return run_service(IngestService(config, sources, metrics_port=args.metrics_port, metrics_host=args.metrics_host))
