@@ -13,6 +13,7 @@ COMMANDS = {
     "migrate": "ticklake_dagster.commands.migrate",
     "seed-demo": "ticklake_dagster.commands.seed_demo",
     "dev": "ticklake_dagster.commands.dev",
+    "ingest": "ticklake_dagster.commands.ingest",
 }
 
 
