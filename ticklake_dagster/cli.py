@@ -14,6 +14,7 @@ COMMANDS = {
     "seed-demo": "ticklake_dagster.commands.seed_demo",
     "dev": "ticklake_dagster.commands.dev",
     "ingest": "ticklake_dagster.commands.ingest",
+    "serve": "ticklake_dagster.commands.serve",
 }
 
 

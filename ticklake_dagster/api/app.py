@@ -1,0 +1,216 @@
+"""The candles API and chart page: FastAPI routes, parameter rules, and errors as one-line JSON bodies."""
+
+import contextlib
+import logging
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
+from ticklake_dagster.api.store import TIMEFRAMES, CandleStore, DatabaseUnavailable
+from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.symbols import validate_symbol
+
+log = logging.getLogger("ticklake.api")
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_LIMIT = 10_000
+MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second PostgreSQL and Python both represent
+# The symbol rule (ticklake_dagster.symbols) written without a lookahead, so OpenAPI tools can generate
+# from it: no leading '.', never two dots in a row. validate_symbol stays the authority.
+OPENAPI_SYMBOL_PATTERN = r"^[A-Z0-9]([A-Z0-9_-]|\.[A-Z0-9_-])*\.?$"
+
+ERROR_RESPONSES = {
+    400: {"model": ErrorBody, "description": "A parameter is missing or invalid"},
+    503: {"model": ErrorBody, "description": "The database is unreachable"},
+}
+UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
+
+DESCRIPTION = """\
+Candles from the ticklake PostgreSQL/TimescaleDB relations `candles_5m` ... `candles_1d`.
+
+Every error is a JSON object `{"detail": "<one line>"}`: 400 for a bad parameter, 404 for an unknown
+symbol, 503 when the database is unreachable.
+"""
+
+SymbolParam = Annotated[str, Query(
+    description="1-32 characters of A-Z 0-9 . _ -, starting with a letter or digit, no '..'",
+    min_length=1, max_length=32, pattern=OPENAPI_SYMBOL_PATTERN, examples=["EURUSD"],
+)]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def bucket_count(start: int, end: int, width: int) -> int:
+    """How many buckets of `width` seconds start within [start, end] (buckets are aligned to the epoch)."""
+    return max(0, end // width - (-(-start // width)) + 1)
+
+
+def validation_message(errors: list[dict]) -> str:
+    """One line for the first invalid parameter, in the words a caller of this API needs."""
+    if not errors:
+        return "Invalid request"
+    err = errors[0]
+    loc = err.get("loc") or ()
+    name = str(loc[-1]) if loc else "request"
+    kind = err.get("type", "")
+    shown = repr(err.get("input"))[:40]
+    if kind == "missing":
+        return f"Missing required parameter '{name}'" + (" (unix seconds)" if name in ("from", "to") else "")
+    if name == "timeframe":
+        return "Invalid timeframe specified"
+    if name == "symbol":
+        try:
+            validate_symbol(err.get("input"))
+        except InvalidInput as e:
+            return str(e)
+    if name in ("from", "to"):
+        return f"Parameter '{name}' must be an integer number of unix seconds from 0 to {MAX_TIME}, got {shown}"
+    if name == "limit":
+        return f"Parameter 'limit' must be an integer from 1 to {MAX_LIMIT}, got {shown}"
+    return f"Invalid parameter '{name}': {err.get('msg', 'invalid value')}"
+
+
+def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure becomes `{"detail": ...}`; database and unexpected errors never show their internals."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.detail)
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(request: Request, exc: InvalidInput):
+        return _error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameter(request: Request, exc: RequestValidationError):
+        return _error(400, validation_message(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(request: Request, exc: DatabaseUnavailable):
+        log.warning("database unavailable: %s", exc.reason)
+        return _error(503, "Database unavailable", {"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.error("unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+        return _error(500, "Internal server error")
+
+
+def _openapi(app: FastAPI):
+    """FastAPI's document without its 422 responses: this API answers bad parameters with 400."""
+
+    def build() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
+
+
+def _version() -> str:
+    try:
+        return importlib_metadata.version("ticklake")
+    except importlib_metadata.PackageNotFoundError:
+        return "0"
+
+
+def create_app(database: DatabaseResource | None = None, *, store: CandleStore | None = None,
+               pool_size: int = 8, pooled: bool = True, migrate: bool = True) -> FastAPI:
+    """The API and chart page over `database` (DatabaseResource.from_env() when omitted)."""
+    store = store or CandleStore(database or DatabaseResource.from_env(), pool_size=pool_size, pooled=pooled, migrate=migrate)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            store.ping()  # open the pool (and start an embedded server) before the first request
+        except DatabaseUnavailable as e:
+            log.warning("database unavailable at startup, will retry per request: %s", e.reason)
+        yield
+        store.close()
+
+    # docs_url/redoc_url off: FastAPI's docs pages load their scripts from a CDN.
+    app = FastAPI(title="ticklake candles API", version=_version(), description=DESCRIPTION,
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.store = store
+    install_error_handlers(app)
+
+    @app.get("/api/candles", response_model=list[Candle], responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+             summary="Candles of a symbol and timeframe in a time range")
+    def candles(
+        symbol: SymbolParam,
+        timeframe: Annotated[Timeframe, Query(description="Bucket width")],
+        start: Annotated[int, Query(alias="from", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
+        end: Annotated[int, Query(alias="to", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most candles the range may span")] = MAX_LIMIT,
+    ):
+        """Candles whose bucket starts within [from, to], ordered by time.
+
+        A range that could hold more than `limit` buckets is refused with 400, never cut short.
+        """
+        validate_symbol(symbol)
+        if start > end:
+            raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
+        spanned = bucket_count(start, end, TIMEFRAMES[timeframe][1])
+        if spanned > limit:
+            raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
+                                "narrow from/to or use a larger timeframe")
+        body = store.candles_json(symbol, timeframe, start, end, limit)
+        if body is None:
+            raise ApiError(404, f"Unknown symbol {symbol}: no candles")
+        return Response(content=body, media_type="application/json")
+
+    @app.get("/api/metadata", response_model=Metadata, responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+             summary="What the API holds for a symbol")
+    def symbol_metadata(symbol: SymbolParam):
+        validate_symbol(symbol)
+        found = store.metadata(symbol)
+        if found is None:
+            raise ApiError(404, f"Unknown symbol {symbol}: no candles")
+        return Metadata(symbol=found.symbol, timeframes=found.timeframes, first=found.first, last=found.last,
+                        count=found.count)
+
+    @app.get("/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]},
+             summary="Symbols with candles")
+    def symbols():
+        return Symbols(symbols=store.symbols())
+
+    @app.get("/health", response_model=Health, responses={503: ERROR_RESPONSES[503]}, summary="Database reachable")
+    def health():
+        return Health(status="ok", database=store.ping())
+
+    @app.get("/", include_in_schema=False)
+    def chart_page():
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.openapi = _openapi(app)
+    return app

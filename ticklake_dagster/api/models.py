@@ -1,0 +1,37 @@
+"""Response shapes, for the OpenAPI document and its readers (candles themselves are serialized by PostgreSQL)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Timeframe = Literal["5m", "15m", "1h", "4h", "12h", "1d"]
+
+
+class Candle(BaseModel):
+    time: int = Field(description="Bucket start, unix seconds (UTC)")
+    open: float = Field(description="Mid price of the bucket's first tick")
+    high: float
+    low: float
+    close: float = Field(description="Mid price of the bucket's last tick")
+    trades: int = Field(description="Ticks in the bucket")
+
+
+class Metadata(BaseModel):
+    symbol: str
+    timeframes: list[Timeframe] = Field(description="Timeframes holding at least one candle of the symbol")
+    first: int = Field(description="First 5-minute candle, unix seconds")
+    last: int = Field(description="Last 5-minute candle, unix seconds")
+    count: int = Field(description="Number of 5-minute candles")
+
+
+class Symbols(BaseModel):
+    symbols: list[str] = Field(description="Symbols with candles, sorted")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: str = Field(description="Database flavor: timescaledb, postgres, or unknown when not migrated by the API")
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="One line saying what was wrong")

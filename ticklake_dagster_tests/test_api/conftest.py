@@ -1,0 +1,74 @@
+"""One database for the API tests, filled once by the spine's own materialization of synthetic ticks."""
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from ticklake_dagster.api import create_app
+from ticklake_dagster.lake_keys import raw_part_key
+from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.synthetic import batch_bounds, generate_day
+from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster_tests import servers
+from ticklake_dagster_tests.factories import DAY, instance_with_symbols, materialize_day, reference_candles
+
+# Thursday and Friday for an FX pair; one crypto day with a '-' in its symbol.
+FILLED = {"EURUSD": [DAY, DAY + dt.timedelta(days=1)], "BTC-USD": [DAY]}
+RATE = 0.2  # ticks per second: ~17k a day, every 5-minute bucket populated
+RULES = {"5m": "5min", "15m": "15min", "1h": "1h", "4h": "4h", "12h": "12h", "1d": "1D"}
+
+
+@dataclasses.dataclass
+class Filled:
+    database: DatabaseResource
+    url: str
+    ticks: dict[str, pd.DataFrame]  # symbol -> every tick written to the lake, sorted
+
+    def expected(self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> list[dict]:
+        """Candles computed independently from the raw ticks (pandas resample of the mid), as the API shapes them."""
+        ref = reference_candles(self.ticks[symbol], RULES[timeframe])
+        times = [int(t.timestamp()) for t in ref["time"]]
+        rows = [
+            {"time": int(t), "open": o, "high": h, "low": lo, "close": c, "trades": int(n)}
+            for t, o, h, lo, c, n in zip(times, ref["open"], ref["high"], ref["low"], ref["close"], ref["trades"])
+        ]
+        return [r for r in rows if (start is None or r["time"] >= start) and (end is None or r["time"] <= end)]
+
+
+def seed(lake, symbol: str, day: dt.date) -> pd.DataFrame:
+    """Write a synthetic day as the ingester would (one part per flushed batch); return its ticks."""
+    ts, bid, ask = generate_day(symbol, day, rate=RATE)
+    for i, j in batch_bounds(ts):
+        lake.put(raw_part_key(symbol, day, int(ts[i])), ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j]))
+    return pd.DataFrame({"ts_ms": ts, "bid": bid, "ask": ask})
+
+
+@pytest.fixture(scope="package")
+def filled(pg_server_url, tmp_path_factory) -> Filled:
+    home = tmp_path_factory.mktemp("api")
+    lake_resource = LakeResource(url=f"file://{home / 'lake'}")
+    lake = lake_resource.get_lake()
+    with servers.fresh_database(pg_server_url) as url:
+        database = DatabaseResource(url=url, home=str(home))
+        instance = instance_with_symbols(*FILLED)
+        ticks = {}
+        for symbol, days in FILLED.items():
+            frames = []
+            for day in days:
+                frames.append(seed(lake, symbol, day))
+                assert materialize_day(lake_resource, database, symbol, day, instance=instance).success
+            ticks[symbol] = pd.concat(frames, ignore_index=True).sort_values("ts_ms", kind="stable", ignore_index=True)
+        yield Filled(database, url, ticks)
+
+
+@pytest.fixture(scope="package")
+def client(filled):
+    with TestClient(create_app(filled.database)) as c:
+        yield c
+
+
+def day_start(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())

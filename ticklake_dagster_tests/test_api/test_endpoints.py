@@ -1,0 +1,252 @@
+"""Each endpoint against real PostgreSQL filled by the materialization, checked against candles built from the ticks."""
+
+import concurrent.futures
+import datetime as dt
+
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+
+from ticklake_dagster.api import create_app
+from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
+from ticklake_dagster.api.store import TIMEFRAMES
+from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster_tests import servers
+from ticklake_dagster_tests.factories import DAY, fetch_candles
+from ticklake_dagster_tests.test_api.conftest import FILLED, day_start
+
+START = day_start(DAY)
+END = day_start(DAY + dt.timedelta(days=2)) - 1  # the last second of the Friday
+
+
+def get_candles(client, symbol="EURUSD", timeframe="1h", start=START, end=END, **extra):
+    return client.get("/api/candles", params={"symbol": symbol, "timeframe": timeframe, "from": start, "to": end, **extra})
+
+
+def assert_same_candles(got: list[dict], expected: list[dict]) -> None:
+    assert [c["time"] for c in got] == [c["time"] for c in expected]
+    for g, e in zip(got, expected):
+        assert set(g) == {"time", "open", "high", "low", "close", "trades"}
+        assert g["trades"] == e["trades"]
+        for field in ("open", "high", "low", "close"):
+            assert g[field] == pytest.approx(e[field], rel=1e-12), (g["time"], field)
+
+
+@pytest.mark.parametrize("timeframe", list(TIMEFRAMES))
+def test_candles_match_candles_built_independently_from_the_ticks(client, filled, timeframe):
+    response = get_candles(client, timeframe=timeframe)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    got = response.json()
+    assert got, "two days of ticks must give candles"
+    assert_same_candles(got, filled.expected("EURUSD", timeframe))
+
+
+def test_each_symbol_gets_only_its_own_candles(client, filled):
+    got = get_candles(client, symbol="BTC-USD", timeframe="15m").json()
+    assert_same_candles(got, filled.expected("BTC-USD", "15m"))
+    assert got[0]["open"] > 1000  # BTC prices, not EURUSD's
+
+
+def test_from_and_to_are_inclusive_bucket_start_times(client, filled):
+    expected = filled.expected("EURUSD", "5m")
+    first, last = expected[10]["time"], expected[40]["time"]
+    inclusive = get_candles(client, timeframe="5m", start=first, end=last).json()
+    assert_same_candles(inclusive, expected[10:41])
+    exclusive = get_candles(client, timeframe="5m", start=first + 1, end=last - 1).json()
+    assert_same_candles(exclusive, expected[11:40])
+
+
+def test_a_range_without_candles_is_an_empty_list(client):
+    saturday = day_start(DAY + dt.timedelta(days=2))
+    response = get_candles(client, start=saturday, end=saturday + 86_399)
+    assert response.status_code == 200 and response.json() == []
+
+
+def test_a_range_fitting_the_limit_is_served_and_one_bucket_more_is_refused(client, filled):
+    expected = filled.expected("EURUSD", "5m")
+    start = expected[0]["time"]
+    fits = get_candles(client, timeframe="5m", start=start, end=start + 99 * 300, limit=100)
+    assert fits.status_code == 200
+    assert_same_candles(fits.json(), expected[:100])
+    too_big = get_candles(client, timeframe="5m", start=start, end=start + 100 * 300, limit=100)
+    assert too_big.status_code == 400
+    assert too_big.json()["detail"].startswith("Range too large: it spans 101 5m candles and the limit is 100")
+
+
+def test_the_default_limit_refuses_a_year_of_5m_candles_instead_of_truncating(client):
+    response = get_candles(client, timeframe="5m", start=START, end=START + 365 * 86_400)
+    assert response.status_code == 400
+    assert f"the limit is {MAX_LIMIT}" in response.json()["detail"]
+    assert get_candles(client, timeframe="1d", start=START, end=START + 365 * 86_400).status_code == 200
+
+
+def test_bucket_count_agrees_with_enumerating_buckets():
+    for start, end, width in [(0, 0, 300), (1, 299, 300), (299, 301, 300), (7, 90_000, 3_600), (86_400, 86_400 * 3, 86_400)]:
+        assert bucket_count(start, end, width) == sum(1 for t in range(start, end + 1) if t % width == 0)
+
+
+def test_metadata_describes_what_the_materialization_wrote(client, filled):
+    expected = filled.expected("EURUSD", "5m")
+    response = client.get("/api/metadata", params={"symbol": "EURUSD"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "symbol": "EURUSD", "timeframes": list(TIMEFRAMES),
+        "first": expected[0]["time"], "last": expected[-1]["time"], "count": len(expected),
+    }
+    assert len(expected) == len(fetch_candles(filled.database, symbol="EURUSD"))
+
+
+def test_symbols_lists_every_materialized_symbol(client):
+    response = client.get("/api/symbols")
+    assert response.status_code == 200 and response.json() == {"symbols": sorted(FILLED)}
+
+
+def test_health_reports_a_reachable_database(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok", "database": "postgres"}
+
+
+def test_openapi_documents_the_endpoints_and_their_errors(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/api/candles", "/api/metadata", "/api/symbols", "/health"} <= set(spec["paths"])
+    candles = spec["paths"]["/api/candles"]["get"]
+    assert set(candles["responses"]) == {"200", "400", "404", "503"}
+    assert {p["name"] for p in candles["parameters"]} == {"symbol", "timeframe", "from", "to", "limit"}
+    assert "422" not in str(spec)
+
+
+BAD_REQUESTS = [
+    ({"timeframe": "2h"}, "Invalid timeframe specified"),
+    ({"timeframe": ""}, "Invalid timeframe specified"),
+    ({"timeframe": "1H"}, "Invalid timeframe specified"),
+    ({"timeframe": None}, "Missing required parameter 'timeframe'"),
+    ({"symbol": "eurusd"}, "Invalid symbol*"),
+    ({"symbol": "EUR..USD"}, "Invalid symbol*"),
+    ({"symbol": ".EURUSD"}, "Invalid symbol*"),
+    ({"symbol": "A" * 33}, "Invalid symbol*"),
+    ({"symbol": ""}, "Invalid symbol*"),
+    ({"symbol": None}, "Missing required parameter 'symbol'"),
+    ({"from": None}, "Missing required parameter 'from' (unix seconds)"),
+    ({"to": None}, "Missing required parameter 'to' (unix seconds)"),
+    ({"from": "yesterday"}, "Parameter 'from' must be an integer number of unix seconds*"),
+    ({"to": "1.5"}, "Parameter 'to' must be an integer number of unix seconds*"),
+    ({"from": ""}, "Parameter 'from' must be an integer number of unix seconds*"),
+    ({"from": -1}, "Parameter 'from' must be an integer number of unix seconds*"),
+    ({"to": 10**20}, "Parameter 'to' must be an integer number of unix seconds*"),
+    ({"from": END, "to": START}, f"'from' ({END}) is after 'to' ({START})"),
+    ({"limit": 0}, "Parameter 'limit' must be an integer from 1 to 10000*"),
+    ({"limit": MAX_LIMIT + 1}, "Parameter 'limit' must be an integer from 1 to 10000*"),
+    ({"limit": "many"}, "Parameter 'limit' must be an integer from 1 to 10000*"),
+]
+
+
+def assert_error(response, status: int, expected: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert list(body) == ["detail"] and "\n" not in body["detail"]
+    if expected.endswith("*"):
+        assert body["detail"].startswith(expected[:-1]), body["detail"]
+    else:
+        assert body["detail"] == expected
+
+
+@pytest.mark.parametrize(("change", "expected"), BAD_REQUESTS, ids=[str(c) for c, _ in BAD_REQUESTS])
+def test_every_bad_parameter_is_a_400_with_one_line(client, change, expected):
+    params = {"symbol": "EURUSD", "timeframe": "1h", "from": START, "to": END, **change}
+    response = client.get("/api/candles", params={k: v for k, v in params.items() if v is not None})
+    assert_error(response, 400, expected)
+
+
+@pytest.mark.parametrize(("params", "expected"), [({}, "Missing required parameter 'symbol'"), ({"symbol": "eur"}, "Invalid symbol*")])
+def test_metadata_bad_symbol_is_a_400(client, params, expected):
+    assert_error(client.get("/api/metadata", params=params), 400, expected)
+
+
+def test_unknown_symbols_are_404(client):
+    assert_error(get_candles(client, symbol="GBPUSD"), 404, "Unknown symbol GBPUSD: no candles")
+    assert_error(client.get("/api/metadata", params={"symbol": "GBPUSD"}), 404, "Unknown symbol GBPUSD: no candles")
+    assert_error(client.get("/api/nothing-here"), 404, "Not Found")
+
+
+INJECTIONS = [
+    "EURUSD' OR '1'='1",
+    "EURUSD'; DROP TABLE candles_5m; --",
+    "EURUSD\" OR \"\"=\"",
+    "') UNION SELECT 1,2,3,4,5,6 --",
+    "EURUSD%",
+    "%",
+    "EURUSD\x00",
+    "EURUSD\n",
+    "ЕURUSD",  # a Cyrillic Е
+    "$$; SELECT pg_sleep(5); $$",
+]
+
+
+@pytest.mark.parametrize("symbol", INJECTIONS, ids=[repr(s) for s in INJECTIONS])
+def test_injection_attempts_in_symbol_are_refused_before_reaching_sql(client, filled, symbol):
+    before = len(fetch_candles(filled.database))
+    assert_error(get_candles(client, symbol=symbol), 400, "Invalid symbol*")
+    assert_error(client.get("/api/metadata", params={"symbol": symbol}), 400, "Invalid symbol*")
+    assert len(fetch_candles(filled.database)) == before
+
+
+def test_like_wildcards_that_pass_the_symbol_rule_match_nothing(client):
+    for symbol in ("EURUS_", "EURUSD_", "BTC_USD"):
+        assert_error(get_candles(client, symbol=symbol), 404, f"Unknown symbol {symbol}: no candles")
+
+
+def test_an_unreachable_database_is_a_503_that_does_not_leak_the_url(tmp_path):
+    port = servers.free_port()
+    database = DatabaseResource(url=f"postgresql://ticklake:s3cret-pw@127.0.0.1:{port}/ticklake", home=str(tmp_path), connect_timeout=2)
+    with TestClient(create_app(database)) as down:
+        for path, params in [
+            ("/health", {}), ("/api/symbols", {}), ("/api/metadata", {"symbol": "EURUSD"}),
+            ("/api/candles", {"symbol": "EURUSD", "timeframe": "1h", "from": START, "to": END}),
+        ]:
+            response = down.get(path, params=params)
+            assert_error(response, 503, "Database unavailable")
+            assert "s3cret" not in response.text and str(port) not in response.text
+            assert response.headers["retry-after"] == "5"
+        # parameters are still checked without a database
+        assert_error(down.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "2h", "from": 1, "to": 2}),
+                     400, "Invalid timeframe specified")
+
+
+def test_an_unexpected_error_answers_json_without_internals(filled, monkeypatch):
+    app = create_app(filled.database)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        monkeypatch.setattr(app.state.store, "symbols", lambda: 1 / 0)
+        response = c.get("/api/symbols")
+    assert_error(response, 500, "Internal server error")
+    assert "ZeroDivision" not in response.text and "Traceback" not in response.text
+
+
+def test_dropped_pool_connections_are_replaced_transparently(filled):
+    with TestClient(create_app(filled.database, pool_size=2)) as c:
+        assert c.get("/health").status_code == 200
+        admin = psycopg2.connect(filled.url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'ticklake-api'")
+            assert cur.fetchone()[0] >= 1
+        admin.close()
+        assert c.get("/api/symbols").json() == {"symbols": sorted(FILLED)}
+
+
+def test_more_concurrent_requests_than_connections_all_succeed(client, filled):
+    expected = filled.expected("EURUSD", "1h")
+    with TestClient(create_app(filled.database, pool_size=2)) as c:
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            responses = list(pool.map(lambda _: get_candles(c), range(36)))
+    assert {r.status_code for r in responses} == {200}
+    for r in responses:
+        assert_same_candles(r.json(), expected)
+
+
+def test_the_api_reads_sessions_read_only(filled):
+    app = create_app(filled.database, pool_size=1)
+    with TestClient(app):
+        with pytest.raises(Exception, match="read-only"):
+            app.state.store._run(lambda cur: cur.execute("DELETE FROM candles_5m"))
+    assert len(fetch_candles(filled.database, symbol="EURUSD")) == len(filled.expected("EURUSD", "5m"))
