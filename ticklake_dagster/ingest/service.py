@@ -248,6 +248,7 @@ class IngestService:
         m = self.metrics
         return {
             "status": self._status,
+            "degraded": self.config.degraded,  # "R2 client not available"
             "lake": self.lake.describe() if self.lake else None,
             "spool_bytes": self.spool.bytes if self.spool else 0,
             "spool_ticks": self.spool.outstanding if self.spool else 0,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
 import secrets
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -106,24 +108,53 @@ class JsonlSource(Source):
         return f"jsonl:{self.path}"
 
     async def run(self, sink: Sink) -> None:
-        stream = sys.stdin.buffer if self.path == "-" else open(self.path, "rb")
+        rest = b""
+        async for chunk in _read_chunks(self.path):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            lines = [line for line in lines if line.strip()]
+            if lines:
+                await sink.put_messages(lines)
+        if rest.strip():
+            await sink.put_messages([rest])
+
+
+async def _read_chunks(path: str):
+    """Chunks of a file or stdin, read by a daemon thread: a read blocked on an idle pipe must not hold up exit."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=4)
+
+    def reader() -> None:
+        # os.read on the descriptor, not sys.stdin.buffer: a daemon thread blocked inside a buffered
+        # reader's lock makes the interpreter abort at exit.
         try:
-            rest = b""
+            fd = 0 if path == "-" else os.open(path, os.O_RDONLY)
+        except OSError as e:
+            asyncio.run_coroutine_threadsafe(queue.put(e), loop)
+            return
+        try:
             while True:
-                # read1 returns what a pipe has now, so piped ticks are not held back waiting for a full chunk.
-                chunk = await asyncio.to_thread(stream.read1, READ_CHUNK)
-                if not chunk:
-                    break
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                lines = [line for line in lines if line.strip()]
-                if lines:
-                    await sink.put_messages(lines)
-            if rest.strip():
-                await sink.put_messages([rest])
+                try:
+                    chunk = os.read(fd, READ_CHUNK)  # a pipe returns what it has now: piped ticks are not held back
+                except OSError as e:
+                    chunk = e
+                asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()  # waits: backpressure
+                if not isinstance(chunk, bytes) or not chunk:
+                    return
+        except RuntimeError:  # the event loop is gone: the ingester is exiting
+            return
         finally:
-            if stream is not sys.stdin.buffer:
-                stream.close()
+            if fd != 0:
+                os.close(fd)
+
+    threading.Thread(target=reader, name=f"read {path}", daemon=True).start()
+    while True:
+        chunk = await queue.get()
+        if isinstance(chunk, Exception):
+            raise InvalidInput(f"Source jsonl:{path}: cannot read: {chunk}")
+        if not chunk:
+            return
+        yield chunk
 
 
 class SyntheticSource(Source):

@@ -1,0 +1,134 @@
+"""The spool's durability bookkeeping and the batcher's cut rules, as plain objects."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from ticklake_dagster.days import DAY_MS, day_start_ms
+from ticklake_dagster.ingest.batcher import TickBatcher
+from ticklake_dagster.ingest.parse import TickBlock
+from ticklake_dagster.ingest.spool import Spool, SpoolLocked, read_segment
+from ticklake_dagster.lake_keys import parse_raw_part_key
+
+DAY = dt.date(2025, 11, 13)
+
+
+def block(symbols: list[str], codes: list[int], start_ms: int) -> TickBlock:
+    n = len(codes)
+    bid = 1.0 + np.arange(n) / 1e4
+    return TickBlock(symbols, np.array(codes, "int32"), start_ms + np.arange(n, dtype="int64"), bid, bid + 1e-4)
+
+
+def rows(b: TickBlock) -> list[tuple]:
+    return sorted(zip([b.symbols[c] for c in b.codes], b.ts_ms.tolist(), b.bid.tolist(), b.ask.tolist()))
+
+
+def test_spool_round_trip_torn_tail_and_deletion_after_release(tmp_path):
+    spool = Spool(tmp_path / "s")
+    a = block(["EURUSD", "GBPUSD"], [0, 1, 0], day_start_ms(DAY))
+    b = block(["XAUUSD"], [0, 0], day_start_ms(DAY) + 10)
+    seq = spool.append(a)
+    assert spool.append(b) == seq and spool.outstanding == 5
+    spool.close()
+    path = tmp_path / "s" / f"{seq:012d}.wal"
+    with open(path, "ab") as f:
+        f.write(b"TLK1\x40\x00\x00\x00garbage")  # a commit torn by kill -9: never acknowledged
+    again = Spool(tmp_path / "s")
+    recovered = list(again.recover())
+    assert [rows(r[1]) for r in recovered] == [rows(a), rows(b)]
+    assert recovered[-1][2] == 15 and recovered[0][2] == 0
+    new_seq = again.append(block(["EURUSD"], [0], day_start_ms(DAY) + 99))
+    assert new_seq > seq  # recovered segments are never appended to
+    again.release({seq: 3})
+    assert path.exists()
+    again.release({seq: 2})
+    assert not path.exists() and again.outstanding == 1
+
+
+def test_sealed_segment_is_deleted_once_uploaded_and_a_full_one_rotates(tmp_path):
+    spool = Spool(tmp_path / "s", segment_bytes=200, segment_age_s=3600)
+    first = spool.append(block(["EURUSD"], [0] * 10, day_start_ms(DAY)))  # > 200 bytes: the next append rotates
+    second = spool.append(block(["EURUSD"], [0] * 2, day_start_ms(DAY)))
+    assert second == first + 1
+    spool.release({first: 10})
+    assert sorted(p.name for p in (tmp_path / "s").glob("*.wal")) == [f"{second:012d}.wal"]
+    spool.release({second: 2})  # still the active segment: kept until sealed
+    assert spool.bytes > 0
+    spool.close()
+    assert list((tmp_path / "s").glob("*.wal")) == []
+
+
+def test_second_owner_of_a_spool_is_refused(tmp_path):
+    first = Spool(tmp_path / "s")
+    with pytest.raises(SpoolLocked, match=r"in use by another ingester \(pid \d+\)"):
+        Spool(tmp_path / "s")
+    first.close()
+    Spool(tmp_path / "s").close()
+
+
+def test_read_segment_stops_at_a_corrupt_frame(tmp_path):
+    spool = Spool(tmp_path / "s")
+    seq = spool.append(block(["EURUSD"], [0, 0], day_start_ms(DAY)))
+    spool.append(block(["EURUSD"], [0], day_start_ms(DAY)))
+    spool.close()
+    path = tmp_path / "s" / f"{seq:012d}.wal"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # flip a bit in the last frame's payload
+    path.write_bytes(bytes(data))
+    blocks, torn = read_segment(path)
+    assert [len(b) for b in blocks] == [2] and torn > 0
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_batches_cut_at_batch_size_per_symbol_and_keep_the_rest():
+    batcher = TickBatcher(batch_size=4, max_age_s=300, clock=Clock())
+    start = day_start_ms(DAY)
+    parts = batcher.add(block(["EURUSD", "GBPUSD"], [0, 1, 0, 0, 1, 0, 0, 0, 0, 0], start), segment=7)
+    assert [(p.symbol, len(p)) for p in parts] == [("EURUSD", 4), ("EURUSD", 4)]
+    assert all(p.refs == {7: 4} for p in parts)
+    assert batcher.pending_ticks == 2  # GBPUSD's two
+    more = batcher.add(block(["GBPUSD"], [0, 0, 0], start + 100), segment=8)
+    assert [(p.symbol, len(p), p.refs) for p in more] == [("GBPUSD", 4, {7: 2, 8: 2})]
+    rest = batcher.flush_all()
+    assert [(p.symbol, len(p), p.refs) for p in rest] == [("GBPUSD", 1, {8: 1})]
+    keys = [p.key for p in parts + more + rest]
+    assert len(set(keys)) == len(keys)
+    for p in parts + more + rest:
+        assert parse_raw_part_key(p.key) == (p.symbol, DAY)
+        assert p.key.split("/part-")[1].startswith(f"{int(p.ts_ms.min()):013d}-")
+
+
+def test_batches_flush_when_old_by_arrival_time():
+    clock = Clock()
+    batcher = TickBatcher(batch_size=1000, max_age_s=300, clock=clock)
+    batcher.add(block(["EURUSD"], [0, 0], day_start_ms(DAY)), 1)
+    clock.now = 200
+    batcher.add(block(["GBPUSD"], [0], day_start_ms(DAY)), 1)
+    assert batcher.due() == [] and batcher.next_due_in() == 100
+    clock.now = 300
+    assert [p.symbol for p in batcher.due()] == ["EURUSD"]
+    clock.now = 500
+    assert [p.symbol for p in batcher.due()] == ["GBPUSD"] and batcher.next_due_in() is None
+
+
+def test_a_batch_across_utc_midnight_becomes_one_sorted_part_per_day():
+    batcher = TickBatcher(batch_size=6, max_age_s=300, clock=Clock())
+    midnight = day_start_ms(DAY) + DAY_MS
+    stamps = [midnight + 5, midnight - 1, midnight - 3000, midnight, midnight + 1, midnight - 2]
+    b = TickBlock(["EURUSD"], np.zeros(6, "int32"), np.array(stamps, "int64"), np.arange(1, 7.0), np.arange(2, 8.0))
+    parts = batcher.add(b, 3)
+    assert [(p.day, p.ts_ms.tolist()) for p in parts] == [
+        (DAY, [midnight - 3000, midnight - 2, midnight - 1]),
+        (DAY + dt.timedelta(days=1), [midnight, midnight + 1, midnight + 5]),
+    ]
+    assert [p.bid.tolist() for p in parts] == [[3.0, 6.0, 2.0], [4.0, 5.0, 1.0]]  # quotes travel with their ts
+    assert [parse_raw_part_key(p.key)[1] for p in parts] == [p.day for p in parts]
+    assert sum(sum(p.refs.values()) for p in parts) == 6
