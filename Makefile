@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TSDB := ticklake_dagster_tests/tsdb
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test chromium demo bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,13 @@ $(TSDB)/node_modules/.installed: $(TSDB)/package-lock.json
 	npm ci --prefix $(TSDB) --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: setup $(TSDB)/node_modules/.installed
+test: setup $(TSDB)/node_modules/.installed chromium
 	$(BIN)/pytest
+
+# The chart page's tests drive Debian's chromium (headless); install it once when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 demo: setup
 	$(BIN)/ticklake seed-demo
