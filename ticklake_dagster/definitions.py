@@ -6,7 +6,10 @@ Production: TICKLAKE_LAKE_URL=s3://... with R2_* credentials, and DATABASE_URL f
 
 import dagster as dg
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
+from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
+from ticklake_dagster.retention import candle_retention_job
+from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
+from ticklake_dagster.sensors import alert_sensor, lake_sensor
 from ticklake_dagster.resources import DatabaseResource, IngesterResource, LakeResource
 
 
@@ -16,4 +19,10 @@ def build_resources() -> dict:
     return {"lake": lake, "database": DatabaseResource.from_env(), "ingester": IngesterResource.from_env(lake=lake)}
 
 
-defs = dg.Definitions(assets=[r2_ticks, candles_5m], resources=build_resources())
+defs = dg.Definitions(
+    assets=[raw_ticks, r2_ticks, candles_5m],
+    jobs=[candle_retention_job],
+    schedules=[daily_candles_schedule, candle_retention_schedule],
+    sensors=[lake_sensor, alert_sensor],
+    resources=build_resources(),
+)

@@ -1,0 +1,199 @@
+"""Alerts for failed asset checks and failed runs: read from the instance event log, posted as Slack-compatible JSON.
+
+Open-source Dagster raises nothing for a failing non-blocking check, so the alert sensor reads the
+event log itself. Its cursor is the event-log storage id up to which every alert was delivered: a
+webhook that is down leaves the cursor where it was and the next tick retries; nothing is lost and
+nothing is sent twice (unless the daemon dies between the POST and saving the cursor).
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
+
+WEBHOOK_ENV = "TICKLAKE_ALERT_WEBHOOK_URL"
+WEBSERVER_ENV = "DAGSTER_WEBSERVER_URL"
+DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    webhook_url: str | None = None
+    webserver_url: str = DEFAULT_WEBSERVER_URL
+    batch: int = 50  # events read per stream per tick
+    first_lookback_seconds: float = 3600.0  # on the very first tick, failures this recent are still sent
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> "AlertSettings":
+        return cls(
+            webhook_url=os.environ.get(WEBHOOK_ENV) or None,
+            webserver_url=(os.environ.get(WEBSERVER_ENV) or DEFAULT_WEBSERVER_URL).rstrip("/"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    storage_id: int
+    kind: str  # "check" or "run"
+    run_id: str
+    job: str | None = None
+    asset: str | None = None
+    check: str | None = None
+    severity: str | None = None
+    partition: str | None = None
+    description: str | None = None
+
+    def title(self) -> str:
+        if self.kind == "check":
+            return f"ticklake: check {self.asset} / {self.check} failed ({self.severity})"
+        return f"ticklake: run of {self.job} failed"
+
+
+def run_url(settings: AlertSettings, run_id: str) -> str:
+    return f"{settings.webserver_url}/runs/{run_id}"
+
+
+def build_payload(alert: Alert, settings: AlertSettings) -> dict:
+    """Slack incoming-webhook JSON: a `text` fallback plus blocks with every field and the run link."""
+    url = run_url(settings, alert.run_id)
+    fields = [
+        ("Asset", alert.asset), ("Check", alert.check), ("Severity", alert.severity),
+        ("Partition", alert.partition), ("Job", alert.job), ("Run", f"<{url}|{alert.run_id[:8]}>"),
+    ]
+    description = (alert.description or "no description")[:2900]
+    text = f"{alert.title()}" + (f" on {alert.partition}" if alert.partition else "") + f": {description} {url}"
+    return {
+        "text": text[:3000],
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": alert.title()[:150]}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields if value]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": description}},
+        ],
+    }
+
+
+def post_webhook(url: str, payload: dict, timeout: float) -> None:
+    """POST the JSON; raises AlertDeliveryError (without the URL, which is a secret) on any failure."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as e:
+        raise AlertDeliveryError(f"HTTP {e.code}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise AlertDeliveryError(f"{type(reason).__name__}: {getattr(reason, 'strerror', None) or reason}") from None
+
+
+class AlertDeliveryError(Exception):
+    pass
+
+
+def _partition_of_run(run: dg.DagsterRun | None) -> str | None:
+    if run is None:
+        return None
+    tags = run.tags
+    if PARTITION_NAME_TAG in tags:
+        return tags[PARTITION_NAME_TAG]
+    if ASSET_PARTITION_RANGE_START_TAG in tags:
+        return f"{tags[ASSET_PARTITION_RANGE_START_TAG]}...{tags.get(ASSET_PARTITION_RANGE_END_TAG)}"
+    return None
+
+
+def _check_alert(record, instance: dg.DagsterInstance) -> Alert | None:
+    evaluation = record.event_log_entry.dagster_event.event_specific_data
+    if evaluation.passed:
+        return None
+    meta = {k: v.value for k, v in (evaluation.metadata or {}).items()}
+    partition = evaluation.partition or meta.get("failed_partitions") or _partition_of_run(instance.get_run_by_id(record.event_log_entry.run_id))
+    return Alert(
+        storage_id=record.storage_id,
+        kind="check",
+        run_id=record.event_log_entry.run_id,
+        job=record.event_log_entry.job_name,
+        asset=evaluation.asset_key.to_user_string(),
+        check=evaluation.check_name,
+        severity=evaluation.severity.value,
+        partition=partition,
+        description=evaluation.description,
+    )
+
+
+def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
+    entry = record.event_log_entry
+    event = entry.dagster_event
+    error = getattr(event.event_specific_data, "error", None)
+    description = event.message or ""
+    if error is not None and getattr(error, "message", None):
+        description = f"{description} {error.message.strip().splitlines()[0]}".strip()
+    return Alert(
+        storage_id=record.storage_id,
+        kind="run",
+        run_id=entry.run_id,
+        job=entry.job_name,
+        partition=_partition_of_run(instance.get_run_by_id(entry.run_id)),
+        description=description or "run failed",
+    )
+
+
+def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: AlertSettings) -> tuple[list[Alert], int]:
+    """Failures logged after storage id `after`, in log order, and the id up to which the log was read.
+
+    Two streams (check evaluations, run failures) are read with a limit each; the horizon stops at the
+    shorter one's end so a later tick never skips an event of the other.
+    """
+    storage = instance.event_log_storage
+    streams = []
+    for event_type in (DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.RUN_FAILURE):
+        if after is None:
+            flt = dg.EventRecordsFilter(event_type=event_type, after_timestamp=time.time() - settings.first_lookback_seconds)
+        else:
+            flt = dg.EventRecordsFilter(event_type=event_type, after_cursor=after)
+        streams.append(list(storage.get_event_records(flt, limit=settings.batch, ascending=True)))
+    full = [s[-1].storage_id for s in streams if len(s) == settings.batch]
+    if full:
+        horizon = min(full)
+    elif any(streams):
+        horizon = max(s[-1].storage_id for s in streams if s)
+    elif after is None:
+        horizon = storage.get_maximum_record_id() or 0  # start from now, not from the beginning of history
+    else:
+        horizon = after
+    alerts = []
+    for record in sorted((r for s in streams for r in s), key=lambda r: r.storage_id):
+        if record.storage_id > horizon:
+            break
+        if record.event_log_entry.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            alert = _check_alert(record, instance)
+        else:
+            alert = _run_alert(record, instance)
+        if alert is not None:
+            alerts.append(alert)
+    return alerts, horizon
+
+
+def send_alerts(
+    alerts: list[Alert], horizon: int, settings: AlertSettings, log: logging.Logger, post=post_webhook
+) -> tuple[int, str | None]:
+    """Deliver in order; return (cursor to save, failure). On failure the cursor stops before that alert."""
+    for alert in alerts:
+        payload = build_payload(alert, settings)
+        if not settings.webhook_url:
+            log.warning(f"alert (no {WEBHOOK_ENV} set): {payload['text']}")
+            continue
+        try:
+            post(settings.webhook_url, payload, settings.timeout_seconds)
+        except AlertDeliveryError as e:
+            return alert.storage_id - 1, str(e)
+        log.info(f"alert sent: {alert.title()}")
+    return horizon, None

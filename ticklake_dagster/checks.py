@@ -1,0 +1,218 @@
+"""Asset checks on r2_ticks and candles_5m: pure per-partition rules, summarised into one result per check.
+
+The checks run inside the asset's step (the data is already at hand), so a backfill run of 60 partitions
+evaluates all 60 and reports one result per check that names every failing partition. ERROR checks are
+blocking: a failure fails the step, so nothing downstream of it runs.
+"""
+
+import dataclasses
+import datetime as dt
+import io
+import os
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ticklake_dagster.candles import BUCKET_MS
+from ticklake_dagster.days import DAY_MS, day_start_ms
+from ticklake_dagster.synthetic import market_open
+from ticklake_dagster.ticks import TICK_SCHEMA
+
+# r2_ticks (ERROR, blocking)
+TICKS_SCHEMA_CHECK = "schema"
+TICKS_SORTED_CHECK = "sorted_by_ts"
+TICKS_NO_DUPLICATES_CHECK = "no_exact_duplicates"
+TICKS_BID_LE_ASK_CHECK = "bid_not_above_ask"
+TICKS_INSIDE_DAY_CHECK = "ticks_inside_day"
+TICKS_REJECTED_RATIO_CHECK = "rejected_ratio"
+# candles_5m (ERROR, blocking, except gaps and freshness: WARN)
+CANDLES_OHLC_CHECK = "ohlc_consistent"
+CANDLES_UNIQUE_CHECK = "unique_symbol_time"
+CANDLES_TRADES_CHECK = "trades_match_tick_count"
+CANDLES_GAPS_CHECK = "gaps"
+CANDLES_FRESHNESS_CHECK = "freshness"
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+
+TICKS_CHECKS = {
+    TICKS_SCHEMA_CHECK: "The compacted day has exactly the ts/bid/ask schema DuckDB and Polars readers rely on.",
+    TICKS_SORTED_CHECK: "Ticks are sorted by ts.",
+    TICKS_NO_DUPLICATES_CHECK: "No exact duplicate (ts, bid, ask) rows.",
+    TICKS_BID_LE_ASK_CHECK: "bid <= ask on every tick.",
+    TICKS_INSIDE_DAY_CHECK: "Every tick lies inside the partition's UTC day.",
+    TICKS_REJECTED_RATIO_CHECK: "Rows rejected by validation stay under TICKLAKE_MAX_REJECTED_RATIO of the rows read (days of 100+ rows).",
+}
+CANDLES_CHECKS = {
+    CANDLES_OHLC_CHECK: ("low <= open, close <= high on every candle.", ERROR),
+    CANDLES_UNIQUE_CHECK: ("One candle per (symbol, time).", ERROR),
+    CANDLES_TRADES_CHECK: ("The day's sum(trades) equals its compacted tick count.", ERROR),
+    CANDLES_GAPS_CHECK: ("No run of missing 5-minute buckets longer than TICKLAKE_MAX_GAP_BUCKETS while the market is open.", WARN),
+    CANDLES_FRESHNESS_CHECK: ("Today's latest candle is younger than TICKLAKE_FRESHNESS_MINUTES while the market is open.", WARN),
+}
+
+
+def _env_float(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    return float(text) if text else default
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSettings:
+    max_rejected_ratio: float = 0.01
+    # Below this many rows a ratio says little (5 bad rows of 6 is a test fixture, not a broken feed).
+    min_rows_for_ratio: int = 100
+    max_gap_buckets: int = 6
+    freshness_minutes: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> "CheckSettings":
+        return cls(
+            max_rejected_ratio=_env_float("TICKLAKE_MAX_REJECTED_RATIO", cls.max_rejected_ratio),
+            min_rows_for_ratio=int(_env_float("TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO", cls.min_rows_for_ratio)),
+            max_gap_buckets=int(_env_float("TICKLAKE_MAX_GAP_BUCKETS", cls.max_gap_buckets)),
+            freshness_minutes=_env_float("TICKLAKE_FRESHNESS_MINUTES", cls.freshness_minutes),
+        )
+
+
+def ticks_check_specs(asset_key: dg.AssetKey | str) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=True) for name, text in TICKS_CHECKS.items()]
+
+
+def candles_check_specs(asset_key: dg.AssetKey | str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=severity == ERROR)
+        for name, (text, severity) in CANDLES_CHECKS.items()
+    ]
+
+
+# --- r2_ticks: one compacted day -------------------------------------------------------------------
+
+
+def read_compacted_table(data: bytes | None) -> pa.Table | None:
+    return None if data is None else pq.read_table(io.BytesIO(data))
+
+
+def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: CheckSettings) -> dict[str, str | None]:
+    """Each r2_ticks check for one symbol-day: None when it passes, else why it fails."""
+    out: dict[str, str | None] = dict.fromkeys(TICKS_CHECKS)
+    ratio = rejected / rows_read if rows_read else 0.0
+    if rows_read >= settings.min_rows_for_ratio and ratio > settings.max_rejected_ratio:
+        out[TICKS_REJECTED_RATIO_CHECK] = f"{rejected} of {rows_read} rows rejected ({ratio:.2%} > {settings.max_rejected_ratio:.2%})"
+    if table is None:
+        return out  # no parts, no compacted file: nothing else to check
+    if not table.schema.equals(TICK_SCHEMA, check_metadata=False):
+        out[TICKS_SCHEMA_CHECK] = f"schema is {table.schema.to_string(show_schema_metadata=False)!r}, expected {TICK_SCHEMA.to_string()!r}"
+        return out  # the other rules need the right columns
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    bid = table.column("bid").to_numpy()
+    ask = table.column("ask").to_numpy()
+    unsorted = int(np.count_nonzero(ts[1:] < ts[:-1]))
+    if unsorted:
+        out[TICKS_SORTED_CHECK] = f"{unsorted} ticks earlier than the tick before them"
+    dups = int(pd.DataFrame({"ts": ts, "bid": bid, "ask": ask}).duplicated().sum())
+    if dups:
+        out[TICKS_NO_DUPLICATES_CHECK] = f"{dups} exact duplicate ticks"
+    crossed = int(np.count_nonzero(~(bid <= ask)))
+    if crossed:
+        out[TICKS_BID_LE_ASK_CHECK] = f"{crossed} ticks with bid > ask (or NaN)"
+    start = day_start_ms(day)
+    outside = int(np.count_nonzero((ts < start) | (ts >= start + DAY_MS)))
+    if outside:
+        out[TICKS_INSIDE_DAY_CHECK] = f"{outside} ticks outside {day}"
+    return out
+
+
+# --- candles_5m: the rows now in the database ------------------------------------------------------
+
+
+def candles_findings(
+    candles: pd.DataFrame, symbol: str, day: dt.date, tick_count: int, now: dt.datetime, settings: CheckSettings
+) -> dict[str, str | None]:
+    """Each candles_5m check for one symbol-day's rows (time as UTC timestamps, open/high/low/close, trades)."""
+    out: dict[str, str | None] = dict.fromkeys(CANDLES_CHECKS)
+    bad = ~((candles["low"] <= candles[["open", "close"]].min(axis=1)) & (candles[["open", "close"]].max(axis=1) <= candles["high"]))
+    if bad.any():
+        out[CANDLES_OHLC_CHECK] = f"{int(bad.sum())} candles outside low <= open, close <= high (first at {candles.loc[bad, 'time'].iloc[0]})"
+    dups = int(candles.duplicated(["time"]).sum())
+    if dups:
+        out[CANDLES_UNIQUE_CHECK] = f"{dups} duplicate candle times"
+    trades = int(candles["trades"].sum()) if len(candles) else 0
+    if trades != tick_count:
+        out[CANDLES_TRADES_CHECK] = f"sum(trades) is {trades}, the compacted day has {tick_count} ticks"
+    if not market_open(symbol, day):
+        return out
+    start = day_start_ms(day)
+    now_ms = int(now.timestamp() * 1000)
+    times = np.unique(candles["time"].to_numpy(dtype="datetime64[ms]").astype("int64"))
+    if start + DAY_MS <= now_ms:
+        end = start + DAY_MS  # a finished day: the whole day counts
+    else:
+        end = int(times[-1]) + BUCKET_MS if len(times) else start  # today: up to the latest candle (freshness covers the rest)
+        age_min = (now_ms - (int(times[-1]) + BUCKET_MS if len(times) else start)) / 60_000
+        if age_min > settings.freshness_minutes:
+            out[CANDLES_FRESHNESS_CHECK] = f"latest candle is {age_min:.0f} minutes old (limit {settings.freshness_minutes:g})"
+    longest, missing = longest_gap(times, start, end)
+    if longest > settings.max_gap_buckets:
+        out[CANDLES_GAPS_CHECK] = f"{missing} missing 5-minute buckets, longest gap {longest} (limit {settings.max_gap_buckets})"
+    return out
+
+
+def longest_gap(times_ms: np.ndarray, start_ms: int, end_ms: int) -> tuple[int, int]:
+    """(longest run of consecutive missing buckets, total missing) in [start, end)."""
+    n = (end_ms - start_ms) // BUCKET_MS
+    if n <= 0:
+        return 0, 0
+    present = np.zeros(n, dtype=bool)
+    idx = (times_ms[(times_ms >= start_ms) & (times_ms < end_ms)] - start_ms) // BUCKET_MS
+    present[idx.astype("int64")] = True
+    edges = np.flatnonzero(np.diff(np.r_[1, present.astype("int8"), 1]))  # starts/ends of missing runs
+    runs = edges[1::2] - edges[::2]
+    return (int(runs.max()) if len(runs) else 0), int(n - present.sum())
+
+
+# --- summary -----------------------------------------------------------------------------------------
+
+MAX_LISTED = 50
+
+
+def summarize(
+    asset_key: dg.AssetKey | str, check_name: str, findings: dict[str, str | None], severity: dg.AssetCheckSeverity
+) -> dg.AssetCheckResult:
+    """One result for a check over every partition of the run (partition key -> failure or None)."""
+    failed = {p: why for p, why in sorted(findings.items()) if why}
+    if failed:
+        first, why = next(iter(failed.items()))
+        more = f" (and {len(failed) - 1} more partitions)" if len(failed) > 1 else ""
+        description = f"{first}: {why}{more}"
+    else:
+        description = f"passed on {len(findings)} partition{'s' if len(findings) != 1 else ''}"
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check_name,
+        passed=not failed,
+        severity=severity,
+        description=description,
+        metadata={
+            "partitions_checked": len(findings),
+            "partitions_failed": len(failed),
+            "failed_partitions": ", ".join(list(failed)[:MAX_LISTED]),
+            "failures": dg.MetadataValue.json(dict(list(failed.items())[:MAX_LISTED])),
+        },
+    )
+
+
+def summarize_all(
+    asset_key: dg.AssetKey | str, per_partition: dict[str, dict[str, str | None]], severities: dict[str, dg.AssetCheckSeverity]
+) -> list[dg.AssetCheckResult]:
+    return [
+        summarize(asset_key, name, {p: f[name] for p, f in per_partition.items()}, severity)
+        for name, severity in severities.items()
+    ]
+
+
+TICKS_SEVERITIES = dict.fromkeys(TICKS_CHECKS, ERROR)
+CANDLES_SEVERITIES = {name: severity for name, (_, severity) in CANDLES_CHECKS.items()}
