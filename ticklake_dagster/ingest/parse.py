@@ -123,6 +123,8 @@ def parse_messages(messages: Iterable[bytes | str], now_ms: int) -> ParseResult:
         try:
             obj = _loads(message)
         except (ValueError, TypeError, RecursionError):
+            if isinstance(message, (bytes, str)) and (not message or message.isspace()):
+                continue  # a blank line between JSON lines is not a tick
             received += 1
             reject("malformed_json", message)
             continue

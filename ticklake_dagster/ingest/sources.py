@@ -112,10 +112,9 @@ class JsonlSource(Source):
         async for chunk in _read_chunks(self.path):
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
-            lines = [line for line in lines if line.strip()]
-            if lines:
+            if lines:  # blank lines are skipped by the parser
                 await sink.put_messages(lines)
-        if rest.strip():
+        if rest:
             await sink.put_messages([rest])
 
 

@@ -186,6 +186,6 @@ def test_synthetic_ingest_fills_the_lake_that_materialize_reads(tmp_path, cli_en
     out = subprocess.run([sys.executable, "-m", "ticklake_dagster.cli", "materialize", "EURUSD", str(day)],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    n = int((eur["day"] == day).sum())
+    n = len(eur[eur["day"] == day][["ts_ms", "bid", "ask"]].drop_duplicates())  # the walk can repeat a quote in a ms
     assert f"EURUSD {day}: merged {n} ticks" in out.stdout
     assert "built 1 candles" in out.stdout or "built 2 candles" in out.stdout

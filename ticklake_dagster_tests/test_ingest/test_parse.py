@@ -31,7 +31,7 @@ def only_reason(message) -> str:
     ("message", "reason"),
     [
         (b"{not json", "malformed_json"),
-        (b"", "malformed_json"),
+        (b"\x00", "malformed_json"),
         ('{"symbol": "EURUSD", "bid": 1.1', "malformed_json"),
         (b"\xff\xfe", "malformed_json"),
         ("42", "not_a_tick"),
@@ -117,6 +117,11 @@ def test_random_garbage_never_raises_and_every_message_is_accounted_for():
     result = parse_messages(messages, NOW_MS)
     assert len(result.block) == 0
     assert result.received == sum(result.rejected.values())  # "[]" holds no tick, so it counts as none
+
+
+def test_blank_lines_are_not_ticks_and_crlf_lines_parse():
+    result = parse_messages([b"", b"   ", b"\r", tick().encode() + b"\r", "\t\n"], NOW_MS)
+    assert result.received == 1 and result.rejected == {} and result.block.ts_ms.tolist() == [T_MS]
 
 
 def test_concat_blocks_remaps_symbols():
