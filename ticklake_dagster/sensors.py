@@ -66,7 +66,8 @@ class LakeCursor:
     pass_started: dict[str, float] = dataclasses.field(default_factory=dict)  # symbol -> start of current pass
     pass_previous: dict[str, float] = dataclasses.field(default_factory=dict)  # symbol -> start of last complete pass
     dirty: dict[str, float] = dataclasses.field(default_factory=dict)  # partition -> newest unrequested part mtime
-    requested: dict[str, float] = dataclasses.field(default_factory=dict)  # partition -> last request time
+    # partition -> [last request time, newest part mtime known then]
+    requested: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> "LakeCursor":
@@ -83,6 +84,7 @@ class LakeCursor:
 class LakeScan:
     symbols: list[str]
     new_parts: dict[SymbolDay, float]  # symbol-day -> newest new part's mtime
+    swept_only: set[SymbolDay]  # found by mtime alone (the sweep), not as a key never listed before (the tail)
     keys_listed: int
     ignored_keys: int
     pass_completed: list[str]
@@ -97,15 +99,18 @@ def scan_lake(
     """
     symbols = lake_symbols(lake)
     found: dict[SymbolDay, float] = {}
+    tailed: set[SymbolDay] = set()
     listed = ignored = 0
 
-    def note(key: str, mtime: float) -> bool:
+    def note(key: str, mtime: float, tail: bool = False) -> bool:
         nonlocal ignored
         parsed = parse_raw_part_key(key)
         if parsed is None:
             ignored += 1
             return False
         found[parsed] = max(found.get(parsed, 0.0), mtime)
+        if tail:
+            tailed.add(parsed)
         return True
 
     today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
@@ -119,7 +124,7 @@ def scan_lake(
             for obj in lake.list(raw_day_prefix(symbol, day), start_after=cursor.tails.get(tail_id)):
                 listed += 1
                 last = obj.key
-                note(obj.key, obj.last_modified)
+                note(obj.key, obj.last_modified, tail=True)
             if last:
                 cursor.tails[tail_id] = last
     cursor.tails = {k: v for k, v in cursor.tails.items() if k in live_ids}
@@ -159,7 +164,7 @@ def scan_lake(
             cursor.sweep_symbol, cursor.sweep_after = _next_symbol(cursor, symbols, symbol), None
     for gone in set(cursor.pass_previous) - set(symbols):
         cursor.pass_previous.pop(gone)
-    return LakeScan(symbols, found, listed, ignored, completed)
+    return LakeScan(symbols, found, set(found) - tailed, listed, ignored, completed)
 
 
 def _sweep_symbol(cursor: LakeCursor, symbols: list[str]) -> str:
@@ -192,19 +197,21 @@ class LakePlan:
 
 
 def plan_runs(
-    cursor: LakeCursor, new_parts: dict[SymbolDay, float], now: float, pending: set[SymbolDay],
-    settings: LakeSensorSettings, tags: dict[str, str],
+    cursor: LakeCursor, scan: LakeScan, now: float, pending: set[SymbolDay], settings: LakeSensorSettings, tags: dict[str, str],
 ) -> LakePlan:
     """Turn newly seen parts into run requests: once per refresh interval, never beside a pending run."""
     today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
     reported, out_of_range = [], []
-    for (symbol, day), mtime in new_parts.items():
+    for (symbol, day), mtime in scan.new_parts.items():
         if not partition_in_range(day, today):
             out_of_range.append((symbol, day))
             continue
         key = str(partition_key(symbol, day))
-        if cursor.requested.get(key, 0.0) > mtime + settings.skew_seconds:
+        asked_at, newest_then = cursor.requested.get(key, (0.0, 0.0))
+        if asked_at > mtime + settings.skew_seconds:
             continue  # a run requested after this part was written has read it already
+        if (symbol, day) in scan.swept_only and mtime <= newest_then:
+            continue  # the sweep's skew margin re-found parts that an earlier request already covered
         cursor.dirty[key] = max(cursor.dirty.get(key, 0.0), mtime)
         reported.append((symbol, day))
     to_request, deferred = set(), []
@@ -213,14 +220,13 @@ def plan_runs(
         if symbol_day is None or not partition_in_range(symbol_day[1], today):
             cursor.dirty.pop(key)
             continue
-        if is_pending(symbol_day, pending) or now - cursor.requested.get(key, -1e18) < settings.refresh_seconds:
+        if is_pending(symbol_day, pending) or now - cursor.requested.get(key, (-1e18,))[0] < settings.refresh_seconds:
             deferred.append(symbol_day)
             continue
         to_request.add(symbol_day)
-        cursor.requested[key] = now
-        cursor.dirty.pop(key)
+        cursor.requested[key] = [now, max(cursor.dirty.pop(key), cursor.requested.get(key, (0.0, 0.0))[1])]
     horizon = now - max(settings.refresh_seconds, 86_400.0)
-    cursor.requested = {k: t for k, t in cursor.requested.items() if t >= horizon}
+    cursor.requested = {k: v for k, v in cursor.requested.items() if v[0] >= horizon}
     return LakePlan(run_requests_for(to_request, tags), sorted(to_request), deferred, sorted(reported), sorted(out_of_range))
 
 
@@ -247,7 +253,7 @@ def build_lake_sensor(
         scan = scan_lake(lake.get_lake(), cursor, now, conf, lambda: instance.get_materialized_partitions(r2_ticks.key))
         known = set(instance.get_dynamic_partitions(symbol_partitions_def.name))
         new_symbols = sorted(set(scan.symbols) - known)
-        plan = plan_runs(cursor, scan.new_parts, now, pending_partitions(instance), conf, {TRIGGER_TAG: name})
+        plan = plan_runs(cursor, scan, now, pending_partitions(instance), conf, {TRIGGER_TAG: name})
         context.log.info(
             f"listed {scan.keys_listed} keys; {len(scan.new_parts)} symbol-days with new parts; "
             f"requested {len(plan.requested)} in {len(plan.run_requests)} runs; {len(plan.deferred)} deferred"

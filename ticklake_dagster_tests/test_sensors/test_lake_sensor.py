@@ -1,0 +1,187 @@
+"""The lake sensor over a folder lake and the moto S3 server, evaluated with Dagster's build_sensor_context."""
+
+import datetime as dt
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+import pytest
+from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._core.utils import make_new_run_id
+
+from ticklake_dagster.assets import candles_5m, r2_ticks
+from ticklake_dagster.jobs import TICKS_TO_CANDLES, request_partitions
+from ticklake_dagster.lake_keys import raw_part_key
+from ticklake_dagster.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.sensors import LakeCursor, LakeSensorSettings, build_lake_sensor
+from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
+
+TODAY = dt.datetime.now(dt.timezone.utc).date()
+LAST_MONTH = TODAY - dt.timedelta(days=35)
+# skew 1 s covers S3's whole-second LastModified; refresh 0 unless a test is about the interval.
+FAST = LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, sweep_keys=5000)
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def put_parts(lake, symbol, day, n=1, start=0, data=b"not read by the sensor"):
+    keys = [raw_part_key(symbol, day, (day - dt.date(1970, 1, 1)).days * 86_400_000 + start + i, suffix=f"s{start + i}") for i in range(n)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: lake.put(k, data), keys))
+    return keys
+
+
+class Harness:
+    """Evaluates the sensor like the daemon would: the cursor carried over, new symbols registered."""
+
+    def __init__(self, lake_resource, instance, settings=FAST):
+        self.sensor = build_lake_sensor(settings=settings)
+        self.lake_resource, self.instance, self.cursor = lake_resource, instance, None
+
+    def tick(self) -> dg.SensorResult:
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources={"lake": self.lake_resource})
+        result = self.sensor(context)
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        self.cursor = result.cursor
+        return result
+
+
+def requested(result) -> set:
+    return {p for r in result.run_requests for p in request_partitions(r)}
+
+
+def settle():
+    time.sleep(1.1)  # parts written now are older than the next tick by more than S3's 1 s mtime resolution
+
+
+def test_first_tick_registers_symbols_and_requests_every_day_with_parts(lake_resource, instance):
+    lake = lake_resource.get_lake()
+    for day in (TODAY, TODAY - dt.timedelta(days=3), LAST_MONTH):
+        put_parts(lake, "EURUSD", day, n=2)
+    put_parts(lake, "BTC-USD", TODAY)
+    settle()
+    result = Harness(lake_resource, instance).tick()
+    [add] = result.dynamic_partitions_requests
+    assert add.partitions_def_name == symbol_partitions_def.name and sorted(add.partition_keys) == ["BTC-USD", "EURUSD"]
+    assert requested(result) == {("EURUSD", TODAY), ("EURUSD", TODAY - dt.timedelta(days=3)), ("EURUSD", LAST_MONTH), ("BTC-USD", TODAY)}
+    assert all(set(r.asset_selection) == set(TICKS_TO_CANDLES) for r in result.run_requests)
+    assert {(e.asset_key.to_user_string(), e.partition) for e in result.asset_events} == {
+        ("raw_ticks", partition_key(s, d)) for s, d in requested(result)
+    }
+
+
+def test_no_change_means_no_requests(lake_resource, instance):
+    lake = lake_resource.get_lake()
+    put_parts(lake, "EURUSD", TODAY, n=3)
+    put_parts(lake, "EURUSD", LAST_MONTH, n=3)
+    settle()
+    harness = Harness(lake_resource, instance)
+    assert requested(harness.tick())
+    again = harness.tick()
+    assert again.run_requests == [] and again.asset_events == [] and not again.dynamic_partitions_requests
+
+
+def test_new_parts_for_today_and_a_new_symbol(lake_resource, instance):
+    lake = lake_resource.get_lake()
+    put_parts(lake, "EURUSD", TODAY, n=2)
+    put_parts(lake, "EURUSD", LAST_MONTH)
+    settle()
+    harness = Harness(lake_resource, instance)
+    harness.tick()
+    put_parts(lake, "EURUSD", TODAY, n=1, start=100)
+    put_parts(lake, "GBPUSD", TODAY - dt.timedelta(days=1))
+    put_parts(lake, "GBPUSD", TODAY - dt.timedelta(days=20))
+    result = harness.tick()
+    assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["GBPUSD"]]
+    assert requested(result) == {("EURUSD", TODAY), ("GBPUSD", TODAY - dt.timedelta(days=1)), ("GBPUSD", TODAY - dt.timedelta(days=20))}
+
+
+def test_a_late_part_for_last_month_is_noticed(lake_resource, instance):
+    lake = lake_resource.get_lake()
+    put_parts(lake, "EURUSD", TODAY, n=2)
+    put_parts(lake, "EURUSD", LAST_MONTH, n=2, start=10)
+    settle()
+    harness = Harness(lake_resource, instance)
+    harness.tick()
+    put_parts(lake, "EURUSD", LAST_MONTH, n=1, start=0)  # sorts before the parts already there
+    result = harness.tick()
+    assert requested(result) == {("EURUSD", LAST_MONTH)}
+    assert harness.tick().run_requests == []
+
+
+def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, instance):
+    lake = lake_resource.get_lake()
+    today_keys = put_parts(lake, "EURUSD", TODAY, n=1100)
+    put_parts(lake, "EURUSD", LAST_MONTH, n=1005)
+    settle()
+    harness = Harness(lake_resource, instance, LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, sweep_keys=800))
+    seen = set()
+    for _ in range(4):  # 1100 tailed + 2105 swept at 800 keys a tick
+        result = harness.tick()
+        seen |= requested(result)
+    cursor = LakeCursor.from_json(harness.cursor)
+    assert cursor.tails[f"EURUSD/{TODAY}"] == max(today_keys)
+    assert "EURUSD" in cursor.pass_previous  # the sweep finished a full pass over 2105 keys
+    assert seen == {("EURUSD", TODAY), ("EURUSD", LAST_MONTH)}
+    assert harness.tick().run_requests == []
+    put_parts(lake, "EURUSD", LAST_MONTH - dt.timedelta(days=1))
+    late = set()
+    for _ in range(4):
+        late |= requested(harness.tick())
+    assert late == {("EURUSD", LAST_MONTH - dt.timedelta(days=1))}
+
+
+def test_a_live_day_is_refreshed_once_per_interval_and_never_beside_a_pending_run(file_lake_resource, instance, monkeypatch):
+    lake = file_lake_resource.get_lake()
+    put_parts(lake, "EURUSD", TODAY)
+    harness = Harness(file_lake_resource, instance, LakeSensorSettings(refresh_seconds=300, skew_seconds=1.0))
+    clock = [time.time() + 5]
+    monkeypatch.setattr("ticklake_dagster.sensors.time.time", lambda: clock[0])
+    assert requested(harness.tick()) == {("EURUSD", TODAY)}
+    [key] = put_parts(lake, "EURUSD", TODAY, start=50)
+    clock[0] += 60
+    os.utime(lake.root / key, (clock[0] - 10, clock[0] - 10))  # written on the sensor's (simulated) clock
+    assert harness.tick().run_requests == []  # inside the 5-minute interval: remembered, not requested
+    assert str(partition_key("EURUSD", TODAY)) in LakeCursor.from_json(harness.cursor).dirty
+    queued = dg.DagsterRun(
+        job_name="__ASSET_JOB", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": str(partition_key("EURUSD", TODAY))},
+    )
+    instance.add_run(queued)
+    clock[0] += 300
+    assert harness.tick().run_requests == []  # a run for the partition is still running
+    instance.report_run_canceled(queued)
+    clock[0] += 30
+    assert requested(harness.tick()) == {("EURUSD", TODAY)}
+
+
+def test_keys_that_are_not_raw_parts_are_ignored(file_lake_resource, instance):
+    lake = file_lake_resource.get_lake()
+    lake.put("ticks/eurusd/2025/01/02/part-1.parquet", b"x")  # lowercase: not a valid symbol
+    lake.put("ticks/EURUSD/2025/13/01/part-1.parquet", b"x")  # month 13
+    lake.put("ticks/EURUSD/2025/01/02/notes.txt", b"x")
+    lake.put("ticks_daily/symbol=EURUSD/date=2025-01-02/ticks.parquet", b"x")
+    result = Harness(file_lake_resource, instance).tick()
+    assert result.run_requests == []
+    assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["EURUSD"]]
+
+
+def test_consecutive_days_share_one_run_that_dagster_executes(file_lake_resource, database, instance):
+    lake = file_lake_resource.get_lake()
+    days = [TODAY - dt.timedelta(days=i) for i in (12, 11, 10)]
+    for i, day in enumerate(days):
+        write_parquet_parts(lake, "EURUSD", random_ticks(40 + i, day=day, n=600), parts=2, day=day)
+    result = Harness(file_lake_resource, instance).tick()
+    [request] = result.run_requests
+    assert request.partition_key is None and set(request_partitions(request)) == {("EURUSD", d) for d in days}
+    run = dg.materialize([r2_ticks, candles_5m], instance=instance, tags=request.tags,
+                         resources={"lake": file_lake_resource, "database": database})
+    assert run.success
+    assert instance.get_materialized_partitions(dg.AssetKey("candles_1d")) == {partition_key("EURUSD", d) for d in days}
+    assert fetch_candles(database)["trades"].sum() > 0
