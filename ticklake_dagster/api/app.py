@@ -144,9 +144,10 @@ def _version() -> str:
 
 
 def create_app(database: DatabaseResource | None = None, *, store: CandleStore | None = None,
-               pool_size: int = 8, pooled: bool = True, migrate: bool = True) -> FastAPI:
+               pool_size: int = 8, pooled: bool = True, migrate: bool = True, metadata_ttl_s: float = 5.0) -> FastAPI:
     """The API and chart page over `database` (DatabaseResource.from_env() when omitted)."""
-    store = store or CandleStore(database or DatabaseResource.from_env(), pool_size=pool_size, pooled=pooled, migrate=migrate)
+    store = store or CandleStore(database or DatabaseResource.from_env(), pool_size=pool_size, pooled=pooled,
+                                 migrate=migrate, metadata_ttl_s=metadata_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -191,6 +192,10 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
     @app.get("/api/metadata", response_model=Metadata, responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
              summary="What the API holds for a symbol")
     def symbol_metadata(symbol: SymbolParam):
+        """First and last 5-minute candle, their count, and the timeframes holding candles.
+
+        Answers are cached for a few seconds (5 by default), so a write shows up here at most that late.
+        """
         validate_symbol(symbol)
         found = store.metadata(symbol)
         if found is None:

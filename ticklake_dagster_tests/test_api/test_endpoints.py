@@ -250,3 +250,23 @@ def test_the_api_reads_sessions_read_only(filled):
         with pytest.raises(Exception, match="read-only"):
             app.state.store._run(lambda cur: cur.execute("DELETE FROM candles_5m"))
     assert len(fetch_candles(filled.database, symbol="EURUSD")) == len(filled.expected("EURUSD", "5m"))
+
+
+def test_metadata_lags_a_write_by_at_most_its_cache_time(filled):
+    expected = filled.expected("EURUSD", "5m")
+    late = expected[-1]["time"] + 7 * 86_400  # a candle a week after the last one
+    cached, uncached = create_app(filled.database, metadata_ttl_s=3600), create_app(filled.database, metadata_ttl_s=0)
+    admin = psycopg2.connect(filled.url)
+    admin.autocommit = True
+    try:
+        with TestClient(cached) as c, TestClient(uncached) as u:
+            assert c.get("/api/metadata", params={"symbol": "EURUSD"}).json()["count"] == len(expected)
+            with admin.cursor() as cur:
+                cur.execute("INSERT INTO candles_5m VALUES (to_timestamp(%s), 'EURUSD', 1, 1, 1, 1, 1, 0)", (late,))
+            assert c.get("/api/metadata", params={"symbol": "EURUSD"}).json()["count"] == len(expected)
+            fresh = u.get("/api/metadata", params={"symbol": "EURUSD"}).json()
+            assert (fresh["count"], fresh["last"]) == (len(expected) + 1, late)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DELETE FROM candles_5m WHERE symbol = 'EURUSD' AND time = to_timestamp(%s)", (late,))
+        admin.close()
