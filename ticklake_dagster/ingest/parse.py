@@ -32,6 +32,7 @@ REJECT_REASONS = (
     "too_old",            # before 1990-01-01 UTC
     "in_future",          # more than a day ahead of the ingester's clock
     "spool_full",         # valid, but refused: the spool reached its disk budget
+    "spool_error",        # valid, but refused: writing the spool failed (disk error)
 )
 MIN_TS_MS = 631_152_000_000  # 1990-01-01T00:00:00Z
 MS_THRESHOLD = 1e11  # |timestamp| >= 1e11 is milliseconds (1973 in ms, year 5138 in seconds)

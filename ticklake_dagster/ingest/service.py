@@ -40,7 +40,8 @@ class _Commit:
     generated: int  # ticks from in-process sources (synthetic), already columnar
     block: TickBlock  # accepted: in the spool
     segment: int | None
-    refused: int  # valid, but the spool was over its disk budget
+    refused: int  # valid, but the spool was over its disk budget or failed to write
+    refused_reason: str = "spool_full"
 
 
 class RejectLog:
@@ -182,7 +183,11 @@ class IngestService:
         size = FRAME_OVERHEAD + sum(len(s) + 1 for s in block.symbols) + 28 * len(block)
         if self.spool.bytes + size > self._budget:
             return _Commit(parsed, generated, TickBlock.empty(), None, len(block))
-        return _Commit(parsed, generated, block, self.spool.append(block), 0)
+        try:
+            return _Commit(parsed, generated, block, self.spool.append(block), 0)
+        except OSError as e:
+            logs.error("Spool write failed: ticks refused", reason=f"{type(e).__name__}: {e.strerror}", ticks=len(block))
+            return _Commit(parsed, generated, TickBlock.empty(), None, len(block), "spool_error")
 
     def _after_commit(self, c: _Commit) -> None:
         m = self.metrics
@@ -190,8 +195,8 @@ class IngestService:
         rejected = Counter(c.parsed.rejected) if c.parsed else Counter()
         examples = dict(c.parsed.examples) if c.parsed else {}
         if c.refused:
-            rejected["spool_full"] += c.refused
-            examples["spool_full"] = f"spool {self.spool.bytes} bytes, budget {self._budget} bytes"
+            rejected[c.refused_reason] += c.refused
+            examples[c.refused_reason] = f"spool {self.spool.bytes} bytes, budget {self._budget} bytes"
         for reason, n in rejected.items():
             m.rejected.labels(reason).inc(n)
         if rejected:

@@ -96,7 +96,7 @@ class Spool:
         self._write_lock = threading.Lock()  # the active segment's file
         self._segments: dict[int, _Segment] = {}
         self._active: _Segment | None = None
-        self._file = None
+        self._fd = -1
         self._lock_fd = self._acquire(self.dir)
         self._recovered = sorted(int(p.stem) for p in self.dir.glob(f"*{SUFFIX}") if p.stem.isdigit())
         self._next_seq = (self._recovered[-1] + 1) if self._recovered else 1
@@ -151,11 +151,25 @@ class Spool:
         with self._write_lock:
             with self._lock:
                 seg = self._writable()
+                before = seg.size
+            try:
+                view = memoryview(frame)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                os.fdatasync(self._fd)
+            except OSError:
+                # A full or failing disk: cut the partial frame off and start a new segment next time, so
+                # frames committed later are never stuck behind an unreadable one.
+                with self._lock:
+                    try:
+                        os.truncate(seg.path, before)
+                    except OSError:
+                        pass
+                    self._seal_locked()
+                raise
+            with self._lock:
                 seg.outstanding += len(block)
                 seg.size += len(frame)
-            self._file.write(frame)
-            self._file.flush()
-            os.fdatasync(self._file.fileno())
             return seg.seq
 
     def _writable(self) -> _Segment:
@@ -167,7 +181,7 @@ class Spool:
             seq = self._next_seq
             self._next_seq += 1
             seg = _Segment(seq, self._path(seq))
-            self._file = open(seg.path, "ab")
+            self._fd = os.open(seg.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             _fsync_dir(self.dir)  # the new file's name must survive a power cut too
             self._segments[seq] = seg
             self._active = seg
@@ -177,8 +191,11 @@ class Spool:
         seg, self._active = self._active, None
         if seg is None:
             return
-        self._file.close()
-        self._file = None
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        self._fd = -1
         seg.sealed = True
         self._maybe_delete(seg)
 
