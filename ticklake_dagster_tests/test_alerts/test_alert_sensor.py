@@ -1,0 +1,162 @@
+"""Alerts for failed checks and runs posted to a real HTTP server on 127.0.0.1: once each, retried when it is down."""
+
+import json
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from ticklake_dagster.alerts import Alert, AlertSettings, build_payload, send_alerts
+from ticklake_dagster.assets import candles_5m, r2_ticks
+from ticklake_dagster.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.sensors import build_alert_sensor
+from ticklake_dagster_tests.factories import DAY, random_ticks, write_parquet_parts
+from ticklake_dagster_tests.servers import fresh_database
+
+WEBSERVER = "http://dagster.example:3000"
+
+
+class Webhook:
+    """A Slack-like incoming webhook: records JSON bodies; answers 503 while `down`."""
+
+    def __init__(self):
+        self.posts, self.down, self.attempts = [], False, 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.attempts += 1
+                if hook.down:
+                    self.send_response(503)
+                else:
+                    hook.posts.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/secret-token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def instance(pg_server_url):
+    """Dagster storage on PostgreSQL, as `ticklake dev` runs it (SQLite's run-sharded log can't list failures across runs)."""
+    with fresh_database(pg_server_url) as url:
+        storage_url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": storage_url}}}) as inst:
+            inst.add_dynamic_partitions(symbol_partitions_def.name, ["EURUSD"])
+            yield inst
+
+
+def failing_run(lake_resource, database, instance):
+    """A day with 30% crossed quotes: r2_ticks' blocking rejected_ratio check fails, and so does the run."""
+    ticks = random_ticks(5, n=1000)
+    crossed = np.random.default_rng(5).random(1000) < 0.3
+    ticks.loc[crossed, "bid"] = ticks.loc[crossed, "ask"] + 0.001
+    write_parquet_parts(lake_resource.get_lake(), "EURUSD", ticks, parts=2)
+    result = dg.materialize([r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance,
+                            resources={"lake": lake_resource, "database": database}, raise_on_error=False)
+    assert not result.success
+    return result.run_id
+
+
+def tick(instance, cursor):
+    result = build_alert_sensor()(dg.build_sensor_context(instance=instance, cursor=cursor))
+    return result.cursor
+
+
+def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(file_lake_resource, database, instance, webhook, monkeypatch):
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
+    cursor = tick(instance, None)  # the sensor starts: nothing has failed yet
+    run_id = failing_run(file_lake_resource, database, instance)
+
+    webhook.down = True
+    cursor = tick(instance, cursor)
+    assert webhook.posts == [] and webhook.attempts == 1  # stops at the first failed delivery
+    cursor = tick(instance, cursor)
+    assert webhook.posts == [] and webhook.attempts == 2  # ...and tries the same alert again
+
+    webhook.down = False
+    cursor = tick(instance, cursor)
+    assert len(webhook.posts) == 2
+    check_alert, run_alert = webhook.posts
+    text = json.dumps(check_alert)
+    for expected in ("r2_ticks", "rejected_ratio", "ERROR", str(partition_key("EURUSD", DAY)), f"{WEBSERVER}/runs/{run_id}"):
+        assert expected in text, expected
+    assert "rows rejected" in check_alert["blocks"][2]["text"]["text"]
+    assert "run" in run_alert["text"] and f"{WEBSERVER}/runs/{run_id}" in run_alert["text"]
+    assert str(partition_key("EURUSD", DAY)) in json.dumps(run_alert)
+
+    tick(instance, cursor)
+    tick(instance, cursor)
+    assert len(webhook.posts) == 2  # exactly once
+
+
+def test_a_webhook_that_refuses_connections_loses_nothing(file_lake_resource, database, instance, webhook, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{closed_port}/hook")
+    cursor = tick(instance, None)
+    failing_run(file_lake_resource, database, instance)
+    cursor = tick(instance, cursor)
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
+    tick(instance, cursor)
+    assert [p["text"].split(":")[1].strip() for p in webhook.posts] == ["check r2_ticks / rejected_ratio failed (ERROR) on 2025-11-13|EURUSD", "run of __ephemeral_asset_job__ failed on 2025-11-13|EURUSD"]
+
+
+def test_failures_before_the_first_tick_are_sent_if_recent(file_lake_resource, database, instance, webhook, monkeypatch):
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
+    failing_run(file_lake_resource, database, instance)
+    tick(instance, None)
+    assert len(webhook.posts) == 2
+
+
+def test_without_a_url_alerts_are_logged_and_the_secret_never_is(caplog):
+    alert = Alert(storage_id=7, kind="check", run_id="abcdef12-0000", job="j", asset="candles_5m", check="gaps",
+                  severity="WARN", partition="2025-11-13|EURUSD", description="12 missing 5-minute buckets")
+    log = logging.getLogger("ticklake-test")
+    with caplog.at_level(logging.INFO, logger="ticklake-test"):
+        cursor, failure = send_alerts([alert], 9, AlertSettings(webhook_url=None), log)
+    assert (cursor, failure) == (9, None)
+    assert "candles_5m / gaps failed (WARN) on 2025-11-13|EURUSD: 12 missing" in caplog.text
+
+    def down(url, payload, timeout):
+        from ticklake_dagster.alerts import AlertDeliveryError
+        raise AlertDeliveryError("HTTP 503")
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="ticklake-test"):
+        cursor, failure = send_alerts([alert], 9, AlertSettings(webhook_url="https://hooks.example/SECRET"), log, post=down)
+    assert (cursor, failure) == (6, "HTTP 503") and "SECRET" not in caplog.text
+
+
+def test_payload_is_slack_compatible():
+    alert = Alert(storage_id=1, kind="run", run_id="0123456789", job="__ASSET_JOB", partition="2025-11-13|EURUSD", description="boom")
+    payload = build_payload(alert, AlertSettings(webserver_url=WEBSERVER))
+    assert set(payload) == {"text", "blocks"}
+    assert [b["type"] for b in payload["blocks"]] == ["header", "section", "section"]
+    assert payload["blocks"][0]["text"]["type"] == "plain_text"
+    assert f"<{WEBSERVER}/runs/0123456789|01234567>" in json.dumps(payload["blocks"][1])
+    json.dumps(payload)
