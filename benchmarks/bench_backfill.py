@@ -24,8 +24,10 @@ def main() -> int:
     parser.add_argument("--symbols", default="EURUSD,GBPUSD,USDJPY")
     parser.add_argument("--rate", type=float, default=0.02)
     parser.add_argument("--sample", type=int, default=10, help="partitions run one per run for the baseline")
+    parser.add_argument("--home", default=None, help="reuse a TICKLAKE_HOME seeded by an earlier run")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="ticklake-bench-"))
+    reuse = bool(args.home) and Path(args.home, "lake").is_dir()
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="ticklake-bench-"))
     end = dt.date(2025, 11, 13)
     start = end - dt.timedelta(days=args.days - 1)
     os.environ.update(TICKLAKE_HOME=str(home), TICKLAKE_START_DATE=start.isoformat())
@@ -33,12 +35,13 @@ def main() -> int:
     os.environ.pop("TICKLAKE_LAKE_URL", None)
     ticklake = Path(sys.executable).parent / "ticklake"
     t0 = time.perf_counter()
-    subprocess.run([str(ticklake), "seed-demo", "--days", str(args.days), "--end", end.isoformat(),
-                    "--rate", str(args.rate), "--symbols", args.symbols], check=True, stdout=subprocess.DEVNULL)
-    print(f"seeded {args.days} days x {args.symbols} in {time.perf_counter() - t0:.1f}s into {home}")
+    if not reuse:
+        subprocess.run([str(ticklake), "seed-demo", "--days", str(args.days), "--end", end.isoformat(),
+                        "--rate", str(args.rate), "--symbols", args.symbols], check=True, stdout=subprocess.DEVNULL)
+        print(f"seeded {args.days} days x {args.symbols} in {time.perf_counter() - t0:.1f}s into {home}")
 
     import dagster as dg
-    from dagster._core.definitions.asset_key import AssetKeyPartitionKey
+    from dagster._core.definitions.events import AssetKeyPartitionKey
     from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests_with_backfill_policies
 
     from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
@@ -54,10 +57,11 @@ def main() -> int:
     resources["database"].ensure_schema()
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(symbol_partitions_def.name, symbols)
-        graph = dg.Definitions(assets=[raw_ticks, r2_ticks, candles_5m]).get_repository_def().asset_graph
-        requests = build_run_requests_with_backfill_policies(
-            [AssetKeyPartitionKey(k, p) for k in TICKS_TO_CANDLES for p in keys], graph, instance
-        )
+        graph = dg.Definitions(assets=[raw_ticks, r2_ticks, candles_5m], resources=resources).get_repository_def().asset_graph
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            requests = build_run_requests_with_backfill_policies(
+                [AssetKeyPartitionKey(k, p) for k in TICKS_TO_CANDLES for p in keys], graph, instance
+            )
         t0 = time.perf_counter()
         for request in requests:
             kwargs = {"partition_key": request.partition_key} if request.partition_key else {}

@@ -12,7 +12,7 @@ from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.days import parse_day
 from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.partitions import DATE_DIMENSION, SYMBOL_DIMENSION, partition_key, ticks_partitions_def
+from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.settings import start_date
 from ticklake_dagster.symbols import is_valid_symbol
 
@@ -25,13 +25,14 @@ SymbolDay = tuple[str, dt.date]
 
 
 def split_partition(key: str) -> SymbolDay | None:
-    """(symbol, day) of a `2025-11-13|EURUSD` partition key, or None if it is not one of ours."""
-    try:
-        dims = ticks_partitions_def.get_partition_key_from_str(key).keys_by_dimension
-        symbol, day = dims[SYMBOL_DIMENSION], parse_day(dims[DATE_DIMENSION])
-    except (InvalidInput, KeyError, ValueError, dg.DagsterInvalidDefinitionError, Exception):
+    """(symbol, day) of a `2025-11-13|EURUSD` partition key (dimensions sorted by name), or None."""
+    date_text, sep, symbol = key.partition("|")
+    if not sep or not is_valid_symbol(symbol):
         return None
-    return (symbol, day) if is_valid_symbol(symbol) else None
+    try:
+        return symbol, parse_day(date_text)
+    except InvalidInput:
+        return None
 
 
 def partition_in_range(day: dt.date, today: dt.date) -> bool:
