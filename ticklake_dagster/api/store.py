@@ -54,6 +54,17 @@ SELECT symbol FROM s WHERE symbol IS NOT NULL
 T = TypeVar("T")
 
 
+def guarded(cur, query, params, timeout_ms: int) -> None:
+    """Execute `query` read-only under a statement timeout, in one round trip.
+
+    The settings are transaction-local (the caller ends the transaction), so nothing leaks into the
+    session, which PgBouncer in transaction mode would hand to another client. Even a query bug
+    cannot change data through the API.
+    """
+    prefix = sql.SQL("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; ").format(sql.Literal(int(timeout_ms)))
+    cur.execute(prefix + (query if isinstance(query, sql.Composable) else sql.SQL(query)), params)
+
+
 class DatabaseUnavailable(Exception):
     """The database could not answer; `reason` is for the server log (redacted), never for clients."""
 
@@ -132,11 +143,8 @@ class CandleStore:
         return conn
 
     def _init_connection(self, conn) -> None:
-        # Read-only sessions: even a query bug cannot change data through the API.
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", (self.statement_timeout_ms,))
-            cur.execute("SET default_transaction_read_only = on")
+        # One explicit transaction per request, ended by the store: guarded() settings die with it.
+        conn.autocommit = False
         conn.initialized = True
 
     def _get_pool(self, url: str) -> ThreadedConnectionPool:
@@ -157,7 +165,9 @@ class CandleStore:
             conn = self._new_connection(url)
             try:
                 with conn.cursor() as cur:
-                    return work(cur)
+                    result = work(cur)
+                conn.rollback()
+                return result
             except psycopg2.Error as e:
                 raise DatabaseUnavailable(_first_line(e)) from None
             finally:
@@ -178,6 +188,7 @@ class CandleStore:
                         self._init_connection(conn)
                     with conn.cursor() as cur:
                         result = work(cur)
+                    conn.rollback()  # end the read-only transaction; nothing to commit
                 except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                     pool.putconn(conn, close=True)
                     if attempt == attempts or not conn.closed:
@@ -206,7 +217,7 @@ class CandleStore:
     def ping(self) -> str:
         """Round-trip to the database; returns the flavor ('timescaledb', 'postgres' or 'unknown')."""
         def work(cur):
-            cur.execute("SELECT 1")
+            guarded(cur, "SELECT 1", None, self.statement_timeout_ms)
             cur.fetchone()
         self._run(work)
         return self.flavor or "unknown"
@@ -218,10 +229,10 @@ class CandleStore:
         params = (symbol, _utc(start), _utc(end), limit)
 
         def work(cur):
-            cur.execute(query, params)
+            guarded(cur, query, params, self.statement_timeout_ms)
             body = cur.fetchone()[0]
             if body == "[]":
-                cur.execute(_EXISTS_SQL, (symbol,))
+                guarded(cur, _EXISTS_SQL, (symbol,), self.statement_timeout_ms)
                 if not cur.fetchone()[0]:
                     return None
             return body
@@ -253,7 +264,7 @@ class CandleStore:
         query = sql.SQL(_METADATA_SQL).format(available=available)
 
         def work(cur):
-            cur.execute(query, {"symbol": symbol})
+            guarded(cur, query, {"symbol": symbol}, self.statement_timeout_ms)
             return cur.fetchone()
 
         first, last, count, *flags = self._run(work)
@@ -264,7 +275,7 @@ class CandleStore:
 
     def symbols(self) -> list[str]:
         def work(cur):
-            cur.execute(_SYMBOLS_SQL)
+            guarded(cur, _SYMBOLS_SQL, None, self.statement_timeout_ms)
             return [row[0] for row in cur.fetchall()]
         return self._run(work)
 

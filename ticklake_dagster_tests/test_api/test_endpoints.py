@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
-from ticklake_dagster.api.store import TIMEFRAMES
+from ticklake_dagster.api.store import TIMEFRAMES, guarded
 from ticklake_dagster.resources import DatabaseResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
@@ -244,11 +244,24 @@ def test_more_concurrent_requests_than_connections_all_succeed(client, filled):
         assert_same_candles(r.json(), expected)
 
 
-def test_the_api_reads_sessions_read_only(filled):
-    app = create_app(filled.database, pool_size=1)
-    with TestClient(app):
-        with pytest.raises(Exception, match="read-only"):
-            app.state.store._run(lambda cur: cur.execute("DELETE FROM candles_5m"))
+def test_every_api_statement_is_read_only_and_timed_out_without_touching_the_session(filled):
+    conn = psycopg2.connect(filled.url)  # autocommit off, one transaction per request, as the store runs them
+    try:
+        with conn.cursor() as cur:
+            with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+                guarded(cur, "DELETE FROM candles_5m", None, 10_000)
+            conn.rollback()
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                guarded(cur, "SELECT pg_sleep(2)", None, 50)
+            conn.rollback()
+            guarded(cur, "SELECT 1", None, 10_000)
+            conn.rollback()
+            cur.execute("SHOW transaction_read_only")  # a new, unguarded transaction: the settings ended
+            assert cur.fetchone()[0] == "off"
+            cur.execute("SHOW statement_timeout")
+            assert cur.fetchone()[0] == "0"
+    finally:
+        conn.close()
     assert len(fetch_candles(filled.database, symbol="EURUSD")) == len(filled.expected("EURUSD", "5m"))
 
 
