@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import time
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -91,7 +92,7 @@ class LakeScan:
 
 
 def scan_lake(
-    lake: Lake, cursor: LakeCursor, now: float, settings: LakeSensorSettings, materialized: "callable"
+    lake: Lake, cursor: LakeCursor, now: float, settings: LakeSensorSettings, materialized: Callable[[], set[str]]
 ) -> LakeScan:
     """Find symbol-days with parts the cursor has not accounted for; updates `cursor` in place.
 

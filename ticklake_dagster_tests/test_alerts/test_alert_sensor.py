@@ -81,8 +81,8 @@ def failing_run(lake_resource, database, instance):
 
 
 def tick(instance, cursor):
-    result = build_alert_sensor()(dg.build_sensor_context(instance=instance, cursor=cursor))
-    return result.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        return build_alert_sensor()(context).cursor
 
 
 def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(file_lake_resource, database, instance, webhook, monkeypatch):

@@ -33,8 +33,8 @@ def materialize_r2(lake_resource, instance, symbol, day):
 
 
 def evaluate(lake_resource, instance, when):
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"lake": lake_resource})
-    return daily_candles_schedule(context)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"lake": lake_resource}) as context:
+        return daily_candles_schedule(context)
 
 
 def test_yesterday_for_every_symbol_plus_late_days_and_weekends_skipped(lake_resource, instance):

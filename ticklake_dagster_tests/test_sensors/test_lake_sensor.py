@@ -44,8 +44,8 @@ class Harness:
         self.lake_resource, self.instance, self.cursor = lake_resource, instance, None
 
     def tick(self) -> dg.SensorResult:
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources={"lake": self.lake_resource})
-        result = self.sensor(context)
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources={"lake": self.lake_resource}) as context:
+            result = self.sensor(context)
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         self.cursor = result.cursor
