@@ -14,6 +14,7 @@ from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
 from ticklake_dagster.candles import ROLLUPS, build_candles
 from ticklake_dagster.checks import CANDLES_SEVERITIES, CheckSettings, candles_check_specs, candles_findings, summarize_all
+from ticklake_dagster.days import iso_ms
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import day_window, load_compacted, refresh_after_write, write_day
 from ticklake_dagster.resources import DatabaseResource, LakeResource
@@ -83,8 +84,8 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
         asset_key="candles_5m",
         metadata={
             "candle_count": sum(len(c) for _, _, c, _ in built),
-            "first_candle": _iso(first),
-            "last_candle": _iso(last),
+            "first_candle": iso_ms(first),
+            "last_candle": iso_ms(last),
             "rows_upserted": sum(s.upserted for s in stats),
             "rows_removed": sum(s.removed for s in stats),
             "database_flavor": flavor,
@@ -142,6 +143,3 @@ def _count_rollups(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[str, in
                 counts[name] += cur.fetchone()[0]
     return counts
 
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
