@@ -4,6 +4,11 @@ Open-source Dagster raises nothing for a failing non-blocking check, so the aler
 event log itself. Its cursor is the event-log storage id up to which every alert was delivered: a
 webhook that is down leaves the cursor where it was and the next tick retries; nothing is lost and
 nothing is sent twice (unless the daemon dies between the POST and saving the cursor).
+
+A failure is a check (or a job) going from passing to failing on a partition: the lake sensor re-runs
+a live day every few minutes, and a check that stays failing on every re-run pages once, not each time.
+The cursor remembers what is failing; a later passing evaluation (or successful run) clears it, posts a
+"resolved" message, and the next failure pages again.
 """
 
 import dataclasses
@@ -28,6 +33,7 @@ class AlertSettings:
     webhook_url: str | None = None
     webserver_url: str = DEFAULT_WEBSERVER_URL
     batch: int = 50  # events read per stream per tick
+    max_open: int = 5000  # failing (check, partition) pairs remembered; the oldest are forgotten past it
     first_lookback_seconds: float = 3600.0  # on the very first tick, failures this recent are still sent
     timeout_seconds: float = 10.0
 
@@ -50,11 +56,18 @@ class Alert:
     severity: str | None = None
     partition: str | None = None
     description: str | None = None
+    passed: bool = False  # a passing evaluation or successful run: resolves an open failure, never pages
+
+    @property
+    def key(self) -> str:
+        """What a failure is about: a check on a partition, or a job on a partition."""
+        subject = f"{self.asset}/{self.check}" if self.kind == "check" else f"job:{self.job}"
+        return f"{subject}@{self.partition or ''}"
 
     def title(self) -> str:
         if self.kind == "check":
-            return f"ticklake: check {self.asset} / {self.check} failed ({self.severity})"
-        return f"ticklake: run of {self.job} failed"
+            return f"ticklake: check {self.asset} / {self.check} {'passes again' if self.passed else 'failed'} ({self.severity})"
+        return f"ticklake: run of {self.job} {'succeeded again' if self.passed else 'failed'}"
 
 
 def run_url(settings: AlertSettings, run_id: str) -> str:
@@ -110,10 +123,8 @@ def _partition_of_run(run: dg.DagsterRun | None) -> str | None:
     return None
 
 
-def _check_alert(record, instance: dg.DagsterInstance) -> Alert | None:
+def _check_alert(record, instance: dg.DagsterInstance) -> Alert:
     evaluation = record.event_log_entry.dagster_event.event_specific_data
-    if evaluation.passed:
-        return None
     meta = {k: v.value for k, v in (evaluation.metadata or {}).items()}
     partition = evaluation.partition or meta.get("failed_partitions") or _partition_of_run(instance.get_run_by_id(record.event_log_entry.run_id))
     return Alert(
@@ -126,12 +137,16 @@ def _check_alert(record, instance: dg.DagsterInstance) -> Alert | None:
         severity=evaluation.severity.value,
         partition=partition,
         description=evaluation.description,
+        passed=evaluation.passed,
     )
 
 
 def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
     entry = record.event_log_entry
     event = entry.dagster_event
+    if event.event_type == DagsterEventType.RUN_SUCCESS:
+        return Alert(storage_id=record.storage_id, kind="run", run_id=entry.run_id, job=entry.job_name,
+                     partition=_partition_of_run(instance.get_run_by_id(entry.run_id)), description="the run succeeded", passed=True)
     error = getattr(event.event_specific_data, "error", None)
     description = event.message or ""
     if error is not None and getattr(error, "message", None):
@@ -149,12 +164,13 @@ def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
 def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: AlertSettings) -> tuple[list[Alert], int]:
     """Failures logged after storage id `after`, in log order, and the id up to which the log was read.
 
-    Two streams (check evaluations, run failures) are read with a limit each; the horizon stops at the
-    shorter one's end so a later tick never skips an event of the other.
+    Three streams (check evaluations, run failures, run successes) are read with a limit each; the
+    horizon stops at the shortest one's end so a later tick never skips an event of another.
+    Passing evaluations and successes come back too (`passed=True`): they resolve open failures.
     """
     storage = instance.event_log_storage
     streams = []
-    for event_type in (DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.RUN_FAILURE):
+    for event_type in (DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_SUCCESS):
         if after is None:
             flt = dg.EventRecordsFilter(event_type=event_type, after_timestamp=time.time() - settings.first_lookback_seconds)
         else:
@@ -174,26 +190,41 @@ def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: Al
         if record.storage_id > horizon:
             break
         if record.event_log_entry.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            alert = _check_alert(record, instance)
+            alerts.append(_check_alert(record, instance))
         else:
-            alert = _run_alert(record, instance)
-        if alert is not None:
-            alerts.append(alert)
+            alerts.append(_run_alert(record, instance))
     return alerts, horizon
 
 
 def send_alerts(
-    alerts: list[Alert], horizon: int, settings: AlertSettings, log: logging.Logger, post=post_webhook
+    alerts: list[Alert], horizon: int, settings: AlertSettings, log: logging.Logger, post=post_webhook,
+    open_failures: dict[str, int] | None = None,
 ) -> tuple[int, str | None]:
-    """Deliver in order; return (cursor to save, failure). On failure the cursor stops before that alert."""
+    """Deliver in order; return (cursor to save, failure). On failure the cursor stops before that alert.
+
+    `open_failures` (failure key -> storage id of its alert) is updated in place: a failure already open
+    is not posted again; a pass or success closes it with a "resolved" post.
+    """
+    open_failures = {} if open_failures is None else open_failures
     for alert in alerts:
+        if alert.passed and alert.key not in open_failures:
+            continue
+        if not alert.passed and alert.key in open_failures:
+            log.info(f"still failing, not posted again: {alert.title()} on {alert.partition}")
+            continue
         payload = build_payload(alert, settings)
         if not settings.webhook_url:
             log.warning(f"alert (no {WEBHOOK_ENV} set): {payload['text']}")
-            continue
-        try:
-            post(settings.webhook_url, payload, settings.timeout_seconds)
-        except AlertDeliveryError as e:
-            return alert.storage_id - 1, str(e)
-        log.info(f"alert sent: {alert.title()}")
+        else:
+            try:
+                post(settings.webhook_url, payload, settings.timeout_seconds)
+            except AlertDeliveryError as e:
+                return alert.storage_id - 1, str(e)
+            log.info(f"alert sent: {alert.title()}")
+        if alert.passed:
+            open_failures.pop(alert.key)
+        else:
+            open_failures[alert.key] = alert.storage_id
+    for key in sorted(open_failures, key=open_failures.get)[: max(0, len(open_failures) - settings.max_open)]:
+        open_failures.pop(key)
     return horizon, None

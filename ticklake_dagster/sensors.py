@@ -280,7 +280,7 @@ def build_alert_sensor(
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
-    """Posts every failed asset check and every failed run to TICKLAKE_ALERT_WEBHOOK_URL, exactly once each."""
+    """Posts every new failure of an asset check or a run to TICKLAKE_ALERT_WEBHOOK_URL once, and its resolution."""
 
     @dg.sensor(
         name=name,
@@ -290,13 +290,14 @@ def build_alert_sensor(
     )
     def _alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         conf = AlertSettings.from_env()
-        after = json.loads(context.cursor)["after"] if context.cursor else None
-        alerts, horizon = collect_alerts(context.instance, after, conf)
-        cursor, failure = send_alerts(alerts, horizon, conf, context.log)
+        saved = json.loads(context.cursor) if context.cursor else {}
+        open_failures = saved.get("open", {})
+        alerts, horizon = collect_alerts(context.instance, saved.get("after"), conf)
+        cursor, failure = send_alerts(alerts, horizon, conf, context.log, open_failures=open_failures)
         if failure:
             left = sum(1 for a in alerts if a.storage_id > cursor)
-            context.log.warning(f"alert webhook failed ({failure}); {left} alerts will be retried next tick")
-        return dg.SensorResult(cursor=json.dumps({"after": cursor}))
+            context.log.warning(f"alert webhook failed ({failure}); {left} events will be retried next tick")
+        return dg.SensorResult(cursor=json.dumps({"after": cursor, "open": open_failures}, separators=(",", ":")))
 
     return _alert_sensor
 

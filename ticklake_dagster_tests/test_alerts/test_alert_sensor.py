@@ -113,6 +113,33 @@ def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(file_
     assert len(webhook.posts) == 2  # exactly once
 
 
+def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(file_lake_resource, database, instance, webhook, monkeypatch):
+    """The lake sensor re-runs a live day every few minutes: the same failing check must not page each time."""
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
+    cursor = tick(instance, None)
+    failing_run(file_lake_resource, database, instance)
+    cursor = tick(instance, cursor)
+    failing_run(file_lake_resource, database, instance)  # more bad parts: still failing
+    cursor = tick(instance, cursor)
+    assert [p["text"].split(" on ")[0] for p in webhook.posts] == [
+        "ticklake: check r2_ticks / rejected_ratio failed (ERROR)", "ticklake: run of __ephemeral_asset_job__ failed",
+    ]
+
+    lake = file_lake_resource.get_lake()
+    for obj in list(lake.list("ticks/EURUSD/")):
+        lake.delete(obj.key)
+    write_parquet_parts(lake, "EURUSD", random_ticks(6, n=1000), parts=2)
+    assert dg.materialize([r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance,
+                          resources={"lake": file_lake_resource, "database": database}).success
+    cursor = tick(instance, cursor)
+    resolved = [p["text"].split(" on ")[0] for p in webhook.posts[2:]]
+    assert resolved == ["ticklake: check r2_ticks / rejected_ratio passes again (ERROR)", "ticklake: run of __ephemeral_asset_job__ succeeded again"]
+
+    failing_run(file_lake_resource, database, instance)  # broken again: a new failure, paged again
+    tick(instance, cursor)
+    assert len(webhook.posts) == 6 and "rejected_ratio failed" in webhook.posts[4]["text"]
+
+
 def test_a_webhook_that_refuses_connections_loses_nothing(file_lake_resource, database, instance, webhook, monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
