@@ -35,6 +35,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_materialize.py
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_backfill.py
 
 clean:
 	rm -rf $(VENV) $(TSDB)/node_modules
