@@ -70,16 +70,20 @@ class Alert:
         return f"ticklake: run of {self.job} {'succeeded again' if self.passed else 'failed'}"
 
 
-def run_url(settings: AlertSettings, run_id: str) -> str:
-    return f"{settings.webserver_url}/runs/{run_id}"
+def alert_url(settings: AlertSettings, alert: "Alert") -> str:
+    """The run in the UI; for an evaluation reported outside a run (the lake sensor's feed watch), the asset's checks."""
+    if alert.run_id:
+        return f"{settings.webserver_url}/runs/{alert.run_id}"
+    return f"{settings.webserver_url}/assets/{alert.asset}?view=checks"
 
 
 def build_payload(alert: Alert, settings: AlertSettings) -> dict:
     """Slack incoming-webhook JSON: a `text` fallback plus blocks with every field and the run link."""
-    url = run_url(settings, alert.run_id)
+    url = alert_url(settings, alert)
     fields = [
         ("Asset", alert.asset), ("Check", alert.check), ("Severity", alert.severity),
-        ("Partition", alert.partition), ("Job", alert.job), ("Run", f"<{url}|{alert.run_id[:8]}>"),
+        ("Partition", alert.partition), ("Job", alert.job),
+        ("Run", f"<{url}|{alert.run_id[:8]}>") if alert.run_id else ("Reported by", f"<{url}|lake_sensor>"),
     ]
     description = (alert.description or "no description")[:2900]
     text = f"{alert.title()}" + (f" on {alert.partition}" if alert.partition else "") + f": {description} {url}"
@@ -126,7 +130,8 @@ def _partition_of_run(run: dg.DagsterRun | None) -> str | None:
 def _check_alert(record, instance: dg.DagsterInstance) -> Alert:
     evaluation = record.event_log_entry.dagster_event.event_specific_data
     meta = {k: v.value for k, v in (evaluation.metadata or {}).items()}
-    partition = evaluation.partition or meta.get("failed_partitions") or _partition_of_run(instance.get_run_by_id(record.event_log_entry.run_id))
+    run_id = record.event_log_entry.run_id
+    partition = evaluation.partition or meta.get("failed_partitions") or (_partition_of_run(instance.get_run_by_id(run_id)) if run_id else None)
     return Alert(
         storage_id=record.storage_id,
         kind="check",

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from ticklake_dagster.candles import BUCKET_MS
 from ticklake_dagster.days import DAY_MS, day_start_ms
-from ticklake_dagster.synthetic import market_open
+from ticklake_dagster.market_hours import trading_window
 from ticklake_dagster.ticks import TICK_SCHEMA
 
 # r2_ticks (ERROR, blocking)
@@ -143,16 +143,18 @@ def candles_findings(
     trades = int(candles["trades"].sum()) if len(candles) else 0
     if trades != tick_count:
         out[CANDLES_TRADES_CHECK] = f"sum(trades) is {trades}, the compacted day has {tick_count} ticks"
-    if not market_open(symbol, day):
+    window = trading_window(symbol, day)
+    if window is None:
         return out
-    start = day_start_ms(day)
+    start, close = window
     now_ms = int(now.timestamp() * 1000)
     times = np.unique(candles["time"].to_numpy(dtype="datetime64[ms]").astype("int64"))
-    if start + DAY_MS <= now_ms:
-        end = start + DAY_MS  # a finished day: the whole day counts
+    if close <= now_ms:
+        end = close  # trading is over for the day: all of its hours count
     else:
-        end = int(times[-1]) + BUCKET_MS if len(times) else start  # today: up to the latest candle (freshness covers the rest)
-        age_min = (now_ms - (int(times[-1]) + BUCKET_MS if len(times) else start)) / 60_000
+        latest_end = int(times[-1]) + BUCKET_MS if len(times) else start
+        end = latest_end  # still trading: up to the latest candle (freshness covers the rest)
+        age_min = (now_ms - latest_end) / 60_000
         if age_min > settings.freshness_minutes:
             out[CANDLES_FRESHNESS_CHECK] = f"latest candle is {age_min:.0f} minutes old (limit {settings.freshness_minutes:g})"
     longest, missing = longest_gap(times, start, end)

@@ -10,6 +10,11 @@ The lake sensor never lists the whole lake in one tick (a tick times out after 6
    its days that have parts but were never materialized are new.
 Partitions with new parts are requested at most once per REFRESH interval, and never while a run for
 them is still queued or running; the rest stay in the cursor until they can be.
+
+It also watches the feed itself: candles_5m's freshness check runs only when candles_5m does, and a
+dead ingester writes no parts, so nothing would run. While a symbol's market is open and its newest
+raw part is older than TICKLAKE_FRESHNESS_MINUTES, the sensor reports that check as failed for today's
+partition (once; the alert sensor pages it), and as passing again when parts resume.
 """
 
 import dataclasses
@@ -23,6 +28,8 @@ import dagster as dg
 
 from ticklake_dagster.alerts import AlertSettings, collect_alerts, send_alerts
 from ticklake_dagster.assets import raw_ticks, r2_ticks
+from ticklake_dagster.checks import CANDLES_FRESHNESS_CHECK, CheckSettings
+from ticklake_dagster.days import DAY_MS, day_start_ms, iso_ms
 from ticklake_dagster.instance import lake_symbols
 from ticklake_dagster.jobs import (
     TRIGGER_TAG, is_pending, partition_in_range, pending_partitions, run_requests_for, split_partition,
@@ -30,6 +37,7 @@ from ticklake_dagster.jobs import (
 )
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_symbol_prefix, parse_raw_part_key
+from ticklake_dagster.market_hours import trading_at
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import LakeResource
 
@@ -47,6 +55,7 @@ class LakeSensorSettings:
     live_days: int = 2  # today and yesterday are tailed every tick
     sweep_keys: int = 5000  # keys the rotating sweep reads per tick (5 S3 list requests)
     skew_seconds: float = 60.0  # tolerated clock difference between the lake and Dagster (and 1 s S3 mtimes)
+    feed_freshness_minutes: float | None = 30.0  # None: don't watch the feed
 
     @classmethod
     def from_env(cls) -> "LakeSensorSettings":
@@ -54,6 +63,7 @@ class LakeSensorSettings:
             refresh_seconds=_env_number("TICKLAKE_SENSOR_REFRESH_SECONDS", cls.refresh_seconds),
             live_days=int(_env_number("TICKLAKE_SENSOR_LIVE_DAYS", cls.live_days)),
             sweep_keys=int(_env_number("TICKLAKE_SENSOR_SWEEP_KEYS", cls.sweep_keys)),
+            feed_freshness_minutes=CheckSettings.from_env().freshness_minutes,
         )
 
 
@@ -69,6 +79,8 @@ class LakeCursor:
     dirty: dict[str, float] = dataclasses.field(default_factory=dict)  # partition -> newest unrequested part mtime
     # partition -> [last request time, newest part mtime known then]
     requested: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    newest_part_ms: dict[str, int] = dataclasses.field(default_factory=dict)  # symbol -> first tick of its newest part
+    stale: dict[str, str] = dataclasses.field(default_factory=dict)  # symbol -> partition its stale feed was reported on
 
     @classmethod
     def from_json(cls, text: str | None) -> "LakeCursor":
@@ -128,6 +140,9 @@ def scan_lake(
                 note(obj.key, obj.last_modified, tail=True)
             if last:
                 cursor.tails[tail_id] = last
+                started = part_start_ms(last)
+                if started is not None and started > cursor.newest_part_ms.get(symbol, 0):
+                    cursor.newest_part_ms[symbol] = started
     cursor.tails = {k: v for k, v in cursor.tails.items() if k in live_ids}
 
     completed = []
@@ -166,6 +181,51 @@ def scan_lake(
     for gone in set(cursor.pass_previous) - set(symbols):
         cursor.pass_previous.pop(gone)
     return LakeScan(symbols, found, set(found) - tailed, listed, ignored, completed)
+
+
+def part_start_ms(key: str) -> int | None:
+    """The first tick's epoch ms in an ingester part name (`part-{ms}-{suffix}`); None for other names."""
+    name = key.rsplit("/", 1)[-1]
+    head = name.split("-", 2)
+    return int(head[1]) if len(head) == 3 and head[0] == "part" and head[1].isdigit() else None
+
+
+# A symbol with no part for this long is retired, not stale: stop watching it (covers an FX weekend).
+RETIRED_AFTER_MS = 4 * DAY_MS
+
+
+def feed_freshness(cursor: LakeCursor, symbols: list[str], now: float, minutes: float) -> list[dg.AssetCheckEvaluation]:
+    """candles_5m freshness evaluations for feeds that went stale or came back; updates `cursor.stale`."""
+    now_ms = int(now * 1000)
+    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+    events = []
+    for symbol in symbols:
+        newest = cursor.newest_part_ms.get(symbol)
+        if newest is None or now_ms - newest > RETIRED_AFTER_MS:
+            continue
+        age_min = (now_ms - max(newest, day_start_ms(today))) / 60_000
+        is_stale = trading_at(symbol, now_ms) and age_min > minutes
+        reported = cursor.stale.get(symbol)
+        key = str(partition_key(symbol, today))
+        if is_stale and reported != key:
+            cursor.stale[symbol] = key
+            events.append(_freshness_evaluation(
+                key, False, f"no raw parts for {symbol} since {iso_ms(newest)} ({age_min:.0f} minutes, limit {minutes:g}) "
+                "while the market is open: is the ingester running?"))
+        elif not is_stale and reported is not None:
+            cursor.stale.pop(symbol)
+            events.append(_freshness_evaluation(reported, True, f"raw parts for {symbol} arrive again (newest {iso_ms(newest)})"))
+    for gone in set(cursor.stale) - set(symbols):
+        cursor.stale.pop(gone)
+    return events
+
+
+def _freshness_evaluation(partition: str, passed: bool, description: str) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("candles_5m"),
+        check_name=CANDLES_FRESHNESS_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=description, partition=partition,
+    )
 
 
 def _sweep_symbol(cursor: LakeCursor, symbols: list[str]) -> str:
@@ -231,6 +291,11 @@ def plan_runs(
     return LakePlan(run_requests_for(to_request, tags), sorted(to_request), deferred, sorted(reported), sorted(out_of_range))
 
 
+def clock() -> float:
+    """The lake sensor's notion of now (tests evaluate it at a fixed time)."""
+    return time.time()
+
+
 def build_lake_sensor(
     name: str = "lake_sensor",
     minimum_interval_seconds: int = 30,
@@ -248,13 +313,16 @@ def build_lake_sensor(
     )
     def _lake_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
         conf = settings or LakeSensorSettings.from_env()
-        now = time.time()
+        now = clock()
         cursor = LakeCursor.from_json(context.cursor)
         instance = context.instance
         scan = scan_lake(lake.get_lake(), cursor, now, conf, lambda: instance.get_materialized_partitions(r2_ticks.key))
         known = set(instance.get_dynamic_partitions(symbol_partitions_def.name))
         new_symbols = sorted(set(scan.symbols) - known)
         plan = plan_runs(cursor, scan, now, pending_partitions(instance), conf, {TRIGGER_TAG: name})
+        freshness = feed_freshness(cursor, scan.symbols, now, conf.feed_freshness_minutes) if conf.feed_freshness_minutes else []
+        for event in freshness:
+            (context.log.info if event.passed else context.log.warning)(f"{event.partition}: {event.description}")
         context.log.info(
             f"listed {scan.keys_listed} keys; {len(scan.new_parts)} symbol-days with new parts; "
             f"requested {len(plan.requested)} in {len(plan.run_requests)} runs; {len(plan.deferred)} deferred"
@@ -267,8 +335,9 @@ def build_lake_sensor(
             cursor=cursor.to_json(),
             dynamic_partitions_requests=[symbol_partitions_def.build_add_request(new_symbols)] if new_symbols else [],
             asset_events=[
-                dg.AssetMaterialization(raw_ticks.key, partition=partition_key(symbol, day), description="new raw parts")
-                for symbol, day in plan.reported
+                *(dg.AssetMaterialization(raw_ticks.key, partition=partition_key(symbol, day), description="new raw parts")
+                  for symbol, day in plan.reported),
+                *freshness,
             ],
         )
 

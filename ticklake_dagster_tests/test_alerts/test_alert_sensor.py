@@ -140,6 +140,21 @@ def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(f
     assert len(webhook.posts) == 6 and "rejected_ratio failed" in webhook.posts[4]["text"]
 
 
+def test_a_dead_feed_reported_by_the_lake_sensor_pages_with_a_link_to_the_checks(instance, webhook, monkeypatch):
+    """The lake sensor reports freshness outside any run (the daemon stores it as a runless event)."""
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
+    cursor = tick(instance, None)
+    key = str(partition_key("EURUSD", DAY))
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("candles_5m"), check_name="freshness", passed=False, severity=dg.AssetCheckSeverity.WARN,
+        description="no raw parts for EURUSD since 10:00 (120 minutes, limit 30)", partition=key))
+    cursor = tick(instance, cursor)
+    [post] = webhook.posts
+    assert f"check candles_5m / freshness failed (WARN) on {key}: no raw parts" in post["text"]
+    assert f"{WEBSERVER}/assets/candles_5m?view=checks" in post["text"]
+
+
 def test_a_webhook_that_refuses_connections_loses_nothing(file_lake_resource, database, instance, webhook, monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -111,6 +111,20 @@ def test_gaps_respect_the_threshold_and_market_hours():
     assert failing(candles_findings(empty, "BTC-USD", saturday, 0, AFTER_DAY + dt.timedelta(days=3), SETTINGS)) == {CANDLES_GAPS_CHECK}
 
 
+def test_fx_is_held_to_21_utc_on_friday_and_crypto_to_the_whole_day():
+    """FX's week ends at 21:00 (summer) or 22:00 (winter) UTC on Friday: its quiet evening is no gap."""
+    friday = DAY + dt.timedelta(days=1)
+    shift = pd.Timedelta(days=1)
+    candles, _ = day_candles()
+    week_end = candles[candles["time"] < pd.Timestamp(DAY, tz="UTC") + pd.Timedelta(hours=21)].reset_index(drop=True)
+    on_friday = week_end.assign(time=week_end["time"] + shift)
+    n = int(week_end["trades"].sum())
+    later = AFTER_DAY + dt.timedelta(days=1)
+    assert failing(candles_findings(on_friday, "EURUSD", friday, n, later, SETTINGS)) == set()
+    assert failing(candles_findings(week_end, "EURUSD", DAY, n, later, SETTINGS)) == {CANDLES_GAPS_CHECK}  # Thursday
+    assert failing(candles_findings(on_friday, "BTC-USD", friday, n, later, SETTINGS)) == {CANDLES_GAPS_CHECK}
+
+
 def test_freshness_of_todays_latest_candle():
     candles, _ = day_candles()
     morning = candles[candles["time"] < pd.Timestamp(DAY, tz="UTC") + pd.Timedelta(hours=10)].reset_index(drop=True)

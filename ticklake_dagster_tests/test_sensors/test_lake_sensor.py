@@ -20,7 +20,7 @@ from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 LAST_MONTH = TODAY - dt.timedelta(days=35)
 # skew 1 s covers S3's whole-second LastModified; refresh 0 unless a test is about the interval.
-FAST = LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, sweep_keys=5000)
+FAST = LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, sweep_keys=5000, feed_freshness_minutes=None)
 
 
 @pytest.fixture
