@@ -9,13 +9,27 @@ with the naive one-run-per-partition launch (measured on a sample, the job-page 
 """
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def quiet():
+    """Dagster's per-event run log goes to stderr; keep it, and show it only if a run fails."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except BaseException:
+        sys.stderr.write(captured.getvalue()[-20_000:])
+        raise
 
 
 def main() -> int:
@@ -63,11 +77,12 @@ def main() -> int:
                 [AssetKeyPartitionKey(k, p) for k in TICKS_TO_CANDLES for p in keys], graph, instance
             )
         t0 = time.perf_counter()
-        for request in requests:
-            kwargs = {"partition_key": request.partition_key} if request.partition_key else {}
-            result = dg.materialize([r2_ticks, candles_5m], instance=instance, resources=resources,
-                                    tags=dict(request.tags), **kwargs)
-            assert result.success
+        with quiet():
+            for request in requests:
+                kwargs = {"partition_key": request.partition_key} if request.partition_key else {}
+                result = dg.materialize([r2_ticks, candles_5m], instance=instance, resources=resources,
+                                        tags=dict(request.tags), **kwargs)
+                assert result.success
         policy_s = time.perf_counter() - t0
         done = instance.get_materialized_partitions(dg.AssetKey("candles_1d"))
         assert done == set(keys), f"{len(done)} of {len(keys)} partitions materialized"
@@ -76,8 +91,9 @@ def main() -> int:
 
         sample = keys[: args.sample]
         t0 = time.perf_counter()
-        for key in sample:
-            assert dg.materialize([r2_ticks, candles_5m], instance=instance, resources=resources, partition_key=key).success
+        with quiet():
+            for key in sample:
+                assert dg.materialize([r2_ticks, candles_5m], instance=instance, resources=resources, partition_key=key).success
         naive_s = time.perf_counter() - t0
         per = naive_s / len(sample)
         print(f"one run per partition (job-page launch): {per:.2f}s per partition on {len(sample)} partitions "
