@@ -14,7 +14,6 @@ The cursor remembers what is failing; a later passing evaluation (or successful 
 import dataclasses
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -30,19 +29,14 @@ DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 
 @dataclasses.dataclass(frozen=True)
 class AlertSettings:
+    """What delivery needs; AlertWebhookResource builds it from the environment."""
+
     webhook_url: str | None = None
     webserver_url: str = DEFAULT_WEBSERVER_URL
     batch: int = 50  # events read per stream per tick
     max_open: int = 5000  # failing (check, partition) pairs remembered; the oldest are forgotten past it
     first_lookback_seconds: float = 3600.0  # on the very first tick, failures this recent are still sent
     timeout_seconds: float = 10.0
-
-    @classmethod
-    def from_env(cls) -> "AlertSettings":
-        return cls(
-            webhook_url=os.environ.get(WEBHOOK_ENV) or None,
-            webserver_url=(os.environ.get(WEBSERVER_ENV) or DEFAULT_WEBSERVER_URL).rstrip("/"),
-        )
 
 
 @dataclasses.dataclass(frozen=True)

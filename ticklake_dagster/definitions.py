@@ -10,13 +10,18 @@ from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
 from ticklake_dagster.sensors import alert_sensor, lake_sensor
-from ticklake_dagster.resources import DatabaseResource, IngesterResource, LakeResource
+from ticklake_dagster.resources import AlertWebhookResource, DatabaseResource, IngesterResource, LakeResource
 
 
 def build_resources() -> dict:
     lake = LakeResource.from_env()
     # The ingester composes the same lake resource: one configuration for `ticklake ingest` and Dagster.
-    return {"lake": lake, "database": DatabaseResource.from_env(), "ingester": IngesterResource.from_env(lake=lake)}
+    return {
+        "lake": lake,
+        "database": DatabaseResource.from_env(),
+        "ingester": IngesterResource.from_env(lake=lake),
+        "alert_webhook": AlertWebhookResource.from_env(),
+    }
 
 
 defs = dg.Definitions(

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from ticklake_dagster.alerts import AlertSettings, collect_alerts, send_alerts
+from ticklake_dagster.alerts import collect_alerts, send_alerts
 from ticklake_dagster.assets import raw_ticks, r2_ticks
 from ticklake_dagster.checks import CANDLES_FRESHNESS_CHECK, CheckSettings
 from ticklake_dagster.days import DAY_MS, day_start_ms, iso_ms
@@ -39,7 +39,7 @@ from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_symbol_prefix, parse_raw_part_key
 from ticklake_dagster.market_hours import trading_at
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.resources import LakeResource
+from ticklake_dagster.resources import AlertWebhookResource, LakeResource
 
 SymbolDay = tuple[str, dt.date]
 
@@ -357,8 +357,8 @@ def build_alert_sensor(
         default_status=default_status,
         description="Sends failed asset checks and failed runs to the alert webhook (or the log when none is set).",
     )
-    def _alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        conf = AlertSettings.from_env()
+    def _alert_sensor(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhookResource) -> dg.SensorResult:
+        conf = alert_webhook.settings()
         saved = json.loads(context.cursor) if context.cursor else {}
         open_failures = saved.get("open", {})
         alerts, horizon = collect_alerts(context.instance, saved.get("after"), conf)

@@ -16,4 +16,4 @@ def test_definitions_load_with_the_spine_assets():
         assert node.partitions_def == ticks_partitions_def
         assert node.backfill_policy.max_partitions_per_run == PARTITIONS_PER_RUN
     assert set(ticks_partitions_def.partition_dimension_names) == {"symbol", "date"}
-    assert {"lake", "database"} <= set(defs.resources)
+    assert {"lake", "database", "ingester", "alert_webhook"} <= set(defs.resources)

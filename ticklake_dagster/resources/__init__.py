@@ -1,7 +1,8 @@
 """One ConfigurableResource per external system, read from the environment and shared by everything."""
 
+from ticklake_dagster.resources.alerts import AlertWebhookResource
 from ticklake_dagster.resources.database import DatabaseResource
 from ticklake_dagster.resources.ingester import IngesterResource
 from ticklake_dagster.resources.lake import LakeResource
 
-__all__ = ["DatabaseResource", "IngesterResource", "LakeResource"]
+__all__ = ["AlertWebhookResource", "DatabaseResource", "IngesterResource", "LakeResource"]

@@ -13,6 +13,7 @@ import pytest
 from ticklake_dagster.alerts import Alert, AlertSettings, build_payload, send_alerts
 from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.resources import AlertWebhookResource
 from ticklake_dagster.sensors import build_alert_sensor
 from ticklake_dagster_tests.factories import DAY, random_ticks, write_parquet_parts
 from ticklake_dagster_tests.servers import fresh_database
@@ -81,7 +82,9 @@ def failing_run(lake_resource, database, instance):
 
 
 def tick(instance, cursor):
-    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+    """One evaluation with the webhook resource read from the environment, as the definitions build it."""
+    resources = {"alert_webhook": AlertWebhookResource.from_env()}
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
         return build_alert_sensor()(context).cursor
 
 
@@ -192,6 +195,14 @@ def test_without_a_url_alerts_are_logged_and_the_secret_never_is(caplog):
     with caplog.at_level(logging.INFO, logger="ticklake-test"):
         cursor, failure = send_alerts([alert], 9, AlertSettings(webhook_url="https://hooks.example/SECRET"), log, post=down)
     assert (cursor, failure) == (6, "HTTP 503") and "SECRET" not in caplog.text
+
+
+def test_the_webhook_url_reaches_dagster_as_an_env_var_name_not_its_value(monkeypatch):
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", "https://hooks.example/services/T0/B0/SECRET")
+    resource = AlertWebhookResource.from_env()
+    assert isinstance(resource.webhook_url, dg.EnvVar) and resource.webhook_url == "TICKLAKE_ALERT_WEBHOOK_URL"
+    monkeypatch.delenv("TICKLAKE_ALERT_WEBHOOK_URL")
+    assert AlertWebhookResource.from_env().settings().webhook_url is None
 
 
 def test_payload_is_slack_compatible():
