@@ -8,7 +8,6 @@ blocking: a failure fails the step, so nothing downstream of it runs.
 import dataclasses
 import datetime as dt
 import io
-import os
 
 import dagster as dg
 import numpy as np
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from ticklake_dagster.candles import BUCKET_MS
 from ticklake_dagster.days import DAY_MS, day_start_ms
 from ticklake_dagster.market_hours import trading_window
+from ticklake_dagster.settings import env_number
 from ticklake_dagster.ticks import TICK_SCHEMA
 
 # r2_ticks (ERROR, blocking)
@@ -55,11 +55,6 @@ CANDLES_CHECKS = {
 }
 
 
-def _env_float(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    return float(text) if text else default
-
-
 @dataclasses.dataclass(frozen=True)
 class CheckSettings:
     max_rejected_ratio: float = 0.01
@@ -71,10 +66,10 @@ class CheckSettings:
     @classmethod
     def from_env(cls) -> "CheckSettings":
         return cls(
-            max_rejected_ratio=_env_float("TICKLAKE_MAX_REJECTED_RATIO", cls.max_rejected_ratio),
-            min_rows_for_ratio=int(_env_float("TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO", cls.min_rows_for_ratio)),
-            max_gap_buckets=int(_env_float("TICKLAKE_MAX_GAP_BUCKETS", cls.max_gap_buckets)),
-            freshness_minutes=_env_float("TICKLAKE_FRESHNESS_MINUTES", cls.freshness_minutes),
+            max_rejected_ratio=env_number("TICKLAKE_MAX_REJECTED_RATIO", cls.max_rejected_ratio),
+            min_rows_for_ratio=env_number("TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO", cls.min_rows_for_ratio, int),
+            max_gap_buckets=env_number("TICKLAKE_MAX_GAP_BUCKETS", cls.max_gap_buckets, int),
+            freshness_minutes=env_number("TICKLAKE_FRESHNESS_MINUTES", cls.freshness_minutes),
         )
 
 

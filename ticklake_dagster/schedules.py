@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-import os
 from collections import defaultdict
 
 import dagster as dg
@@ -15,6 +14,7 @@ from ticklake_dagster.lake_keys import parse_raw_part_key, raw_symbol_prefix
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import LakeResource
 from ticklake_dagster.retention import candle_retention_job
+from ticklake_dagster.settings import env_number
 
 DEFAULT_LOOKBACK_DAYS = 7
 MTIME_RESOLUTION_SECONDS = 1.0  # S3 LastModified has whole seconds
@@ -88,7 +88,7 @@ def build_daily_schedule(name: str = "daily_candles_schedule", hour: int = 2, lo
         description="Yesterday for every symbol, plus any earlier day whose parts changed after its last run.",
     )
     def _daily_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource):
-        lookback = lookback_days if lookback_days is not None else int(os.environ.get("TICKLAKE_LATE_DATA_DAYS") or DEFAULT_LOOKBACK_DAYS)
+        lookback = lookback_days if lookback_days is not None else env_number("TICKLAKE_LATE_DATA_DAYS", DEFAULT_LOOKBACK_DAYS, int)
         when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
         plan = plan_daily(lake.get_lake(), context.instance, when, lookback, {TRIGGER_TAG: name})
         for line in plan.log:

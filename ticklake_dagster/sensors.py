@@ -20,7 +20,6 @@ partition (once; the alert sensor pages it), and as passing again when parts res
 import dataclasses
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable
 
@@ -40,13 +39,9 @@ from ticklake_dagster.lake_keys import raw_day_prefix, raw_symbol_prefix, parse_
 from ticklake_dagster.market_hours import trading_at
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import AlertWebhookResource, LakeResource
+from ticklake_dagster.settings import env_number
 
 SymbolDay = tuple[str, dt.date]
-
-
-def _env_number(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    return float(text) if text else default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +55,9 @@ class LakeSensorSettings:
     @classmethod
     def from_env(cls) -> "LakeSensorSettings":
         return cls(
-            refresh_seconds=_env_number("TICKLAKE_SENSOR_REFRESH_SECONDS", cls.refresh_seconds),
-            live_days=int(_env_number("TICKLAKE_SENSOR_LIVE_DAYS", cls.live_days)),
-            sweep_keys=int(_env_number("TICKLAKE_SENSOR_SWEEP_KEYS", cls.sweep_keys)),
+            refresh_seconds=env_number("TICKLAKE_SENSOR_REFRESH_SECONDS", cls.refresh_seconds),
+            live_days=env_number("TICKLAKE_SENSOR_LIVE_DAYS", cls.live_days, int, minimum=1),
+            sweep_keys=env_number("TICKLAKE_SENSOR_SWEEP_KEYS", cls.sweep_keys, int),
             feed_freshness_minutes=CheckSettings.from_env().freshness_minutes,
         )
 

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from ticklake_dagster.days import parse_day
+from ticklake_dagster.errors import InvalidInput
 
 DEFAULT_START_DATE = "2024-01-01"
 
@@ -18,3 +19,17 @@ def start_date() -> str:
     text = os.environ.get("TICKLAKE_START_DATE") or DEFAULT_START_DATE
     parse_day(text)
     return text
+
+
+def env_number(name: str, default: float, kind: type = float, minimum: float = 0) -> float:
+    """A numeric setting from the environment; a bad value is one clear line, not a traceback in a sensor."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InvalidInput(f"Invalid {name}={text!r}: expected {'a whole number' if kind is int else 'a number'}") from None
+    if value < minimum:
+        raise InvalidInput(f"Invalid {name}={text!r}: must be at least {minimum:g}")
+    return value
