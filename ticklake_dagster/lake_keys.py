@@ -17,6 +17,7 @@ PART_EXTENSIONS = (".parquet", ".json")
 _RAW_PART_RE = re.compile(
     r"^ticks/(?P<symbol>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<name>part-[^/]+\.(?:parquet|json))$"
 )
+_PART_START_RE = re.compile(r"/part-(\d+)-[A-Za-z0-9_-]{1,64}\.(?:parquet|json)$")
 
 
 def raw_day_prefix(symbol: str, day: dt.date) -> str:
@@ -36,6 +37,12 @@ def raw_part_key(symbol: str, day: dt.date, first_tick_ms: int, suffix: str | No
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", suffix):
         raise ValueError(f"bad part suffix {suffix!r}")
     return f"{raw_day_prefix(symbol, day)}part-{first_tick_ms:013d}-{suffix}.parquet"
+
+
+def part_start_ms(key: str) -> int | None:
+    """The first tick's epoch ms that raw_part_key put in a part's name; None for other names (legacy parts)."""
+    m = _PART_START_RE.search(key)
+    return int(m[1]) if m else None
 
 
 def daily_key(symbol: str, day: dt.date) -> str:

@@ -7,27 +7,19 @@ drops whole 7-day chunks; plain PostgreSQL deletes rows in this nightly job.
 
 import dataclasses
 import datetime as dt
-import os
 
 import dagster as dg
 
 from ticklake_dagster.days import utc_midnight
-from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.migrate import TIMESCALEDB
 from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.settings import env_number
 
 DEFAULT_RETENTION_DAYS = 90
 
 
 def retention_days() -> int:
-    text = os.environ.get("TICKLAKE_RETENTION_DAYS") or str(DEFAULT_RETENTION_DAYS)
-    try:
-        days = int(text)
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise InvalidInput(f"Invalid TICKLAKE_RETENTION_DAYS {text!r}: expected a whole number of days >= 1")
-    return days
+    return env_number("TICKLAKE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, int, minimum=1)
 
 
 def retention_cutoff(now: dt.datetime, days: int) -> dt.datetime:

@@ -35,7 +35,7 @@ from ticklake_dagster.jobs import (
     ticks_to_candles_selection,
 )
 from ticklake_dagster.lake import Lake
-from ticklake_dagster.lake_keys import raw_day_prefix, raw_symbol_prefix, parse_raw_part_key
+from ticklake_dagster.lake_keys import parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
 from ticklake_dagster.market_hours import trading_at
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import AlertWebhookResource, LakeResource
@@ -176,13 +176,6 @@ def scan_lake(
     for gone in set(cursor.pass_previous) - set(symbols):
         cursor.pass_previous.pop(gone)
     return LakeScan(symbols, found, set(found) - tailed, listed, ignored, completed)
-
-
-def part_start_ms(key: str) -> int | None:
-    """The first tick's epoch ms in an ingester part name (`part-{ms}-{suffix}`); None for other names."""
-    name = key.rsplit("/", 1)[-1]
-    head = name.split("-", 2)
-    return int(head[1]) if len(head) == 3 and head[0] == "part" and head[1].isdigit() else None
 
 
 # A symbol with no part for this long is retired, not stale: stop watching it (covers an FX weekend).

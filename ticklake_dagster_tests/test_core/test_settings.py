@@ -4,6 +4,7 @@ import pytest
 
 from ticklake_dagster.checks import CheckSettings
 from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.retention import retention_days
 from ticklake_dagster.sensors import LakeSensorSettings
 from ticklake_dagster.settings import env_number
 
@@ -40,3 +41,14 @@ def test_env_number_kinds(monkeypatch):
     monkeypatch.setenv("TICKLAKE_TEST_N", "7")
     assert env_number("TICKLAKE_TEST_N", 1, int) == 7 and isinstance(env_number("TICKLAKE_TEST_N", 1, int), int)
     assert env_number("TICKLAKE_TEST_UNSET", 2.5) == 2.5
+
+
+def test_retention_days_default_value_and_bad_values(monkeypatch):
+    monkeypatch.delenv("TICKLAKE_RETENTION_DAYS", raising=False)
+    assert retention_days() == 90
+    monkeypatch.setenv("TICKLAKE_RETENTION_DAYS", "30")
+    assert retention_days() == 30
+    for text in ("0", "ninety", "1.5"):
+        monkeypatch.setenv("TICKLAKE_RETENTION_DAYS", text)
+        with pytest.raises(InvalidInput, match=r"^Invalid TICKLAKE_RETENTION_DAYS="):
+            retention_days()

@@ -7,9 +7,9 @@ import pytest
 
 from ticklake_dagster import sensors
 from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.lake_keys import raw_part_key
+from ticklake_dagster.lake_keys import part_start_ms, raw_part_key
 from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.sensors import LakeCursor, LakeSensorSettings, feed_freshness, part_start_ms
+from ticklake_dagster.sensors import LakeCursor, LakeSensorSettings, feed_freshness
 from ticklake_dagster_tests.test_sensors.test_lake_sensor import Harness
 
 THURSDAY = dt.date(2025, 11, 13)
