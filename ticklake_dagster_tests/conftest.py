@@ -1,5 +1,8 @@
 """Shared fixtures: every test talks to real servers on 127.0.0.1, never to mocks of them."""
 
+import shutil
+import tempfile
+
 import boto3
 import psycopg2
 import pytest
@@ -8,6 +11,21 @@ from botocore.config import Config
 from ticklake_dagster.resources import DatabaseResource, LakeResource
 from ticklake_dagster.resources import database as database_module
 from ticklake_dagster_tests import servers
+
+
+def pytest_configure(config):
+    """A temporary root of the suite's own: pytest prunes old folders under its shared per-user root,
+    and another pytest session on the machine once pruned this session's live PostgreSQL data directory."""
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="ticklake-tests-")
+        config._ticklake_own_basetemp = config.option.basetemp
+
+
+def pytest_unconfigure(config):
+    own = getattr(config, "_ticklake_own_basetemp", None)
+    if own:
+        shutil.rmtree(own, ignore_errors=True)
+
 
 ROLLUP_RELATIONS = ("candles_1d", "candles_12h", "candles_4h", "candles_1h", "candles_15m")
 
