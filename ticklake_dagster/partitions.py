@@ -1,20 +1,25 @@
-"""Symbol x UTC-day partitions shared by every tick and candle asset."""
+"""Partitions: symbol x UTC day for the recent window, symbol x UTC month for history."""
 
 import datetime as dt
 
 import dagster as dg
 
 from ticklake_dagster.days import parse_day
-from ticklake_dagster.settings import start_date
+from ticklake_dagster.settings import history_start, start_date
 from ticklake_dagster.symbols import validate_symbol
 
 SYMBOL_DIMENSION = "symbol"
 DATE_DIMENSION = "date"
+MONTH_DIMENSION = "month"
 
 symbol_partitions_def = dg.DynamicPartitionsDefinition(name="symbol")
 daily_partitions_def = dg.DailyPartitionsDefinition(start_date=start_date(), timezone="UTC", end_offset=1)
 ticks_partitions_def = dg.MultiPartitionsDefinition(
     {SYMBOL_DIMENSION: symbol_partitions_def, DATE_DIMENSION: daily_partitions_def}
+)
+monthly_partitions_def = dg.MonthlyPartitionsDefinition(start_date=history_start(), timezone="UTC", end_offset=1)
+history_partitions_def = dg.MultiPartitionsDefinition(
+    {SYMBOL_DIMENSION: symbol_partitions_def, MONTH_DIMENSION: monthly_partitions_def}
 )
 
 
@@ -28,4 +33,13 @@ def symbol_days(context: dg.AssetExecutionContext) -> list[tuple[str, dt.date]]:
     for key in context.partition_keys:
         dims = ticks_partitions_def.get_partition_key_from_str(key).keys_by_dimension
         out.append((validate_symbol(dims[SYMBOL_DIMENSION]), parse_day(dims[DATE_DIMENSION])))
+    return sorted(out)
+
+
+def symbol_months(context: dg.AssetExecutionContext) -> list[tuple[str, dt.date]]:
+    """Every (symbol, first day of the month) a history run covers."""
+    out = []
+    for key in context.partition_keys:
+        dims = history_partitions_def.get_partition_key_from_str(key).keys_by_dimension
+        out.append((validate_symbol(dims[SYMBOL_DIMENSION]), parse_day(dims[MONTH_DIMENSION])))
     return sorted(out)

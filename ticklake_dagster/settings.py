@@ -7,6 +7,7 @@ from ticklake_dagster.days import parse_day
 from ticklake_dagster.errors import InvalidInput
 
 DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_HISTORY_START = "2003-05-01"
 
 
 def ticklake_home() -> Path:
@@ -17,6 +18,13 @@ def ticklake_home() -> Path:
 def start_date() -> str:
     """TICKLAKE_START_DATE, the first daily partition, validated as YYYY-MM-DD."""
     text = os.environ.get("TICKLAKE_START_DATE") or DEFAULT_START_DATE
+    parse_day(text)
+    return text
+
+
+def history_start() -> str:
+    """TICKLAKE_HISTORY_START, the first monthly history partition (Dukascopy's EURUSD begins in May 2003)."""
+    text = os.environ.get("TICKLAKE_HISTORY_START") or DEFAULT_HISTORY_START
     parse_day(text)
     return text
 
