@@ -17,3 +17,18 @@ def test_definitions_load_with_the_spine_assets():
         assert node.backfill_policy.max_partitions_per_run == PARTITIONS_PER_RUN
     assert set(ticks_partitions_def.partition_dimension_names) == {"symbol", "date"}
     assert {"lake", "database", "ingester", "alert_webhook"} <= set(defs.resources)
+
+
+def test_history_path_is_monthly_and_apart_from_the_daily_automation():
+    from ticklake_dagster.partitions import history_partitions_def
+
+    repo = defs.get_repository_def()
+    for key in ("history_ticks", "history_candles"):
+        node = repo.asset_graph.get(dg.AssetKey(key))
+        assert node.partitions_def == history_partitions_def
+        assert node.group_name == "history"
+    assert dg.AssetKey("history_ticks") in repo.asset_graph.get(dg.AssetKey("history_candles")).parent_keys
+    # The sensor and the schedule drive the daily assets only.
+    from ticklake_dagster.jobs import TICKS_TO_CANDLES
+
+    assert not {dg.AssetKey("history_ticks"), dg.AssetKey("history_candles")} & set(TICKS_TO_CANDLES)
