@@ -4,7 +4,7 @@ Ownership: a UTC day belongs to exactly one path. Days from TICKLAKE_START_DATE 
 partitions' (the sensor and the 02:00 schedule keep them fresh); earlier days are the monthly history
 partitions'. A history run never touches a day the daily path owns, so neither can overwrite the
 other's newer work; and both write a day through the same `compact_day` / `build_candles` /
-`write_window`, so moving TICKLAKE_START_DATE hands days over without changing a byte.
+`write_day`, so moving TICKLAKE_START_DATE hands days over without changing a byte.
 """
 
 import dataclasses
@@ -12,11 +12,11 @@ import datetime as dt
 
 import pandas as pd
 
-from ticklake_dagster.candle_store import WriteStats, write_window
+from ticklake_dagster.candle_store import WriteStats
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import RAW_ROOT
-from ticklake_dagster.pipeline import CompactedDay, compact_day, day_window, refresh_after_write
+from ticklake_dagster.pipeline import CompactedDay, compact_day, day_window, refresh_after_write, write_day
 from ticklake_dagster.retention import apply_retention, retention_cutoff
 
 
@@ -108,16 +108,19 @@ def compact_month(lake: Lake, symbol: str, month: dt.date, daily_start: dt.date)
 
 
 def write_month(conn, flavor: str, result: MonthResult, retention_days: int, now: dt.datetime) -> MonthResult:
-    """Replace the owned days' candles in one window, bring the higher timeframes up to date, then apply
-    the 5-minute retention when the window is older than it (the higher timeframes stay)."""
+    """Replace each owned day's candles with `write_day` (the daily asset's function; days without ticks lose
+    theirs), bring the higher timeframes up to date, then apply the 5-minute retention when the month is
+    older than it (the higher timeframes stay)."""
     owned = [d.day for d in result.days]
     if not owned:
         return result
+    empty = build_candles(result.days[0].ticks.iloc[0:0])
+    stats = WriteStats(0, 0, 0)
+    for day in owned:
+        s = write_day(conn, flavor, result.symbol, day, result.candles.get(day, empty))
+        stats = WriteStats(stats.inserted + s.inserted, stats.updated + s.updated, stats.removed + s.removed)
     start, end = day_window(owned[0])[0], day_window(owned[-1])[1]
-    frames = [result.candles[day] for day in owned if day in result.candles]
-    candles = pd.concat(frames, ignore_index=True) if frames else build_candles(result.days[0].ticks)  # all empty
     with conn, conn.cursor() as cur:
-        stats = write_window(cur, flavor, result.symbol, start, end, candles)
         cur.execute(
             "SELECT time, open, high, low, close, trades FROM candles_5m WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time",
             (result.symbol, start, end),

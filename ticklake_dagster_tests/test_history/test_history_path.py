@@ -91,3 +91,18 @@ def test_history_run_records_months_with_data_and_observes_empty_ones(lake_with_
     assert checks and all(e.passed for e in checks.values())
     assert checks["trades_match_tick_count"].metadata["partitions_checked"].value == 1  # January had nothing to check
     assert int(fetch_candles(database, "candles_1d", "EURUSD")["trades"].sum()) > 0
+
+
+def test_timescaledb_keeps_the_higher_timeframes_of_a_pruned_month(lake_with_month, timescale_database):
+    """Continuous aggregates refreshed from the month's 5-minute rows survive dropping those rows' chunks."""
+    flavor = timescale_database.ensure_schema()
+    assert flavor == "timescaledb"
+    result = compact_month(lake_with_month, "EURUSD", MONTH, DAILY_START)
+    with timescale_database.connect() as conn:
+        result = write_month(conn, flavor, result, 90, NOW)
+    assert result.pruned_5m
+    assert fetch_candles(timescale_database, "candles_5m", "EURUSD").empty
+    for relation in ("candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"):
+        rows = fetch_candles(timescale_database, relation, "EURUSD")
+        assert int(rows["trades"].sum()) == result.ticks, relation
+        assert sorted(set(rows["time"].dt.date)) == DATA_DAYS, relation
