@@ -17,7 +17,7 @@ from ticklake_dagster.candles import build_candles
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import RAW_ROOT
 from ticklake_dagster.pipeline import CompactedDay, compact_day, day_window, refresh_after_write, write_day
-from ticklake_dagster.retention import apply_retention, retention_cutoff
+from ticklake_dagster.retention import retention_cutoff
 
 
 def month_days(month: dt.date) -> list[dt.date]:
@@ -69,6 +69,7 @@ class MonthResult:
     stats: WriteStats | None  # candles_5m rows replaced in the owned window (None: nothing owned)
     stored: pd.DataFrame | None  # the window's 5-minute rows as stored, read back before retention applied
     pruned_5m: bool  # the window lies outside TICKLAKE_RETENTION_DAYS: its 5-minute rows were dropped again
+    pruned_rows: int = 0
 
     @property
     def data_days(self) -> list[dt.date]:
@@ -92,7 +93,7 @@ class MonthResult:
             "rejected": sum(d.clean.rejected_total for d in self.days),
             "duplicates_removed": sum(d.clean.duplicates for d in self.days),
             "candles_5m_built": sum(len(c) for c in self.candles.values()),
-            "candles_5m_kept": 0 if self.pruned_5m or self.stats is None else self.stats.upserted,
+            "candles_5m_kept": 0 if self.stats is None else self.stats.upserted - self.pruned_rows,
             "first_day_with_data": self.data_days[0].isoformat() if self.data_days else None,
             "last_day_with_data": self.data_days[-1].isoformat() if self.data_days else None,
         }
@@ -109,8 +110,8 @@ def compact_month(lake: Lake, symbol: str, month: dt.date, daily_start: dt.date)
 
 def write_month(conn, flavor: str, result: MonthResult, retention_days: int, now: dt.datetime) -> MonthResult:
     """Replace each owned day's candles with `write_day` (the daily asset's function; days without ticks lose
-    theirs), bring the higher timeframes up to date, then apply the 5-minute retention when the month is
-    older than it (the higher timeframes stay)."""
+    theirs), bring the higher timeframes up to date, then drop the 5-minute rows that lie before
+    TICKLAKE_RETENTION_DAYS (the higher timeframes stay)."""
     owned = [d.day for d in result.days]
     if not owned:
         return result
@@ -128,10 +129,9 @@ def write_month(conn, flavor: str, result: MonthResult, retention_days: int, now
         stored = pd.DataFrame(cur.fetchall(), columns=["time", "open", "high", "low", "close", "trades"])
     stored["time"] = pd.to_datetime(stored["time"], utc=True)
     refresh_after_write(conn, flavor, owned)
-    pruned = apply_retention_if_older(conn, flavor, start, retention_days, now)
-    return dataclasses.replace(
-        result, stats=stats, stored=stored, pruned_5m=pruned and end <= retention_cutoff(now, retention_days)
-    )
+    cutoff = retention_cutoff(now, retention_days)
+    removed = prune_5m(conn, result.symbol, start, min(end, cutoff)) if start < cutoff else 0
+    return dataclasses.replace(result, stats=stats, stored=stored, pruned_5m=end <= cutoff, pruned_rows=removed)
 
 
 def stored_by_day(stored: pd.DataFrame | None) -> dict[dt.date, pd.DataFrame]:
@@ -141,9 +141,10 @@ def stored_by_day(stored: pd.DataFrame | None) -> dict[dt.date, pd.DataFrame]:
     return {day: group.reset_index(drop=True) for day, group in stored.groupby(days, sort=True)}
 
 
-def apply_retention_if_older(conn, flavor: str, window_start: dt.datetime, retention_days: int, now: dt.datetime) -> bool:
-    """Run the nightly retention now when the window reaches back past it; True when it ran."""
-    if window_start >= retention_cutoff(now, retention_days):
-        return False
-    apply_retention(conn, flavor, retention_days, now)
-    return True
+def prune_5m(conn, symbol: str, start: dt.datetime, end: dt.datetime) -> int:
+    """Drop the symbol's 5-minute rows in [start, end) once the higher timeframes hold them: what the nightly
+    retention does, limited to the window this run owns (a global retention here would race with other
+    runs writing older days whose rollups are not refreshed yet)."""
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM candles_5m WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
+        return cur.rowcount

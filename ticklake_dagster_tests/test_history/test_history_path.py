@@ -106,3 +106,18 @@ def test_timescaledb_keeps_the_higher_timeframes_of_a_pruned_month(lake_with_mon
         rows = fetch_candles(timescale_database, relation, "EURUSD")
         assert int(rows["trades"].sum()) == result.ticks, relation
         assert sorted(set(rows["time"].dt.date)) == DATA_DAYS, relation
+
+
+def test_pruning_old_5m_rows_stays_inside_the_runs_own_symbol_month(lake_with_month, database):
+    """Another run's freshly written old rows (other symbol, other month) are not deleted under it."""
+    flavor = database.ensure_schema()
+    others = [("GBPUSD", dt.datetime(2025, 2, 3, 10, tzinfo=dt.timezone.utc)), ("EURUSD", dt.datetime(2025, 1, 31, 10, tzinfo=dt.timezone.utc))]
+    with database.connect() as conn, conn, conn.cursor() as cur:
+        for symbol, time in others:
+            cur.execute("INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg)"
+                        " VALUES (%s, %s, 1, 1, 1, 1, 1, 0)", (time, symbol))
+    with database.connect() as conn:
+        result = write_month(conn, flavor, compact_month(lake_with_month, "EURUSD", MONTH, DAILY_START), 90, NOW)
+    assert result.pruned_rows == sum(len(c) for c in result.candles.values())
+    left = fetch_candles(database, "candles_5m")
+    assert sorted(zip(left["symbol"], left["time"].dt.to_pydatetime())) == sorted((s, t) for s, t in others)
