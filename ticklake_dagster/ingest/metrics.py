@@ -57,8 +57,10 @@ class MetricsServer:
 
         def app(environ, start_response):
             if environ.get("PATH_INFO") == "/health":
-                body = json.dumps(health()).encode()
-                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                state = health()
+                body = json.dumps(state).encode()
+                status = "503 Service Unavailable" if state.get("status") == "failed" else "200 OK"
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
             return prometheus(environ, start_response)
 

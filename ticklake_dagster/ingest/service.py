@@ -101,6 +101,7 @@ class IngestService:
         self._pending_since = 0.0
         self._closing = False
         self._status = "starting"
+        self._failure: str | None = None
         self._signals = 0
         self._budget = int(config.disk_budget_mb * (1 << 20))
 
@@ -110,6 +111,24 @@ class IngestService:
         """Graceful shutdown (what SIGTERM does); safe to call from any thread."""
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
+
+    def _watch(self, task: asyncio.Task) -> asyncio.Task:
+        """An essential task that ends with an error (or ends before shutdown) stops the ingester with status 1."""
+        task.add_done_callback(self._on_essential_done)
+        return task
+
+    def _on_essential_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or (task.exception() is None and self._closing):
+            return
+        e = task.exception()
+        self._fail(f"{task.get_name()}: {type(e).__name__}: {e}" if e else f"{task.get_name()} ended unexpectedly")
+
+    def _fail(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+            self._status = "failed"
+            logs.error("Ingester failed: stopping", reason=reason.splitlines()[0][:300] if reason else "")
+        self._stop.set()
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1
@@ -175,7 +194,7 @@ class IngestService:
 
     def _commit(self, raw: list, blocks: list[TickBlock]) -> _Commit:
         """Worker thread: parse, then append + fsync unless that would pass the disk budget."""
-        parsed = parse_messages(raw, int(time.time() * 1000)) if raw else None
+        parsed = parse_messages(raw, int(time.time() * 1000), self.config.max_symbols_per_message) if raw else None
         generated = sum(len(b) for b in blocks)
         block = concat_blocks(([parsed.block] if parsed else []) + blocks)
         if not len(block):
@@ -341,8 +360,11 @@ class IngestService:
         self._update_gauges()
 
     async def _serve(self) -> int:
-        committer = asyncio.create_task(self._committer(), name="committer")
-        ticker = asyncio.create_task(self._ticker(), name="ticker")
+        committer = self._watch(asyncio.create_task(self._committer(), name="committer"))
+        ticker = self._watch(asyncio.create_task(self._ticker(), name="ticker"))
+        if self.uploader is not None:
+            for worker in self.uploader.workers:
+                self._watch(worker)
         feeds = [asyncio.create_task(self._feed(s), name=s.describe()) for s in self.sources]
         stop = asyncio.create_task(self._stop.wait())
         self.ready.set()
@@ -353,13 +375,14 @@ class IngestService:
             if stop in done:
                 break
         stopped = self._stop.is_set()
-        self._status = "stopping"
+        if self._failure is None:
+            self._status = "stopping"
         for task in feeds:
             task.cancel()
         await asyncio.gather(*feeds, return_exceptions=True)
         self._closing = True
         self._wake.set()
-        await committer
+        await asyncio.gather(committer, return_exceptions=True)  # a dead committer's error is already logged
         self._submit(self.batcher.flush_all())
         if self.uploader is not None:
             await self._drain(stopped)
@@ -374,7 +397,7 @@ class IngestService:
                   rejected=int(m.total("ticklake_ingest_ticks_rejected_total")),
                   uploaded=int(m.total("ticklake_ingest_ticks_uploaded_total")),
                   parts=int(m.total("ticklake_ingest_parts_uploaded_total")))
-        return 0
+        return 0 if self._failure is None else 1
 
     async def _drain(self, stopped: bool) -> None:
         """Wait for every part: without limit after a finite source, `shutdown_timeout` once asked to stop."""

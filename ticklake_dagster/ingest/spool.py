@@ -22,9 +22,13 @@ import numpy as np
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.ingest.parse import TickBlock
 
-MAGIC = b"TLK1"
-_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
-_COUNTS = struct.Struct("<IH")  # ticks, symbols
+MAGIC = b"TLK2"
+# magic, payload length, crc32 over the length field and the payload (a flipped length is caught too)
+_HEADER = struct.Struct("<4sQI")
+_COUNTS = struct.Struct("<QI")  # ticks, symbols: wide enough for any block the parser can accept
+LEGACY_MAGIC = b"TLK1"  # segments written before the counts were widened: still read
+_LEGACY_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
+_LEGACY_COUNTS = struct.Struct("<IH")
 SUFFIX = ".wal"
 
 
@@ -40,12 +44,13 @@ def encode_frame(block: TickBlock) -> bytes:
         block.codes.astype("<i4", copy=False).tobytes(), block.ts_ms.astype("<i8", copy=False).tobytes(),
         block.bid.astype("<f8", copy=False).tobytes(), block.ask.astype("<f8", copy=False).tobytes(),
     ))
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    size = struct.pack("<Q", len(payload))
+    return MAGIC + size + struct.pack("<I", zlib.crc32(payload, zlib.crc32(size))) + payload
 
 
-def decode_frame(payload: bytes) -> TickBlock:
-    n, nsym = _COUNTS.unpack_from(payload, 0)
-    pos = _COUNTS.size
+def decode_frame(payload: bytes, counts: struct.Struct = _COUNTS) -> TickBlock:
+    n, nsym = counts.unpack_from(payload, 0)
+    pos = counts.size
     symbols = []
     for _ in range(nsym):
         size = payload[pos]
@@ -68,7 +73,7 @@ def read_segment(path: Path) -> tuple[list[TickBlock], int]:
     while pos + _HEADER.size <= len(data):
         magic, size, crc = _HEADER.unpack_from(data, pos)
         payload = data[pos + _HEADER.size : pos + _HEADER.size + size]
-        if magic != MAGIC or len(payload) != size or zlib.crc32(payload) != crc:
+        if magic != MAGIC or len(payload) != size or zlib.crc32(payload, zlib.crc32(data[pos + 4 : pos + 12])) != crc:
             break
         blocks.append(decode_frame(payload))
         pos += _HEADER.size + size

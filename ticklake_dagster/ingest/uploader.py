@@ -37,11 +37,11 @@ class Uploader:
         self.on_uploaded = on_uploaded
         self.on_failure = on_failure
         self.queue: asyncio.Queue[Part] = asyncio.Queue()
-        self._workers: list[asyncio.Task] = []
+        self.workers: list[asyncio.Task] = []
         self.pending_ticks = 0
 
     def start(self) -> None:
-        self._workers = [asyncio.create_task(self._work(), name=f"upload-{i}") for i in range(self.concurrency)]
+        self.workers = [asyncio.create_task(self._work(), name=f"upload-{i}") for i in range(self.concurrency)]
 
     def submit(self, parts: list[Part]) -> None:
         for part in parts:
@@ -57,9 +57,9 @@ class Uploader:
             return False
 
     async def stop(self) -> None:
-        for task in self._workers:
+        for task in self.workers:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self.workers, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:

@@ -26,6 +26,7 @@ ENV_FIELDS = {
     "TICKLAKE_INGEST_RECONNECT_BASE_SECONDS": ("reconnect_base_seconds", float),
     "TICKLAKE_INGEST_RECONNECT_MAX_SECONDS": ("reconnect_max_seconds", float),
     "TICKLAKE_INGEST_SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", float),
+    "TICKLAKE_INGEST_MAX_SYMBOLS_PER_MESSAGE": ("max_symbols_per_message", int),
     "TICKLAKE_INGEST_DEGRADED_MODE": ("degraded_mode", str),
     "TICKLAKE_INGEST_SUBSCRIBE": ("subscribe_message", str),
 }
@@ -48,6 +49,9 @@ class IngesterResource(dg.ConfigurableResource):
     reconnect_base_seconds: float = Field(default=0.5, gt=0, description="first WebSocket reconnect delay")
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, ge=0, description="SIGTERM: how long to keep uploading")
+    max_symbols_per_message: int = Field(
+        default=10_000, ge=1, description="a feed message naming more distinct symbols is refused (too_many_symbols)"
+    )
     degraded_mode: Literal["spool", "file"] = Field(
         default="spool",
         description="no lake credentials: 'spool' keeps ticks in the spool until a restart with credentials, "

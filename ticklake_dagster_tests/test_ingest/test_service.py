@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from ticklake_dagster.ingest.spool import Spool
 from ticklake_dagster.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_ingest.conftest import (
-    Running, lake_ticks, make_config, run_to_end, spool_segments, tick_rows, wait_until, write_jsonl,
+    Running, lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows, wait_until, write_jsonl,
 )
 
 DAY = dt.date(2025, 11, 13)
@@ -36,16 +35,6 @@ def good_ticks(n: int, symbols=("EURUSD", "GBPUSD"), start: int = START) -> list
 
 def expected_rows(ticks: list[dict]) -> list[tuple]:
     return sorted((t["symbol"], t["timestamp"], t["bid"], t["ask"]) for t in ticks)
-
-
-@pytest.fixture
-def ingest_logs(caplog):
-    caplog.set_level(logging.INFO, logger="ticklake.ingest")
-    return caplog
-
-
-def messages(caplog, msg: str) -> list[dict]:
-    return [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == msg]
 
 
 def test_bad_input_is_counted_by_reason_logged_once_each_and_never_written(tmp_path, file_lake_resource, ingest_logs):

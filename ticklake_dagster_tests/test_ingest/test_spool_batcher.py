@@ -157,3 +157,15 @@ def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path, mon
     spool.close()
     again = Spool(tmp_path / "s")
     assert [(seq, len(b), torn) for seq, b, torn in again.recover()] == [(first, 2, 0), (later, 1, 0)]
+
+
+def test_a_frame_holds_more_symbols_than_sixteen_bits_count(tmp_path):
+    n = 70_000
+    wide = TickBlock([f"S{i:05d}" for i in range(n)], np.arange(n, dtype="int32"),
+                     day_start_ms(DAY) + np.arange(n, dtype="int64"), np.full(n, 1.0), np.full(n, 1.1))
+    spool = Spool(tmp_path / "s")
+    seq = spool.append(wide)
+    spool.close()
+    again = Spool(tmp_path / "s")
+    assert [(s, rows(b), torn) for s, b, torn in again.recover()] == [(seq, rows(wide), 0)]
+    again.close()
