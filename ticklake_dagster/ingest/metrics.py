@@ -29,6 +29,9 @@ class IngestMetrics:
         )
         self.spool_bytes = Gauge("ticklake_ingest_spool_bytes", "Bytes in the spool's segments", registry=r)
         self.spool_ticks = Gauge("ticklake_ingest_spool_ticks", "Accepted ticks not yet in the lake", registry=r)
+        self.spool_corrupt_bytes = Counter(
+            "ticklake_ingest_spool_corrupt_bytes", "Spool bytes found damaged on replay (their ticks are lost)", registry=r
+        )
         self.disconnects = Counter("ticklake_ingest_source_disconnects", "WebSocket disconnects", ["source"], registry=r)
 
     def value(self, name: str, **labels) -> float:

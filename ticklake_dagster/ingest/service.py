@@ -20,6 +20,7 @@ import numpy as np
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.ingest import logs
 from ticklake_dagster.ingest.backoff import Backoff
+from ticklake_dagster.ingest.frames import frame_size
 from ticklake_dagster.ingest.batcher import Part, TickBatcher
 from ticklake_dagster.ingest.metrics import IngestMetrics, MetricsServer
 from ticklake_dagster.ingest.parse import ParseResult, TickBlock, concat_blocks, parse_messages
@@ -31,7 +32,6 @@ from ticklake_dagster.resources.ingester import IngesterResource
 
 COMMIT_EARLY_AT = 50_000  # pending messages that trigger a commit before the latency window ends
 MAX_PENDING = 400_000  # sources wait (backpressure) while this many messages await a commit
-FRAME_OVERHEAD = 64
 
 
 @dataclasses.dataclass
@@ -199,7 +199,7 @@ class IngestService:
         block = concat_blocks(([parsed.block] if parsed else []) + blocks)
         if not len(block):
             return _Commit(parsed, generated, block, None, 0)
-        size = FRAME_OVERHEAD + sum(len(s) + 1 for s in block.symbols) + 28 * len(block)
+        size = frame_size(block)
         if self.spool.bytes + size > self._budget:
             return _Commit(parsed, generated, TickBlock.empty(), None, len(block))
         try:
@@ -346,12 +346,16 @@ class IngestService:
     def _replay(self) -> None:
         """Upload what earlier runs left in the spool (after a crash, kill -9, or an outage) first."""
         ticks, segments = 0, set()
-        for seq, block, torn in self.spool.recover():
+        for seq, scan in self.spool.recover():
             segments.add(seq)
-            if torn:
+            if scan.torn:
                 logs.warning("Spool segment ends in a torn write (a crash mid-commit; never acknowledged)",
-                             segment=seq, bytes=torn)
-            if len(block):
+                             segment=seq, bytes=scan.torn)
+            for offset, size in scan.corrupt:
+                self.metrics.spool_corrupt_bytes.inc(size)
+                logs.error("Spool segment corrupt: frames lost", segment=seq, offset=offset, bytes=size,
+                           quarantine=str(self.spool.quarantine_dir))
+            for block in scan.blocks:
                 ticks += len(block)
                 self._submit(self.batcher.add(block, seq))
         self._submit(self.batcher.flush_all())
