@@ -27,11 +27,12 @@ from ticklake_dagster.ingest.parse import ParseResult, TickBlock, concat_blocks,
 from ticklake_dagster.ingest.sources import Source
 from ticklake_dagster.ingest.spool import Spool
 from ticklake_dagster.ingest.uploader import Uploader
-from ticklake_dagster.lake import Lake, S3Lake
+from ticklake_dagster.lake import FileLake, Lake, S3Lake
 from ticklake_dagster.resources.ingester import IngesterResource
 
 COMMIT_EARLY_AT = 50_000  # pending messages that trigger a commit before the latency window ends
 MAX_PENDING = 400_000  # sources wait (backpressure) while this many messages await a commit
+STALE_TEMP_SECONDS = 60.0  # a live put rewrites its temporary file within milliseconds
 
 
 @dataclasses.dataclass
@@ -78,14 +79,15 @@ class IngestService:
         sources: list[Source],
         *,
         metrics_port: int | None = None,
-        metrics_host: str = "0.0.0.0",
+        metrics_host: str | None = None,
         handle_signals: bool = True,
     ):
         self.config = config
         self.sources = sources
         self.metrics = IngestMetrics()
-        self.metrics_port = metrics_port
-        self.metrics_host = metrics_host
+        self.metrics_port = config.metrics_port if metrics_port is None else metrics_port
+        self.metrics_host = metrics_host or config.metrics_host
+        self.metrics_address: tuple[str, int] | None = None
         self.handle_signals = handle_signals
         self.batcher = TickBatcher(config.batch_size, config.batch_max_age_seconds)
         self.ready = threading.Event()  # set once the spool is replayed and sources run (tests wait on it)
@@ -298,7 +300,20 @@ class IngestService:
             logs.info("R2 client initialized", lake=lake.describe())
         else:
             logs.info("Lake initialized", lake=lake.describe())
+        self._sweep(lake)
         return lake
+
+    @staticmethod
+    def _sweep(lake: Lake) -> None:
+        """A file lake's writer killed mid-put (kill -9, power cut) leaves a temporary file: remove stale ones."""
+        if isinstance(lake, FileLake):
+            try:
+                removed = lake.remove_stale_temp_files(STALE_TEMP_SECONDS)
+            except OSError as e:
+                logs.warning("Cannot sweep the lake's temporary files", reason=e.strerror)
+                return
+            if removed:
+                logs.info("Removed stale temporary files from the lake", files=removed, older_than_seconds=STALE_TEMP_SECONDS)
 
     async def run(self) -> int:
         """Run until every finite source ended and its ticks are uploaded, or until stopped."""
@@ -323,8 +338,8 @@ class IngestService:
                 self.uploader.start()
             if self.metrics_port is not None:
                 server = MetricsServer(self.metrics, self.health, self.metrics_port, self.metrics_host)
-                self.metrics_port = server.port
-                logs.info("Metrics listening", port=server.port, paths=["/metrics", "/health"])
+                self.metrics_port, self.metrics_address = server.port, server.address
+                logs.info("Metrics listening", host=self.metrics_host, port=server.port, paths=["/metrics", "/health"])
             logs.info("TickBatcher initialized", batch_size=cfg.batch_size, max_age_seconds=cfg.batch_max_age_seconds,
                       spool=str(self.spool.dir), sources=[s.describe() for s in self.sources])
             self._replay()
@@ -388,6 +403,7 @@ class IngestService:
         self._wake.set()
         await asyncio.gather(committer, return_exceptions=True)  # a dead committer's error is already logged
         self._submit(self.batcher.flush_all())
+        self._drain_started = time.monotonic()
         if self.uploader is not None:
             await self._drain(stopped)
         else:
@@ -404,11 +420,18 @@ class IngestService:
         return 0 if self._failure is None else 1
 
     async def _drain(self, stopped: bool) -> None:
-        """Wait for every part: without limit after a finite source, `shutdown_timeout` once asked to stop."""
+        """Wait for every part: after finite sources until the lake took nothing for `give_up_seconds`,
+        `shutdown_timeout` once asked to stop."""
         drain = asyncio.create_task(self.uploader.drain())
         if not stopped:
             stop = asyncio.create_task(self._stop.wait())
-            await asyncio.wait({drain, stop}, return_when=asyncio.FIRST_COMPLETED)
+            give_up = self.config.give_up_seconds
+            while not (drain.done() or stop.done()):
+                idle = time.monotonic() - max(self.uploader.last_landed, self._drain_started)
+                if idle >= give_up:
+                    self._give_up(drain)
+                    break
+                await asyncio.wait({drain, stop}, timeout=give_up - idle, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
         if not drain.done():
             await asyncio.wait({drain}, timeout=self.config.shutdown_timeout_seconds)
@@ -416,6 +439,14 @@ class IngestService:
             drain.cancel()
             logs.warning("Shutdown timeout: stopping with parts not yet uploaded",
                          ticks=self.uploader.pending_ticks, timeout_seconds=self.config.shutdown_timeout_seconds)
+
+    def _give_up(self, drain: asyncio.Task) -> None:
+        drain.cancel()
+        self._failure = "gave up on the lake"
+        self._status = "failed"
+        logs.error("Giving up: the lake took no part; the spool keeps every accepted tick for the next start",
+                   ticks=self.spool.outstanding, give_up_seconds=self.config.give_up_seconds,
+                   reason=self.uploader.last_failure, spool=str(self.spool.dir))
 
     async def _feed(self, source: Source) -> None:
         try:

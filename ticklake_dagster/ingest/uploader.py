@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from ticklake_dagster.errors import TicklakeError
@@ -39,6 +40,8 @@ class Uploader:
         self.queue: asyncio.Queue[Part] = asyncio.Queue()
         self.workers: list[asyncio.Task] = []
         self.pending_ticks = 0
+        self.last_landed = float("-inf")  # monotonic time the last part landed
+        self.last_failure = ""  # why the last attempt failed, for a give-up message
 
     def start(self) -> None:
         self.workers = [asyncio.create_task(self._work(), name=f"upload-{i}") for i in range(self.concurrency)]
@@ -66,6 +69,7 @@ class Uploader:
             part = await self.queue.get()
             try:
                 size = await self._upload(part)
+                self.last_landed = time.monotonic()
                 self.pending_ticks -= len(part)
                 self.on_uploaded(part, size)
             finally:
@@ -80,6 +84,7 @@ class Uploader:
                 return len(data)
             except Exception as e:  # connection refused, timeouts, 5xx, throttling, a full disk: all retried
                 delay = self.backoff.delay(attempt)
-                self.on_failure(part, failure_reason(e), attempt + 1, delay)
+                self.last_failure = failure_reason(e)
+                self.on_failure(part, self.last_failure, attempt + 1, delay)
                 await asyncio.sleep(delay)
                 attempt += 1
