@@ -17,7 +17,7 @@ from ticklake_dagster.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests.test_ingest.conftest import (
     Running, lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows, write_jsonl,
 )
-from ticklake_dagster_tests.test_ingest.test_service import expected_rows, good_ticks
+from ticklake_dagster_tests.test_ingest.test_service import START, expected_rows, good_ticks
 
 
 def ingest_cli(env: dict, *args, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -104,3 +104,54 @@ def test_give_up_deadline_from_the_command_line(tmp_path, cli_env):
     lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
     assert [line["msg"] for line in lines if line["level"] == "error"] == [
         "Giving up: the lake took no part; the spool keeps every accepted tick for the next start"]
+
+
+def open_for_writing(fifo, timeout: float = 30.0) -> int:
+    """The write end of a named pipe, once the ingester opened its read end (never blocks the test forever)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            assert time.monotonic() < deadline, "the ingester never opened the pipe"
+            time.sleep(0.02)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
+def test_jsonl_reads_a_named_pipe_process_substitution_and_dev_null(tmp_path, cli_env):
+    ticks = good_ticks(30)
+    lines = "".join(json.dumps(t) + "\n" for t in ticks).encode()
+    fifo = tmp_path / "ticks.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "ingest", "--source", f"jsonl:{fifo}"],
+                            env=cli_env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        fd = open_for_writing(fifo)
+        os.write(fd, lines)
+        os.close(fd)
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    lake = LakeResource(url=f"file://{tmp_path / 'home' / 'lake'}").get_lake()
+    assert tick_rows(lake_ticks(lake)) == expected_rows(ticks)
+
+    source = write_jsonl(tmp_path / "more.jsonl", good_ticks(5, start=START + 100_000))
+    substituted = subprocess.run(
+        ["bash", "-c", f'exec "{sys.executable}" -m ticklake_dagster.cli ingest --source "jsonl:"<(cat "{source}")'],
+        env=cli_env, capture_output=True, text=True, timeout=60)
+    assert substituted.returncode == 0, substituted.stderr
+    assert len(lake_ticks(lake)) == 35
+    assert ingest_cli(cli_env, "--source", "jsonl:/dev/null").returncode == 0
+
+
+def test_jsonl_refuses_only_what_cannot_be_opened_with_the_reason(tmp_path):
+    from ticklake_dagster.ingest.sources import parse_source
+
+    for path, reason in [(tmp_path / "missing.jsonl", "No such file or directory"), (tmp_path, "is a directory")]:
+        with pytest.raises(InvalidInput, match=f"^Source jsonl:{path}: {reason}$"):
+            parse_source(f"jsonl:{path}")
+    for path in ("/dev/null", "/dev/stdin", "-"):
+        assert parse_source(f"jsonl:{path}").describe() == f"jsonl:{path}"

@@ -237,8 +237,7 @@ def test_metrics_and_health_endpoints(tmp_path, file_lake_resource):
     read, write = __import__("os").pipe()
     running = None
     try:
-        source = JsonlSource("-")
-        source.path = f"/dev/fd/{read}"
+        source = JsonlSource(f"/dev/fd/{read}")
         config = make_config(tmp_path, file_lake_resource, batch_size=3)
         running = Running(IngestService(config, [source], handle_signals=False, metrics_port=0))
         port = running.service.metrics_port
@@ -265,7 +264,7 @@ def test_source_specs_are_checked_with_one_line_errors(tmp_path):
     for spec, message in [
         ("synthetic:../x@5", "Invalid symbol"), ("synthetic:EURUSD@0", "RATE must be"),
         ("synthetic:EURUSD", "expected synthetic:"), ("jsonl:", "needs a path"),
-        (f"jsonl:{tmp_path}/missing.jsonl", "no such file"), ("http://example.com", "Unknown source"),
+        (f"jsonl:{tmp_path}/missing.jsonl", "No such file or directory"), ("http://example.com", "Unknown source"),
         ("ws://", "has no host"),
     ]:
         with pytest.raises(InvalidInput, match=message):
