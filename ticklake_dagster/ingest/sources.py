@@ -7,7 +7,6 @@ import asyncio
 import os
 import secrets
 import stat
-import sys
 import threading
 import time
 from typing import Protocol

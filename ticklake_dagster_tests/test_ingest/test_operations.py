@@ -12,7 +12,6 @@ import pytest
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.ingest.service import IngestService
 from ticklake_dagster.ingest.sources import JsonlSource
-from ticklake_dagster.lake import FileLake
 from ticklake_dagster.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests.test_ingest.conftest import (
     Running, lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows, write_jsonl,
