@@ -121,22 +121,19 @@ def test_a_batch_across_utc_midnight_becomes_one_sorted_part_per_day():
     assert sum(sum(p.refs.values()) for p in parts) == 6
 
 
-def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path, monkeypatch):
+def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path):
     import errno
     import os
 
-    from ticklake_dagster.ingest import spool as spool_module
-
     spool = Spool(tmp_path / "s")
     first = spool.append(block(["EURUSD"], [0, 0], day_start_ms(DAY)))
-    real_write = os.write
 
     def half_then_enospc(fd, data):  # the disk fills up halfway through a frame
-        monkeypatch.setattr(spool_module.os, "write", real_write)
-        real_write(fd, bytes(data[: len(data) // 2]))
+        del spool._write
+        os.write(fd, bytes(data[: len(data) // 2]))
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(spool_module.os, "write", half_then_enospc)
+    spool._write = half_then_enospc
     with pytest.raises(OSError):
         spool.append(block(["EURUSD"], [0, 0, 0], day_start_ms(DAY) + 10))
     later = spool.append(block(["GBPUSD"], [0], day_start_ms(DAY) + 20))
