@@ -129,7 +129,10 @@ class SegmentScan:
 
 
 def scan_segment(data: bytes) -> SegmentScan:
-    """Every intact frame; after a damaged one, resynchronise on the next frame whose CRC checks out."""
+    """Every intact frame; after a damaged one, resynchronise on the next frame whose CRC checks out.
+
+    Never raises, whatever the bytes.
+    """
     view = memoryview(data)
     blocks, corrupt, pos = [], [], 0
     while pos < len(view):
@@ -138,7 +141,7 @@ def scan_segment(data: bytes) -> SegmentScan:
             blocks.append(found[0])
             pos = found[1]
             continue
-        resume = _next_frame(view, pos + 1)
+        resume = _next_frame(data, view, pos + 1)
         if resume is None:
             if _is_torn(view, pos):
                 return SegmentScan(blocks, corrupt, len(view) - pos)
@@ -149,13 +152,13 @@ def scan_segment(data: bytes) -> SegmentScan:
     return SegmentScan(blocks, corrupt, 0)
 
 
-def _next_frame(data: memoryview, start: int) -> int | None:
-    raw = data.obj if isinstance(data.obj, bytes) else bytes(data)
+def _next_frame(data: bytes, view: memoryview, start: int) -> int | None:
+    """Where the next intact frame at or after `start` begins (a magic alone is not enough: its CRC must check out)."""
     while True:
-        hits = [i for i in (raw.find(MAGIC, start), raw.find(LEGACY_MAGIC, start)) if i >= 0]
+        hits = [i for i in (data.find(MAGIC, start), data.find(LEGACY_MAGIC, start)) if i >= 0]
         if not hits:
             return None
         pos = min(hits)
-        if frame_at(data, pos) is not None:
+        if frame_at(view, pos) is not None:
             return pos
         start = pos + 1
