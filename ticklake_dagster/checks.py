@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ticklake_dagster.candles import BUCKET_MS
-from ticklake_dagster.days import DAY_MS, day_start_ms
-from ticklake_dagster.market_hours import trading_window
+from ticklake_dagster.days import DAY_MS, day_start_ms, iso_ms
+from ticklake_dagster.market_hours import trading_at, trading_window
+from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.settings import env_number
 from ticklake_dagster.ticks import TICK_SCHEMA
 
@@ -169,6 +170,54 @@ def longest_gap(times_ms: np.ndarray, start_ms: int, end_ms: int) -> tuple[int, 
     edges = np.flatnonzero(np.diff(np.r_[1, present.astype("int8"), 1]))  # starts/ends of missing runs
     runs = edges[1::2] - edges[::2]
     return (int(runs.max()) if len(runs) else 0), int(n - present.sum())
+
+
+# --- the feed itself: candles_5m freshness reported by the lake sensor -------------------------------
+# candles_5m's freshness check runs only when candles_5m does, and a dead ingester writes no parts, so
+# nothing would run: the lake sensor evaluates the check itself from the newest part of each symbol.
+
+# A symbol with no part for this long is retired, not stale: stop watching it (covers an FX weekend).
+RETIRED_AFTER_MS = 4 * DAY_MS
+
+
+def feed_freshness(
+    newest_part_ms: dict[str, int], stale: dict[str, str], symbols: list[str], now: float, minutes: float
+) -> list[dg.AssetCheckEvaluation]:
+    """candles_5m freshness evaluations for feeds that went stale or came back; updates `stale` in place.
+
+    `newest_part_ms`: symbol -> first tick of its newest raw part; `stale`: symbol -> partition its
+    stale feed was reported on (both kept in the lake sensor's cursor).
+    """
+    now_ms = int(now * 1000)
+    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+    events = []
+    for symbol in symbols:
+        newest = newest_part_ms.get(symbol)
+        if newest is None or now_ms - newest > RETIRED_AFTER_MS:
+            continue
+        age_min = (now_ms - max(newest, day_start_ms(today))) / 60_000
+        is_stale = trading_at(symbol, now_ms) and age_min > minutes
+        reported = stale.get(symbol)
+        key = str(partition_key(symbol, today))
+        if is_stale and reported != key:
+            stale[symbol] = key
+            events.append(_freshness_evaluation(
+                key, False, f"no raw parts for {symbol} since {iso_ms(newest)} ({age_min:.0f} minutes, limit {minutes:g}) "
+                "while the market is open: is the ingester running?"))
+        elif not is_stale and reported is not None:
+            stale.pop(symbol)
+            events.append(_freshness_evaluation(reported, True, f"raw parts for {symbol} arrive again (newest {iso_ms(newest)})"))
+    for gone in set(stale) - set(symbols):
+        stale.pop(gone)
+    return events
+
+
+def _freshness_evaluation(partition: str, passed: bool, description: str) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("candles_5m"),
+        check_name=CANDLES_FRESHNESS_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=description, partition=partition,
+    )
 
 
 # --- summary -----------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 from ticklake_dagster.checks import CheckSettings
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.retention import retention_days
-from ticklake_dagster.sensors import LakeSensorSettings
+from ticklake_dagster.lake_scan import LakeSensorSettings
 from ticklake_dagster.settings import env_number
 
 

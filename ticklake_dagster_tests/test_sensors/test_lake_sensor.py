@@ -14,7 +14,8 @@ from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.jobs import TICKS_TO_CANDLES, request_partitions
 from ticklake_dagster.lake_keys import raw_part_key
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.sensors import LakeCursor, LakeSensorSettings, build_lake_sensor
+from ticklake_dagster.lake_scan import LakeCursor, LakeSensorSettings
+from ticklake_dagster.sensors import build_lake_sensor
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
