@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import dagster as dg
 
-from ticklake_dagster.jobs import (
+from ticklake_dagster.run_planning import (
     TRIGGER_TAG, SymbolDay, last_materialized_at, partition_in_range, run_requests_for, ticks_to_candles_selection,
 )
 from ticklake_dagster.lake import Lake

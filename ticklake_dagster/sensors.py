@@ -18,7 +18,7 @@ import dagster as dg
 from ticklake_dagster.alerts import collect_alerts, send_alerts
 from ticklake_dagster.assets import raw_ticks, r2_ticks
 from ticklake_dagster.checks import feed_freshness
-from ticklake_dagster.jobs import (
+from ticklake_dagster.run_planning import (
     TRIGGER_TAG, is_pending, partition_in_range, pending_partitions, run_requests_for, split_partition,
     ticks_to_candles_selection,
 )
