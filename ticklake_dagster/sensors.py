@@ -8,8 +8,6 @@ again when parts resume. Partitions with new parts are requested at most once pe
 and never while a run for them is still queued or running; the rest stay in the cursor until they can be.
 """
 
-import dataclasses
-import datetime as dt
 import json
 import time
 
@@ -18,59 +16,10 @@ import dagster as dg
 from ticklake_dagster.alerts import collect_alerts, send_alerts
 from ticklake_dagster.assets import raw_ticks, r2_ticks
 from ticklake_dagster.checks import feed_freshness
-from ticklake_dagster.run_planning import (
-    TRIGGER_TAG, is_pending, partition_in_range, pending_partitions, run_requests_for, split_partition,
-    ticks_to_candles_selection,
-)
-from ticklake_dagster.lake_scan import LakeCursor, LakeScan, LakeSensorSettings, scan_lake
+from ticklake_dagster.run_planning import TRIGGER_TAG, pending_partitions, plan_runs, ticks_to_candles_selection
+from ticklake_dagster.lake_scan import LakeCursor, LakeSensorSettings, scan_lake
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import AlertWebhookResource, LakeResource
-
-SymbolDay = tuple[str, dt.date]
-
-
-@dataclasses.dataclass
-class LakePlan:
-    run_requests: list[dg.RunRequest]
-    requested: list[SymbolDay]
-    deferred: list[SymbolDay]
-    reported: list[SymbolDay]
-    skipped_out_of_range: list[SymbolDay]
-
-
-def plan_runs(
-    cursor: LakeCursor, scan: LakeScan, now: float, pending: set[SymbolDay], settings: LakeSensorSettings, tags: dict[str, str],
-) -> LakePlan:
-    """Turn newly seen parts into run requests: once per refresh interval, never beside a pending run."""
-    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
-    reported, out_of_range = [], []
-    for (symbol, day), mtime in scan.new_parts.items():
-        if not partition_in_range(day, today):
-            out_of_range.append((symbol, day))
-            continue
-        key = str(partition_key(symbol, day))
-        asked_at, newest_then = cursor.requested.get(key, (0.0, 0.0))
-        if asked_at > mtime + settings.skew_seconds:
-            continue  # a run requested after this part was written has read it already
-        if (symbol, day) in scan.swept_only and mtime <= newest_then:
-            continue  # the sweep's skew margin re-found parts that an earlier request already covered
-        cursor.dirty[key] = max(cursor.dirty.get(key, 0.0), mtime)
-        reported.append((symbol, day))
-    to_request, deferred = set(), []
-    for key in sorted(cursor.dirty):
-        symbol_day = split_partition(key)
-        if symbol_day is None or not partition_in_range(symbol_day[1], today):
-            cursor.dirty.pop(key)
-            continue
-        if is_pending(symbol_day, pending) or now - cursor.requested.get(key, (-1e18,))[0] < settings.refresh_seconds:
-            deferred.append(symbol_day)
-            continue
-        to_request.add(symbol_day)
-        cursor.requested[key] = [now, max(cursor.dirty.pop(key), cursor.requested.get(key, (0.0, 0.0))[1])]
-    horizon = now - max(settings.refresh_seconds, 86_400.0)
-    cursor.requested = {k: v for k, v in cursor.requested.items() if v[0] >= horizon}
-    return LakePlan(run_requests_for(to_request, tags), sorted(to_request), deferred, sorted(reported), sorted(out_of_range))
-
 
 def clock() -> float:
     """The lake sensor's notion of now (tests evaluate it at a fixed time)."""

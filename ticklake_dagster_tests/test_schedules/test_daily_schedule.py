@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.assets import r2_ticks
-from ticklake_dagster.run_planning import request_partitions
-from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.schedules import daily_candles_schedule, plan_daily
+from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
+from ticklake_dagster.run_planning import plan_daily
+from ticklake_dagster.schedules import daily_candles_schedule
 from ticklake_dagster_tests.factories import random_ticks, write_parquet_parts
 
 MONDAY = dt.datetime(2025, 11, 17, 2, 0, tzinfo=dt.timezone.utc)

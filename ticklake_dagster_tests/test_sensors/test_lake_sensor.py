@@ -11,10 +11,10 @@ from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
 from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.run_planning import TICKS_TO_CANDLES, request_partitions
 from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.lake_scan import LakeCursor, LakeSensorSettings
+from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
+from ticklake_dagster.run_planning import TICKS_TO_CANDLES
 from ticklake_dagster.sensors import build_lake_sensor
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
 
