@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 from psycopg2.extras import execute_values
 
-from ticklake_dagster.candles import ROLLUPS
 from ticklake_dagster.migrate import TIMESCALEDB
+from ticklake_dagster.timeframes import ROLLUPS
 
 # The same origin TimescaleDB's time_bucket uses for sub-month widths: a Monday at midnight UTC.
 _BUCKET_ORIGIN = "2000-01-03 00:00:00+00"
@@ -63,16 +63,16 @@ def fill_rollups(cur, symbol: str, start: dt.datetime, end: dt.datetime) -> None
 
     `start`/`end` must be aligned to the widest bucket (a UTC day) so no bucket is cut in half.
     """
-    for name, width, source in ROLLUPS:
-        cur.execute(f"DELETE FROM {name} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
+    for tf in ROLLUPS:
+        cur.execute(f"DELETE FROM {tf.relation} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
         cur.execute(
             f"""
-            INSERT INTO {name} (time, symbol, open, high, low, close, trades, spread_avg)
-            SELECT date_bin(INTERVAL '{width}', time, TIMESTAMPTZ '{_BUCKET_ORIGIN}') AS bucket, symbol,
+            INSERT INTO {tf.relation} (time, symbol, open, high, low, close, trades, spread_avg)
+            SELECT date_bin(INTERVAL '{tf.interval}', time, TIMESTAMPTZ '{_BUCKET_ORIGIN}') AS bucket, symbol,
                    (array_agg(open ORDER BY time))[1], max(high), min(low),
                    (array_agg(close ORDER BY time DESC))[1], sum(trades),
                    sum(spread_avg * trades) / sum(trades)
-            FROM {source}
+            FROM {tf.source}
             WHERE symbol = %s AND time >= %s AND time < %s
             GROUP BY bucket, symbol
             """,
@@ -91,8 +91,8 @@ def refresh_continuous_aggregates(conn, start: dt.datetime, end: dt.datetime) ->
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            for name, _, _ in ROLLUPS:
-                cur.execute("CALL refresh_continuous_aggregate(%s, %s, %s)", (name, start, end))
+            for tf in ROLLUPS:
+                cur.execute("CALL refresh_continuous_aggregate(%s, %s, %s)", (tf.relation, start, end))
     finally:
         conn.autocommit = previous
 

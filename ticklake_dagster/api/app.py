@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
-from ticklake_dagster.api.store import TIMEFRAMES, CandleStore, DatabaseUnavailable
+from ticklake_dagster.api.store import CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.resources import DatabaseResource
 from ticklake_dagster.symbols import validate_symbol
+from ticklake_dagster.timeframes import BY_NAME
 
 log = logging.getLogger("ticklake.api")
 
@@ -180,7 +181,7 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
         validate_symbol(symbol)
         if start > end:
             raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
-        spanned = bucket_count(start, end, TIMEFRAMES[timeframe][1])
+        spanned = bucket_count(start, end, BY_NAME[timeframe].seconds)
         if spanned > limit:
             raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
                                 "narrow from/to or use a larger timeframe")

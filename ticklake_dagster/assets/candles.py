@@ -12,14 +12,15 @@ import pandas as pd
 
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
-from ticklake_dagster.candles import ROLLUPS, build_candles
+from ticklake_dagster.candles import build_candles
 from ticklake_dagster.checks import CANDLES_SEVERITIES, CheckSettings, candles_check_specs, candles_findings, summarize_all
 from ticklake_dagster.days import iso_ms
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import day_window, load_compacted, refresh_after_write, write_day
 from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.timeframes import ROLLUPS
 
-HIGHER_TIMEFRAMES = [name for name, _, _ in ROLLUPS]
+HIGHER_TIMEFRAMES = [tf.relation for tf in ROLLUPS]
 
 CANDLE_SPECS = [
     dg.AssetSpec(
@@ -32,13 +33,13 @@ CANDLE_SPECS = [
     ),
     *(
         dg.AssetSpec(
-            name,
-            deps=[source],
+            tf.relation,
+            deps=[tf.source],
             group_name="candles",
             kinds={"postgres"},
-            description=f"{width} candles rolled up from {source} for the same window (continuous aggregate on TimescaleDB).",
+            description=f"{tf.name} candles rolled up from {tf.source} for the same window (continuous aggregate on TimescaleDB).",
         )
-        for name, width, source in ROLLUPS
+        for tf in ROLLUPS
     ),
 ]
 
