@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
-from ticklake_dagster.candle_store import WriteStats, refresh_continuous_aggregates, write_window
+from ticklake_dagster.candle_sql import WriteStats, refresh_continuous_aggregates, write_window
 from ticklake_dagster.days import DAY_MS, iso_ms, utc_midnight
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
