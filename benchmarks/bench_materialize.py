@@ -25,7 +25,7 @@ from ticklake_dagster.lake import FileLake  # noqa: E402
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key  # noqa: E402
 from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day  # noqa: E402
 from ticklake_dagster.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.resources.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.postgres import stop_embedded_server  # noqa: E402
 from ticklake_dagster.synthetic import RandomWalk, batch_bounds  # noqa: E402
 from ticklake_dagster.days import day_start_ms  # noqa: E402
 from ticklake_dagster.ticks import ticks_to_parquet  # noqa: E402

@@ -10,7 +10,7 @@ from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import RAW_ROOT
 from ticklake_dagster.partitions import symbol_partitions_def
-from ticklake_dagster.resources.database import embedded_server_uri
+from ticklake_dagster.postgres import embedded_server_uri
 from ticklake_dagster.settings import ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg2
 from psycopg2 import sql
@@ -14,7 +14,7 @@ from psycopg2.pool import ThreadedConnectionPool
 
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.timeframes import BASE, BY_NAME, ROLLUPS
-from ticklake_dagster.resources.database import DatabaseResource, redact_url
+from ticklake_dagster.postgres import redact_url
 
 log = logging.getLogger("ticklake.api")
 
@@ -42,6 +42,16 @@ SELECT symbol FROM s WHERE symbol IS NOT NULL
 """
 
 T = TypeVar("T")
+
+
+class CandleDatabase(Protocol):
+    """Where the candles are: `DatabaseResource` in production, kept out of the API's imports."""
+
+    connect_timeout: int
+
+    def resolved_url(self) -> str: ...
+
+    def ensure_schema(self) -> str: ...
 
 
 def guarded(cur, query, params, timeout_ms: int) -> None:
@@ -90,7 +100,7 @@ class CandleStore:
     callers beyond `pool_size` instead of failing, as psycopg2's pool alone would.
     """
 
-    def __init__(self, database: DatabaseResource, *, pool_size: int = 8, pooled: bool = True,
+    def __init__(self, database: CandleDatabase, *, pool_size: int = 8, pooled: bool = True,
                  migrate: bool = True, statement_timeout_ms: int = 10_000, acquire_timeout_s: float = 10.0,
                  metadata_ttl_s: float = 5.0):
         self.database = database

@@ -5,9 +5,10 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from ticklake_dagster.candle_sql import apply_retention, retention_cutoff
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.pipeline import write_day
-from ticklake_dagster.retention import apply_retention, candle_retention_job, retention_cutoff
+from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.ticks import clean_day
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
 
