@@ -5,7 +5,6 @@ evaluates all 60 and reports one result per check that names every failing parti
 blocking: a failure fails the step, so nothing downstream of it runs.
 """
 
-import dataclasses
 import datetime as dt
 import io
 
@@ -19,7 +18,7 @@ from ticklake_dagster.candles import BUCKET_MS
 from ticklake_dagster.days import DAY_MS, day_start_ms, iso_ms
 from ticklake_dagster.market_hours import trading_at, trading_window
 from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.settings import env_number
+from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.ticks import TICK_SCHEMA
 
 # r2_ticks (ERROR, blocking)
@@ -56,24 +55,6 @@ CANDLES_CHECKS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckSettings:
-    max_rejected_ratio: float = 0.01
-    # Below this many rows a ratio says little (5 bad rows of 6 is a test fixture, not a broken feed).
-    min_rows_for_ratio: int = 100
-    max_gap_buckets: int = 6
-    freshness_minutes: float = 30.0
-
-    @classmethod
-    def from_env(cls) -> "CheckSettings":
-        return cls(
-            max_rejected_ratio=env_number("TICKLAKE_MAX_REJECTED_RATIO", cls.max_rejected_ratio),
-            min_rows_for_ratio=env_number("TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO", cls.min_rows_for_ratio, int),
-            max_gap_buckets=env_number("TICKLAKE_MAX_GAP_BUCKETS", cls.max_gap_buckets, int),
-            freshness_minutes=env_number("TICKLAKE_FRESHNESS_MINUTES", cls.freshness_minutes),
-        )
-
-
 def ticks_check_specs(asset_key: dg.AssetKey | str) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=True) for name, text in TICKS_CHECKS.items()]
 
@@ -92,11 +73,11 @@ def read_compacted_table(data: bytes | None) -> pa.Table | None:
     return None if data is None else pq.read_table(io.BytesIO(data))
 
 
-def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: CheckSettings) -> dict[str, str | None]:
+def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: TicklakeSettings) -> dict[str, str | None]:
     """Each r2_ticks check for one symbol-day: None when it passes, else why it fails."""
     out: dict[str, str | None] = dict.fromkeys(TICKS_CHECKS)
     ratio = rejected / rows_read if rows_read else 0.0
-    if rows_read >= settings.min_rows_for_ratio and ratio > settings.max_rejected_ratio:
+    if rows_read >= settings.min_rows_for_rejected_ratio and ratio > settings.max_rejected_ratio:
         out[TICKS_REJECTED_RATIO_CHECK] = f"{rejected} of {rows_read} rows rejected ({ratio:.2%} > {settings.max_rejected_ratio:.2%})"
     if table is None:
         return out  # no parts, no compacted file: nothing else to check
@@ -126,7 +107,7 @@ def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejecte
 
 
 def candles_findings(
-    candles: pd.DataFrame, symbol: str, day: dt.date, tick_count: int, now: dt.datetime, settings: CheckSettings
+    candles: pd.DataFrame, symbol: str, day: dt.date, tick_count: int, now: dt.datetime, settings: TicklakeSettings
 ) -> dict[str, str | None]:
     """Each candles_5m check for one symbol-day's rows (time as UTC timestamps, open/high/low/close, trades)."""
     out: dict[str, str | None] = dict.fromkeys(CANDLES_CHECKS)

@@ -10,7 +10,7 @@ from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
 from ticklake_dagster.sensors import alert_sensor, lake_sensor
-from ticklake_dagster.resources import AlertWebhookResource, DatabaseResource, IngesterResource, LakeResource
+from ticklake_dagster.resources import AlertWebhookResource, DatabaseResource, IngesterResource, LakeResource, TicklakeSettings
 
 
 def build_resources() -> dict:
@@ -21,6 +21,7 @@ def build_resources() -> dict:
         "database": DatabaseResource.from_env(),
         "ingester": IngesterResource.from_env(lake=lake),
         "alert_webhook": AlertWebhookResource.from_env(),
+        "settings": TicklakeSettings.from_env(),
     }
 
 

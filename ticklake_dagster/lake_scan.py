@@ -4,7 +4,7 @@ A sensor tick times out after 60 s, so each scan
 1. lists `ticks/` one level deep to find symbols,
 2. tails the live days (today and yesterday) of every symbol with `start_after` the last key seen,
    so an unchanged day costs one request, however many parts it holds,
-3. advances a bounded sweep over every symbol's keys (`sweep_keys` per tick, resumed from the cursor),
+3. advances a bounded sweep over every symbol's keys (`sensor_sweep_keys` per tick, resumed from the cursor),
    which notices late parts for any older day: a part is new when it was modified after the previous
    full pass over that symbol started. A symbol never swept before compares against Dagster instead:
    its days that have parts but were never materialized are new.
@@ -16,31 +16,12 @@ import json
 from collections.abc import Callable
 
 from ticklake_dagster.lake import Lake
-from ticklake_dagster.lake_keys import parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
 from ticklake_dagster.instance import lake_symbols
+from ticklake_dagster.lake_keys import parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
 from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.checks import CheckSettings
-from ticklake_dagster.settings import env_number
+from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 
 SymbolDay = tuple[str, dt.date]
-
-
-@dataclasses.dataclass(frozen=True)
-class LakeSensorSettings:
-    refresh_seconds: float = 300.0  # a live day is re-materialized at most this often
-    live_days: int = 2  # today and yesterday are tailed every tick
-    sweep_keys: int = 5000  # keys the rotating sweep reads per tick (5 S3 list requests)
-    skew_seconds: float = 60.0  # tolerated clock difference between the lake and Dagster (and 1 s S3 mtimes)
-    feed_freshness_minutes: float | None = 30.0  # None: don't watch the feed
-
-    @classmethod
-    def from_env(cls) -> "LakeSensorSettings":
-        return cls(
-            refresh_seconds=env_number("TICKLAKE_SENSOR_REFRESH_SECONDS", cls.refresh_seconds),
-            live_days=env_number("TICKLAKE_SENSOR_LIVE_DAYS", cls.live_days, int, minimum=1),
-            sweep_keys=env_number("TICKLAKE_SENSOR_SWEEP_KEYS", cls.sweep_keys, int),
-            feed_freshness_minutes=CheckSettings.from_env().freshness_minutes,
-        )
 
 
 @dataclasses.dataclass
@@ -80,7 +61,7 @@ class LakeScan:
 
 
 def scan_lake(
-    lake: Lake, cursor: LakeCursor, now: float, settings: LakeSensorSettings, materialized: Callable[[], set[str]]
+    lake: Lake, cursor: LakeCursor, now: float, settings: TicklakeSettings, materialized: Callable[[], set[str]]
 ) -> LakeScan:
     """Find symbol-days with parts the cursor has not accounted for; updates `cursor` in place.
 
@@ -103,7 +84,7 @@ def scan_lake(
         return True
 
     today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
-    live = [today - dt.timedelta(days=i) for i in range(settings.live_days)]
+    live = [today - dt.timedelta(days=i) for i in range(settings.sensor_live_days)]
     live_ids = set()
     for symbol in symbols:
         for day in live:
@@ -122,7 +103,7 @@ def scan_lake(
     cursor.tails = {k: v for k, v in cursor.tails.items() if k in live_ids}
 
     completed = []
-    budget = settings.sweep_keys
+    budget = settings.sensor_sweep_keys
     materialized_keys: set[str] | None = None
     visited: set[str] = set()
     while budget > 0 and symbols:
@@ -145,7 +126,7 @@ def scan_lake(
             elif previous is None:
                 if str(partition_key(*parsed)) not in materialized_keys:
                     note(obj.key, obj.last_modified)
-            elif obj.last_modified > previous - settings.skew_seconds:
+            elif obj.last_modified > previous - settings.sensor_skew_seconds:
                 note(obj.key, obj.last_modified)
             if budget <= 0:
                 exhausted = False

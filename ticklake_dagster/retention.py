@@ -10,20 +10,13 @@ import datetime as dt
 import dagster as dg
 
 from ticklake_dagster.candle_sql import apply_retention
-from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.settings import env_number
-
-DEFAULT_RETENTION_DAYS = 90
-
-
-def retention_days() -> int:
-    return env_number("TICKLAKE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, int, minimum=1)
+from ticklake_dagster.resources import DatabaseResource, TicklakeSettings
 
 
 @dg.op(description="Drops 5-minute candles older than the retention window (the lake is never touched).")
-def prune_old_candles(context: dg.OpExecutionContext, database: DatabaseResource) -> dg.Output[None]:
+def prune_old_candles(context: dg.OpExecutionContext, database: DatabaseResource, settings: TicklakeSettings) -> dg.Output[None]:
     """Apply TICKLAKE_RETENTION_DAYS to candles_5m."""
-    days = retention_days()
+    days = settings.retention_days
     flavor = database.ensure_schema()
     with database.connect() as conn:
         result = apply_retention(conn, flavor, days, dt.datetime.now(dt.timezone.utc))

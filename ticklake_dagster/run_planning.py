@@ -15,8 +15,9 @@ from ticklake_dagster.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.days import parse_day
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import parse_raw_part_key, raw_symbol_prefix
-from ticklake_dagster.lake_scan import LakeCursor, LakeScan, LakeSensorSettings
+from ticklake_dagster.lake_scan import LakeCursor, LakeScan
 from ticklake_dagster.partitions import SymbolDay, partition_key, range_tags, split_partition, symbol_partitions_def, tags_partitions
+from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.settings import start_date
 
 # r2_ticks then every candle asset (candles_5m's step also writes the higher timeframes).
@@ -118,7 +119,7 @@ class LakePlan:
 
 
 def plan_runs(
-    cursor: LakeCursor, scan: LakeScan, now: float, pending: set[SymbolDay], settings: LakeSensorSettings, tags: dict[str, str],
+    cursor: LakeCursor, scan: LakeScan, now: float, pending: set[SymbolDay], settings: TicklakeSettings, tags: dict[str, str],
 ) -> LakePlan:
     """Turn newly seen parts into run requests: once per refresh interval, never beside a pending run."""
     today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
@@ -129,7 +130,7 @@ def plan_runs(
             continue
         key = str(partition_key(symbol, day))
         asked_at, newest_then = cursor.requested.get(key, (0.0, 0.0))
-        if asked_at > mtime + settings.skew_seconds:
+        if asked_at > mtime + settings.sensor_skew_seconds:
             continue  # a run requested after this part was written has read it already
         if (symbol, day) in scan.swept_only and mtime <= newest_then:
             continue  # the sweep's skew margin re-found parts that an earlier request already covered
@@ -141,19 +142,18 @@ def plan_runs(
         if symbol_day is None or not partition_in_range(symbol_day[1], today):
             cursor.dirty.pop(key)
             continue
-        if is_pending(symbol_day, pending) or now - cursor.requested.get(key, (-1e18,))[0] < settings.refresh_seconds:
+        if is_pending(symbol_day, pending) or now - cursor.requested.get(key, (-1e18,))[0] < settings.sensor_refresh_seconds:
             deferred.append(symbol_day)
             continue
         to_request.add(symbol_day)
         cursor.requested[key] = [now, max(cursor.dirty.pop(key), cursor.requested.get(key, (0.0, 0.0))[1])]
-    horizon = now - max(settings.refresh_seconds, 86_400.0)
+    horizon = now - max(settings.sensor_refresh_seconds, 86_400.0)
     cursor.requested = {k: v for k, v in cursor.requested.items() if v[0] >= horizon}
     return LakePlan(run_requests_for(to_request, tags), sorted(to_request), deferred, sorted(reported), sorted(out_of_range))
 
 
 # --- the daily schedule -----------------------------------------------------------------------------
 
-DEFAULT_LOOKBACK_DAYS = 7
 MTIME_RESOLUTION_SECONDS = 1.0  # S3 LastModified has whole seconds
 
 

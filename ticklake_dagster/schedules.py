@@ -4,10 +4,9 @@ import datetime as dt
 
 import dagster as dg
 
-from ticklake_dagster.run_planning import DEFAULT_LOOKBACK_DAYS, TRIGGER_TAG, plan_daily, ticks_to_candles_selection
-from ticklake_dagster.resources import LakeResource
+from ticklake_dagster.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.retention import candle_retention_job
-from ticklake_dagster.settings import env_number
+from ticklake_dagster.run_planning import TRIGGER_TAG, plan_daily, ticks_to_candles_selection
 
 
 def build_daily_schedule(name: str = "daily_candles_schedule", hour: int = 2, lookback_days: int | None = None) -> dg.ScheduleDefinition:
@@ -21,8 +20,8 @@ def build_daily_schedule(name: str = "daily_candles_schedule", hour: int = 2, lo
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Yesterday for every symbol, plus any earlier day whose parts changed after its last run.",
     )
-    def _daily_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource):
-        lookback = lookback_days if lookback_days is not None else env_number("TICKLAKE_LATE_DATA_DAYS", DEFAULT_LOOKBACK_DAYS, int)
+    def _daily_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource, settings: TicklakeSettings):
+        lookback = lookback_days if lookback_days is not None else settings.late_data_days
         when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
         plan = plan_daily(lake.get_lake(), context.instance, when, lookback, {TRIGGER_TAG: name})
         for line in plan.log:

@@ -10,6 +10,7 @@ and never while a run for them is still queued or running; the rest stay in the 
 
 import json
 import time
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -17,20 +18,17 @@ from ticklake_dagster.alerts import collect_alerts, send_alerts
 from ticklake_dagster.assets import raw_ticks, r2_ticks
 from ticklake_dagster.checks import feed_freshness
 from ticklake_dagster.run_planning import TRIGGER_TAG, pending_partitions, plan_runs, ticks_to_candles_selection
-from ticklake_dagster.lake_scan import LakeCursor, LakeSensorSettings, scan_lake
+from ticklake_dagster.lake_scan import LakeCursor, scan_lake
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import AlertWebhookResource, LakeResource
-
-def clock() -> float:
-    """The lake sensor's notion of now (tests evaluate it at a fixed time)."""
-    return time.time()
+from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 
 
 def build_lake_sensor(
     name: str = "lake_sensor",
     minimum_interval_seconds: int = 30,
-    settings: LakeSensorSettings | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+    clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:
     """Triggers r2_ticks + candles_5m runs for every symbol-day that received raw parts; registers new symbols."""
 
@@ -41,16 +39,17 @@ def build_lake_sensor(
         default_status=default_status,
         description="Watches ticks/ for new raw parts; requests r2_ticks + candles_5m for the symbol-days that got them.",
     )
-    def _lake_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-        conf = settings or LakeSensorSettings.from_env()
+    def _lake_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, settings: TicklakeSettings) -> dg.SensorResult:
         now = clock()
         cursor = LakeCursor.from_json(context.cursor)
         instance = context.instance
-        scan = scan_lake(lake.get_lake(), cursor, now, conf, lambda: instance.get_materialized_partitions(r2_ticks.key))
+        scan = scan_lake(lake.get_lake(), cursor, now, settings, lambda: instance.get_materialized_partitions(r2_ticks.key))
         known = set(instance.get_dynamic_partitions(symbol_partitions_def.name))
         new_symbols = sorted(set(scan.symbols) - known)
-        plan = plan_runs(cursor, scan, now, pending_partitions(instance), conf, {TRIGGER_TAG: name})
-        freshness = feed_freshness(cursor.newest_part_ms, cursor.stale, scan.symbols, now, conf.feed_freshness_minutes) if conf.feed_freshness_minutes else []
+        plan = plan_runs(cursor, scan, now, pending_partitions(instance), settings, {TRIGGER_TAG: name})
+        freshness = (
+            feed_freshness(cursor.newest_part_ms, cursor.stale, scan.symbols, now, settings.freshness_minutes) if settings.watch_feed else []
+        )
         for event in freshness:
             (context.log.info if event.passed else context.log.warning)(f"{event.partition}: {event.description}")
         context.log.info(

@@ -13,11 +13,11 @@ from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
 from ticklake_dagster.candle_sql import EMPTY_CANDLES, count_rollups, read_back
 from ticklake_dagster.candles import build_candles
-from ticklake_dagster.checks import CANDLES_SEVERITIES, CheckSettings, candles_check_specs, candles_findings, summarize_all
+from ticklake_dagster.checks import CANDLES_SEVERITIES, candles_check_specs, candles_findings, summarize_all
 from ticklake_dagster.days import iso_ms
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import load_compacted, refresh_after_write, write_day
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
 from ticklake_dagster.timeframes import ROLLUPS
 
 HIGHER_TIMEFRAMES = [tf.relation for tf in ROLLUPS]
@@ -56,7 +56,7 @@ def utc_now() -> dt.datetime:
     pool="ticklake_database",
     check_specs=candles_check_specs("candles_5m"),
 )
-def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource):
+def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings):
     """5-minute OHLC of the mid price per symbol-day, then every higher timeframe for the same window."""
     store = lake.get_lake()
     flavor = database.ensure_schema()
@@ -73,7 +73,7 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
         context.log.info(
             f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
         )
-    settings, now = CheckSettings.from_env(), utc_now()
+    now = utc_now()
     findings = {
         str(partition_key(symbol, day)): candles_findings(stored.get((symbol, day), EMPTY_CANDLES), symbol, day, n_ticks, now, settings)
         for symbol, day, _, n_ticks in built

@@ -12,6 +12,7 @@ from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.lake_keys import daily_key
 from ticklake_dagster.partitions import partition_key
+from ticklake_dagster.resources import TicklakeSettings
 from ticklake_dagster.ticks import TICK_SCHEMA, clean_day
 from ticklake_dagster.timeframes import ROLLUPS, TIMEFRAMES
 from ticklake_dagster_tests.factories import (
@@ -180,7 +181,7 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
     instance = instance_with_symbols("EURUSD")
     result = dg.materialize(
         [r2_ticks, candles_5m],
-        resources={"lake": file_lake_resource, "database": database},
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         instance=instance,
         tags={"dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
               "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1])},

@@ -5,12 +5,12 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster import sensors
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.lake_keys import part_start_ms, raw_part_key
 from ticklake_dagster.partitions import partition_key
+from ticklake_dagster.resources import TicklakeSettings
 from ticklake_dagster.checks import feed_freshness
-from ticklake_dagster.lake_scan import LakeCursor, LakeSensorSettings
+from ticklake_dagster.lake_scan import LakeCursor
 from ticklake_dagster_tests.test_sensors.test_lake_sensor import Harness
 
 THURSDAY = dt.date(2025, 11, 13)
@@ -59,11 +59,11 @@ def instance():
         yield inst
 
 
-def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource, instance, monkeypatch):
+def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource, instance):
     lake = file_lake_resource.get_lake()
     lake.put(raw_part_key("EURUSD", THURSDAY, int(NOON * 1000) - 120 * MINUTE_MS, suffix="a"), b"")
-    monkeypatch.setattr(sensors, "clock", lambda: NOON)
-    harness = Harness(file_lake_resource, instance, LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, feed_freshness_minutes=30))
+    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, freshness_minutes=30)
+    harness = Harness(file_lake_resource, instance, settings, clock=lambda: NOON)
 
     def freshness_events():
         return [(e.check_name, e.passed, e.partition) for e in harness.tick().asset_events if isinstance(e, dg.AssetCheckEvaluation)]
