@@ -16,12 +16,18 @@ import json
 from collections.abc import Callable
 
 from ticklake_dagster.lake import Lake
-from ticklake_dagster.instance import lake_symbols
-from ticklake_dagster.lake_keys import parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
+from ticklake_dagster.lake_keys import RAW_ROOT, parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
 from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.resources.deployment_settings import TicklakeSettings
+from ticklake_dagster.symbols import is_valid_symbol
 
 SymbolDay = tuple[str, dt.date]
+
+
+def lake_symbols(lake: Lake) -> list[str]:
+    """Symbols that have raw parts in the lake (folder names that pass the symbol rule)."""
+    names = [p[len(RAW_ROOT) :].rstrip("/") for p in lake.list_dirs(RAW_ROOT)]
+    return [n for n in names if is_valid_symbol(n)]
 
 
 @dataclasses.dataclass

@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from ticklake_dagster.errors import TicklakeError
-from ticklake_dagster.instance import lake_symbols, prepare_dagster_env, register_symbols
+from ticklake_dagster.instance import prepare_dagster_env, register_symbols
+from ticklake_dagster.lake_scan import lake_symbols
 from ticklake_dagster.resources import LakeResource
 
 
