@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ticklake_dagster.days import day_start_ms  # noqa: E402
 from ticklake_dagster.ingest.service import IngestService  # noqa: E402
 from ticklake_dagster.ingest.sources import JsonlSource  # noqa: E402
-from ticklake_dagster.lake import FileLake  # noqa: E402
+from ticklake_dagster.lake_storage import FileLake  # noqa: E402
 from ticklake_dagster.lake_keys import RAW_ROOT, raw_part_key  # noqa: E402
 from ticklake_dagster.resources import IngesterResource, LakeResource  # noqa: E402
 from ticklake_dagster.synthetic import RandomWalk  # noqa: E402

@@ -21,7 +21,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ticklake_dagster.candles import build_candles  # noqa: E402
-from ticklake_dagster.lake import FileLake  # noqa: E402
+from ticklake_dagster.lake_storage import FileLake  # noqa: E402
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key  # noqa: E402
 from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day  # noqa: E402
 from ticklake_dagster.resources import DatabaseResource  # noqa: E402

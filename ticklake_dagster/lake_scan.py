@@ -15,8 +15,8 @@ import datetime as dt
 import json
 from collections.abc import Callable
 
-from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import RAW_ROOT, parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.symbols import is_valid_symbol

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ticklake_dagster.candle_sql import WriteStats, refresh_continuous_aggregates, write_window
 from ticklake_dagster.days import day_window, iso_ms
-from ticklake_dagster.lake import Lake
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
 from ticklake_dagster.lake_keys import PART_EXTENSIONS, daily_key, raw_day_prefix
 from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_part, table_to_parquet, to_frame

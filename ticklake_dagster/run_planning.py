@@ -13,9 +13,9 @@ import dagster as dg
 from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.days import parse_day
-from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import parse_raw_part_key, raw_symbol_prefix
 from ticklake_dagster.lake_scan import LakeCursor, LakeScan
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.partitions import SymbolDay, partition_key, range_tags, split_partition, symbol_partitions_def, tags_partitions
 from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.settings import start_date

@@ -26,7 +26,7 @@ from ticklake_dagster.ingest.parse import ParseResult, TickBlock, concat_blocks,
 from ticklake_dagster.ingest.sources import Source
 from ticklake_dagster.ingest.spool import Spool
 from ticklake_dagster.ingest.uploader import Uploader
-from ticklake_dagster.lake import Lake, S3Lake
+from ticklake_dagster.lake_storage import Lake, S3Lake
 from ticklake_dagster.resources.ingester import IngesterResource
 
 COMMIT_EARLY_AT = 50_000  # pending messages that trigger a commit before the latency window ends

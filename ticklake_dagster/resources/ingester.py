@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.lake import FileLake, Lake
+from ticklake_dagster.lake_storage import FileLake, Lake
 from ticklake_dagster.resources.lake import LakeResource
 from ticklake_dagster.settings import ticklake_home
 

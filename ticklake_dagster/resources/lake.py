@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.errors import InvalidInput, LakeError
-from ticklake_dagster.lake import FileLake, Lake, S3Lake
+from ticklake_dagster.lake_storage import FileLake, Lake, S3Lake
 from ticklake_dagster.settings import ticklake_home
 
 
