@@ -82,7 +82,7 @@ class IngesterResource(dg.ConfigurableResource):
 
     @property
     def degraded(self) -> bool:
-        """An S3 lake without credentials: the guide's "R2 client not available"."""
+        """An S3 lake without credentials: the ingester logs "R2 client not available" and runs degraded."""
         return self.lake.is_s3 and not self.lake.has_credentials()
 
     def fallback_lake(self) -> Lake:
