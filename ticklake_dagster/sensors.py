@@ -17,11 +17,10 @@ import dagster as dg
 from ticklake_dagster.alerts import collect_alerts, send_alerts
 from ticklake_dagster.assets import raw_ticks, r2_ticks
 from ticklake_dagster.checks import feed_freshness
-from ticklake_dagster.run_planning import TRIGGER_TAG, pending_partitions, plan_runs, ticks_to_candles_selection
 from ticklake_dagster.lake_scan import LakeCursor, scan_lake
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.resources import AlertWebhookResource, LakeResource
-from ticklake_dagster.resources.deployment_settings import TicklakeSettings
+from ticklake_dagster.resources import AlertWebhookResource, LakeResource, TicklakeSettings
+from ticklake_dagster.run_planning import TRIGGER_TAG, pending_partitions, plan_runs, ticks_to_candles_selection
 
 
 def build_lake_sensor(
