@@ -2,11 +2,8 @@
 
 import contextlib
 
-from ticklake_dagster.candles import build_candles
 from ticklake_dagster.days import parse_day_range
 from ticklake_dagster.errors import NoTickFiles
-from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
-from ticklake_dagster.resources import DatabaseResource, LakeResource
 from ticklake_dagster.symbols import validate_symbol
 
 
@@ -19,6 +16,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     symbol = validate_symbol(args.symbol)
     days = parse_day_range(args.days)
+
+    from ticklake_dagster.candles import build_candles
+    from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
+    from ticklake_dagster.resources import DatabaseResource, LakeResource
+
     lake = LakeResource.from_env().get_lake()
     database = None if args.dry_run else DatabaseResource.from_env()
     flavor = database.ensure_schema() if database else None
