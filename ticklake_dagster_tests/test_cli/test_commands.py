@@ -17,7 +17,7 @@ WEEKDAY = "2025-11-13"
 
 @pytest.fixture
 def env(tmp_path, database_url):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL", "DAGSTER_"))}
     return {**clean, "TICKLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": database_url}
 
 
