@@ -128,10 +128,20 @@ SUPERVISED = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("to_group", [True, False], ids=["sigint-to-group", "sigterm-to-process"])
-def test_supervisor_kills_a_tree_that_ignores_signals_at_the_deadline(to_group):
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "to_group,started_with_ampersand",
+    [(True, False), (True, True), (False, False)],
+    ids=["sigint-to-group", "sigint-inherited-as-ignored", "sigterm-to-process"],
+)
+def test_supervisor_kills_a_tree_that_ignores_signals_at_the_deadline(to_group, started_with_ampersand):
+    """A shell script's `cmd &` starts cmd with SIGINT ignored; an explicit SIGINT must still stop it."""
     proc = subprocess.Popen([sys.executable, "-c", SUPERVISED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env=clean_env(PYTHONPATH=os.pathsep.join(sys.path)))
+                            text=True, start_new_session=True, env=clean_env(PYTHONPATH=os.pathsep.join(sys.path)),
+                            preexec_fn=ignore_sigint if started_with_ampersand else None)
     assert proc.stdout.readline().strip() == "up"
     deadline = time.monotonic() + 10
     while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:

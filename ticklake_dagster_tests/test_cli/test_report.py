@@ -8,7 +8,7 @@ import pytest
 from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.resources import DatabaseResource, LakeResource
 from ticklake_dagster_tests.factories import materialize_day
-from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, env, ticklake  # noqa: F401
+from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, ticklake
 
 THURSDAY, FRIDAY = dt.date(2025, 11, 13), dt.date(2025, 11, 14)
 
