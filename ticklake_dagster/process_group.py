@@ -62,6 +62,7 @@ def run_supervised(
     *,
     grace_seconds: float = 5.0,
     kill_seconds: float = 2.0,
+    label: str = "the process tree",
     say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> int:
     """Run `argv` in a new session; on a stop signal shut it down and return 0, else its exit code.
@@ -89,26 +90,29 @@ def run_supervised(
             _kill(_alive(group_members(pgid)), child)
             return child.returncode
         name = signal.Signals(received[0]).name
-        say(f"{name} received: stopping Dagster (at most {grace_seconds + kill_seconds:.0f} s)")
+        say(f"{name} received: stopping {label} (at most {grace_seconds + kill_seconds:.0f} s)")
         started = time.monotonic()
-        known = tree(child.pid)
+
+        def current_tree() -> list[psutil.Process]:
+            # Only while unreaped: a reaped child's pid may already belong to someone else.
+            return tree(child.pid) if child.poll() is None else []
+
+        known = current_tree()
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signal.SIGINT)
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline and len(received) == 1:
-            child.poll()
-            known = _alive(known + tree(child.pid))
+            known = _alive(known + current_tree())
             if not known and not _alive(group_members(pgid)):
                 break
             time.sleep(0.1)
-        child.poll()
-        left = _alive(known + tree(child.pid) + group_members(pgid))
+        left = _alive(known + current_tree() + group_members(pgid))
         if left:
             say(f"killing {len(left)} process(es) that did not stop in time "
                 f"({time.monotonic() - started:.1f} s): {', '.join(sorted({_name(p) for p in left}))}")
             _kill(left, child, kill_seconds)
         child.wait(timeout=kill_seconds)
-        say(f"Dagster stopped ({time.monotonic() - started:.1f} s)")
+        say(f"{label} stopped ({time.monotonic() - started:.1f} s)")
         return 0
     finally:
         for s, handler in previous.items():

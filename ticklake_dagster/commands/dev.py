@@ -39,7 +39,7 @@ def run(args) -> int:
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); "
           "stop with Ctrl-C or SIGTERM", flush=True)
     argv = [dagster, "dev", "-m", "ticklake_dagster.definitions", "-h", args.host, "-p", str(args.port)]
-    code = run_supervised(argv, env)
+    code = run_supervised(argv, env, label="Dagster")
     # Everything is stopped; skip the interpreter's teardown of the Dagster modules imported above,
     # which takes seconds on a loaded machine and would count against the stop deadline.
     sys.stdout.flush()
