@@ -179,12 +179,16 @@ class Importer:
         self.window = max(3, -(-concurrency // 24) + 2)
 
     def run(self, sources: list[ImportSource], days: list[dt.date]) -> ImportSummary:
-        """Import every source over `days`; KeyboardInterrupt stops it with every written day whole."""
+        """Import every source over the same days."""
+        return self.run_jobs([(source, days) for source in sources])
+
+    def run_jobs(self, jobs: list[tuple[ImportSource, list[dt.date]]]) -> ImportSummary:
+        """Import each (source, days) in order; KeyboardInterrupt stops it with every written day whole."""
         started = time.monotonic()
         summary = ImportSummary()
         queue: collections.deque = collections.deque()
         existing: dict[tuple[str, dt.date], list[str]] = {}
-        for source in sources:
+        for source, days in jobs:
             todo, skipped = plan(self.lake, source, days, self.overwrite)
             for outcome in skipped:
                 self._report(summary, outcome)

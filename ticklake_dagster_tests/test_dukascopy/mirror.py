@@ -6,6 +6,7 @@ lake against these integers, not against anything the importer computed.
 
 import contextlib
 import datetime as dt
+import functools
 import http.server
 import json
 import lzma
@@ -104,17 +105,23 @@ class Mirror:
         return 200, {}, body
 
     def _body(self, path: str) -> bytes | None:
-        if m := _BI5_RE.match(path):
-            name = m["inst"]
-            hour = dt.datetime(int(m["y"]), int(m["m"]) + 1, int(m["d"]), int(m["h"]), tzinfo=dt.timezone.utc)
-            return encode_bi5(hour_points(name, hour, self.ticks_per_hour)) if name in PRICES else None
-        if m := _JSON_RE.match(path):
-            name = m["code"].replace("-", "")
-            hour = dt.datetime(int(m["y"]), int(m["m"]), int(m["d"]), int(m["h"]), tzinfo=dt.timezone.utc)
-            if name not in PRICES:
-                return None
-            return encode_json(hour_points(name, hour, self.ticks_per_hour), int(hour.timestamp() * 1000), PRICES[name][0])
-        return None
+        return _generated_body(path, self.ticks_per_hour)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _generated_body(path: str, ticks_per_hour: int | None) -> bytes | None:
+    """Bodies are pure functions of the path: shared by every mirror of the session (encoding is per record, slow)."""
+    if m := _BI5_RE.match(path):
+        name = m["inst"]
+        hour = dt.datetime(int(m["y"]), int(m["m"]) + 1, int(m["d"]), int(m["h"]), tzinfo=dt.timezone.utc)
+        return encode_bi5(hour_points(name, hour, ticks_per_hour)) if name in PRICES else None
+    if m := _JSON_RE.match(path):
+        name = m["code"].replace("-", "")
+        hour = dt.datetime(int(m["y"]), int(m["m"]), int(m["d"]), int(m["h"]), tzinfo=dt.timezone.utc)
+        if name not in PRICES:
+            return None
+        return encode_json(hour_points(name, hour, ticks_per_hour), int(hour.timestamp() * 1000), PRICES[name][0])
+    return None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
