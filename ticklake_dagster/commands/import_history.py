@@ -33,15 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_import_days(text: str, today: dt.date) -> list[dt.date]:
     """START[:END] as `ticklake materialize` reads it; only whole UTC days (before today) can be imported."""
-    from ticklake_dagster.days import parse_day_range
+    from ticklake_dagster.days import parse_day, parse_day_range
     from ticklake_dagster.errors import InvalidInput
 
-    days = parse_day_range(text, max_days=MAX_IMPORT_DAYS)
-    if days[0] >= today:
+    start_text, sep, end_text = text.partition(":")
+    start, end = parse_day(start_text), parse_day(end_text) if sep else parse_day(start_text)
+    if start >= today:
         raise InvalidInput(f"Invalid range {text!r}: it is in the future (today is {today} UTC)")
-    if days[-1] >= today:
-        raise InvalidInput(f"Invalid range {text!r}: {days[-1]} is not over yet; the last whole UTC day is {today - dt.timedelta(days=1)}")
-    return days
+    if end >= today:
+        raise InvalidInput(f"Invalid range {text!r}: {end} is not over yet; the last whole UTC day is {today - dt.timedelta(days=1)}")
+    return parse_day_range(text, max_days=MAX_IMPORT_DAYS)
 
 
 def run(args) -> int:
@@ -49,7 +50,6 @@ def run(args) -> int:
     from ticklake_dagster.dukascopy.importer import FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
     from ticklake_dagster.dukascopy.instruments import resolve_instrument
     from ticklake_dagster.errors import InvalidInput
-    from ticklake_dagster.resources import DukascopyResource, LakeResource
     from ticklake_dagster.symbols import validate_symbol
 
     names = list(dict.fromkeys(s.strip() for s in args.symbols.split(",")))
@@ -60,13 +60,16 @@ def run(args) -> int:
         if len(names) != 1:
             raise InvalidInput("--as stores one instrument under another lake symbol: give exactly one SYMBOL")
     days = parse_import_days(args.days, dt.datetime.now(dt.timezone.utc).date())
+    instruments = [resolve_instrument(name, args.point_value) for name in names]
+    if args.concurrency is not None and not 1 <= args.concurrency <= 64:
+        raise InvalidInput(f"Invalid --concurrency {args.concurrency}: expected 1 to 64 requests in flight")
+    from ticklake_dagster.resources import DukascopyResource, LakeResource  # dagster: only once the input is valid
+
     settings = DukascopyResource.from_env()
     feed = get_feed(args.feed or settings.feed)
     base = settings.base_url(feed.name, args.url)
-    concurrency = args.concurrency or settings.concurrency
-    if not 1 <= concurrency <= 64:
-        raise InvalidInput(f"Invalid --concurrency {concurrency}: expected 1 to 64 requests in flight")
-    sources = [ImportSource(args.lake_symbol or name, resolve_instrument(name, args.point_value), feed, base) for name in names]
+    concurrency = args.concurrency if args.concurrency is not None else settings.concurrency
+    sources = [ImportSource(args.lake_symbol or inst.name, inst, feed, base) for inst in instruments]
     lake = LakeResource.from_env().get_lake()
     print(f"Importing {', '.join(s.symbol for s in sources)} {days[0]}:{days[-1]} from {base} ({feed.name}) into "
           f"{lake.describe()}, {concurrency} requests in flight", flush=True)
@@ -83,7 +86,6 @@ def run(args) -> int:
         return 0
 
     client = settings.client(feed.name, concurrency)
-    client.probe(sources[0].hour_url(dt.datetime(days[0].year, days[0].month, days[0].day, tzinfo=dt.timezone.utc)))
     progress = _Progress(len(sources) * len(days)) if sys.stdout.isatty() else None
 
     def on_day(outcome) -> None:

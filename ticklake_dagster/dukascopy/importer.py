@@ -168,13 +168,14 @@ class Importer:
     """Runs fetch -> decode -> write for many (source, day) pairs with bounded requests in flight."""
 
     def __init__(self, lake: Lake, client: FeedClient, concurrency: int, *, overwrite: bool = False,
-                 on_day: Callable[[DayOutcome], None] | None = None, writers: int = 2):
+                 on_day: Callable[[DayOutcome], None] | None = None, writers: int = 2, probe: bool = True):
         self.lake = lake
         self.client = client
         self.concurrency = concurrency
         self.overwrite = overwrite
         self.on_day = on_day or (lambda outcome: None)
         self.writers = writers
+        self.probe = probe  # one quick request first: an unreachable feed is one error, not every hour retried
         # Enough days queued to keep every connection busy across day boundaries, few enough to bound memory.
         self.window = max(3, -(-concurrency // 24) + 2)
 
@@ -194,6 +195,9 @@ class Importer:
                 self._report(summary, outcome)
             existing.update({(source.symbol, day): keys for day, keys in todo})
             queue.extend((source, day) for day, _ in todo)
+        if queue and self.probe:
+            source, day = queue[0]
+            self.client.probe(source.hour_url(hour_starts(day)[0]))
         fetchers = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="dukascopy-fetch")
         writers = cf.ThreadPoolExecutor(self.writers, thread_name_prefix="dukascopy-write")
         active: list[_DayWork] = []
