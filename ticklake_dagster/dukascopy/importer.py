@@ -199,7 +199,7 @@ class Importer:
         return self.run_jobs([(source, days) for source in sources])
 
     def run_jobs(self, jobs: list[tuple[ImportSource, list[dt.date]]]) -> ImportSummary:
-        """Import each (source, days) in order; KeyboardInterrupt stops it with every written day whole."""
+        """Import each (source, days) in order; an interrupt stops it with every written day whole."""
         started = time.monotonic()
         summary = ImportSummary()
         queue: collections.deque = collections.deque()
@@ -232,7 +232,7 @@ class Importer:
                     else:
                         self._report(summary, outcome)
                 active = still
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or Dagster terminating the run: stop every request, keep whole days only
             summary.interrupted = True
             self.client.stop.set()
             for work in active:
@@ -241,10 +241,8 @@ class Importer:
             # A write already started finishes (puts are atomic); a day still fetching is dropped whole.
             for work in active:
                 if work.write is not None:
-                    try:
-                        self._report(summary, work.write.result())
-                    except Exception:
-                        pass
+                    cf.wait([work.write])
+                    self._report(summary, self._written(work))
             raise
         finally:
             fetchers.shutdown(wait=not summary.interrupted, cancel_futures=True)
@@ -266,7 +264,7 @@ class Importer:
     def _advance(self, work: _DayWork, writers: cf.ThreadPoolExecutor, existing: list[str]) -> DayOutcome | None:
         """The day's outcome once it is finished, after starting its write when all hours are in."""
         if work.write is not None:
-            return work.write.result() if work.write.done() else None
+            return self._written(work) if work.write.done() else None
         for f in work.hours:
             if f.done() and not f.cancelled() and f.exception() is not None:
                 for other in work.hours:
@@ -279,6 +277,12 @@ class Importer:
         results = [f.result() for f in work.hours]
         work.write = writers.submit(self._write, work.source.symbol, work.day, results, existing)
         return None
+
+    def _written(self, work: _DayWork) -> DayOutcome:
+        error = work.write.exception()
+        if error is None:
+            return work.write.result()
+        return DayOutcome(work.source.symbol, work.day, FAILED, reason=f"writing {dukascopy_part_key(work.source.symbol, work.day)}: {error}")
 
     def _failure(self, work: _DayWork, error: BaseException) -> DayOutcome:
         if isinstance(error, FetchError):

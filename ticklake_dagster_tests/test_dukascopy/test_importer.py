@@ -160,3 +160,20 @@ def test_a_missing_file_fails_the_day_without_retrying(file_lake_resource, mirro
     summary = run_import(file_lake_resource.get_lake(), bi5, ["EURUSD"], days=[DAYS[4]], policy=RetryPolicy(backoff_base_s=5))
     [failed] = summary.failed
     assert failed.reason.endswith("11h_ticks.bi5: HTTP 404")
+
+
+def test_a_lake_write_failure_fails_that_day_only(tmp_path, mirror):
+    from ticklake_dagster.errors import LakeError
+    from ticklake_dagster.lake import FileLake
+
+    class FlakyLake(FileLake):
+        def put(self, key, data):
+            if "/2019/01/04/" in key:
+                raise LakeError(f"Lake refused {key}")
+            super().put(key, data)
+
+    _, bi5, _ = mirror
+    summary = run_import(FlakyLake(tmp_path / "lake"), bi5, ["EURUSD"], days=DAYS[:3])
+    [failed] = summary.failed
+    assert failed.day == DAYS[1] and failed.reason.startswith("writing ticks/EURUSD/2019/01/04/part-")
+    assert summary.count(IMPORTED) == 2
