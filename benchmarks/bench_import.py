@@ -6,7 +6,8 @@ new connection, one struct.unpack per record into Python tuples, a pandas DataFr
 Parquet. The server runs in its own process and serves 24 distinct LZMA hour files (~100k ticks/day by
 default) for every day, so generation is not measured. The naive importer runs on the first
 --naive-days days (it is slow); rates are ticks per second end to end (request to Parquet in the lake).
-Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 5]
+--latency-ms adds a remote server's answer time to every request (0 by default: pure CPU cost).
+Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 5] [--latency-ms 0]
 """
 
 import argparse
@@ -61,13 +62,16 @@ def synthetic_hours(ticks_per_day: int, seed: int = 7) -> list[bytes]:
     return bodies
 
 
-def serve(port: int, ticks_per_day: int, ready) -> None:
+def serve(port: int, ticks_per_day: int, latency_s: float, ready) -> None:
     bodies = synthetic_hours(ticks_per_day)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms delayed-ACK stall per answer
 
         def do_GET(self):
+            if latency_s:
+                time.sleep(latency_s)  # a remote server's answer time; each connection's thread waits on its own
             m = PATH_RE.search(self.path)
             body = bodies[int(m[1])] if m else b""
             self.send_response(200 if m else 404)
@@ -126,17 +130,18 @@ def main() -> None:
     parser.add_argument("--ticks-per-day", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--naive-days", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer, as from a remote server")
     args = parser.parse_args()
 
     port = free_port()
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(port, args.ticks_per_day, ready), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(port, args.ticks_per_day, args.latency_ms / 1000, ready), daemon=True)
     server.start()
     ready.wait(120)
     base = f"http://127.0.0.1:{port}/datafeed"
     days = [START + dt.timedelta(days=i) for i in range(args.days)]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.days} days x ~{args.ticks_per_day:,} ticks "
-          f"from {base}, concurrency {args.concurrency}")
+          f"from {base} (+{args.latency_ms:g} ms per answer), concurrency {args.concurrency}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             lake = FileLake(Path(tmp) / "lake")

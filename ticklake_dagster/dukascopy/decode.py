@@ -41,10 +41,11 @@ def decode_bi5(body: bytes, hour_start_ms: int, point_value: float) -> HourTicks
     if len(raw) % BI5_DTYPE.itemsize:
         raise DecodeError(f"{len(raw)} bytes is not a whole number of {BI5_DTYPE.itemsize}-byte records")
     rec = np.frombuffer(raw, BI5_DTYPE)
+    # One pass per column: the ufuncs read the big-endian fields and cast as they go.
     return HourTicks(
-        ts_ms=rec["ms"].astype("int64") + hour_start_ms,
-        bid=rec["bid"].astype("float64") / point_value,
-        ask=rec["ask"].astype("float64") / point_value,
+        ts_ms=np.add(rec["ms"], hour_start_ms, dtype="int64"),
+        bid=np.divide(rec["bid"], point_value, dtype="float64"),
+        ask=np.divide(rec["ask"], point_value, dtype="float64"),
         ask_volume=rec["ask_volume"].astype("float32"),
         bid_volume=rec["bid_volume"].astype("float32"),
     )
