@@ -90,6 +90,8 @@ def test_a_failing_hour_fails_the_partition_naming_its_url_after_the_other_days(
 
 
 def test_month_days_stop_before_today_and_requests_are_shared_by_the_pool():
+    assert dukascopy_ticks.op.pool == "dukascopy"
+    assert dukascopy_ticks.group_names_by_key[dukascopy_ticks.key] == "history"
     assert month_days(dt.date(2026, 11, 1), dt.date(2026, 11, 26))[-1] == dt.date(2026, 11, 25)
     assert len(month_days(dt.date(2024, 2, 1), dt.date(2026, 1, 1))) == 29
     with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 2}}}) as instance:
