@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 
 from ticklake_dagster.dukascopy.feeds import get_feed
-from ticklake_dagster.dukascopy.importer import FAILED, Importer, ImportSource, ImportSummary
+from ticklake_dagster.dukascopy.importer import FAILED, LIVE, DayOutcome, Importer, ImportSource, ImportSummary
 from ticklake_dagster.dukascopy.instruments import resolve_instrument
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, history_partitions_def, symbol_months
@@ -46,6 +46,14 @@ def request_share(instance: dg.DagsterInstance, total: int) -> int:
     return max(1, total // max(1, slots or 1))
 
 
+def _log_day(context: dg.AssetExecutionContext, outcome: DayOutcome) -> None:
+    """Only the days worth a look: every log line is a row in Dagster's event log, and a run holds a year of days."""
+    if outcome.status == FAILED:
+        context.log.error(f"{outcome.symbol} {outcome.day}: failed: {outcome.reason}")
+    elif outcome.status == LIVE:
+        context.log.info(f"{outcome.symbol} {outcome.day}: skipped, the day holds the live ingester's parts")
+
+
 def partition_metadata(summary: ImportSummary) -> dict:
     meta = summary.metadata()
     meta.pop("seconds")
@@ -73,11 +81,12 @@ def dukascopy_ticks(context: dg.AssetExecutionContext, lake: LakeResource, dukas
         raise dg.Failure(description=str(e)) from None
     concurrency = request_share(context.instance, dukascopy.concurrency)
     jobs = [(ImportSource(symbol, instruments[symbol], feed, base), month_days(month, today)) for symbol, month in months]
-    context.log.info(f"Importing {len(months)} symbol-months from {base} ({feed.name}) into {lake.get_lake().describe()}, "
+    store = lake.get_lake()
+    context.log.info(f"Importing {len(months)} symbol-months from {base} ({feed.name}) into {store.describe()}, "
                      f"{concurrency} requests in flight")
     client = dukascopy.client(feed.name, concurrency)
     try:
-        summary = Importer(lake.get_lake(), client, concurrency).run_jobs(jobs)
+        summary = Importer(store, client, concurrency, on_day=lambda o: _log_day(context, o)).run_jobs(jobs)
     finally:
         client.close()
     context.log.info(summary.line())
