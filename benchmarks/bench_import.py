@@ -13,7 +13,6 @@ Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [
 import argparse
 import datetime as dt
 import http.server
-import io
 import lzma
 import multiprocessing
 import os

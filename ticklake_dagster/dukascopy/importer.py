@@ -14,14 +14,13 @@ import io
 import time
 from collections.abc import Callable, Iterable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.dukascopy.decode import HourTicks, concat_hours
 from ticklake_dagster.dukascopy.feeds import Feed, hour_starts
-from ticklake_dagster.dukascopy.fetch import FeedClient, FetchError, HourResult, Stopped
+from ticklake_dagster.dukascopy.fetch import FeedClient, FetchError, HourResult
 from ticklake_dagster.dukascopy.instruments import Instrument, market_may_be_open
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import PART_EXTENSIONS, RAW_ROOT, raw_part_key

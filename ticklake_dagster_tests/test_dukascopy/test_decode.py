@@ -4,7 +4,6 @@ import datetime as dt
 import lzma
 import struct
 
-import numpy as np
 import pytest
 
 from ticklake_dagster.dukascopy.decode import DecodeError, decode_bi5, decode_json

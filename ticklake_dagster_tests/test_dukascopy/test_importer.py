@@ -3,8 +3,6 @@
 import datetime as dt
 import time
 
-import pytest
-
 from ticklake_dagster.dukascopy.feeds import FEEDS
 from ticklake_dagster.dukascopy.fetch import FeedClient, RetryPolicy
 from ticklake_dagster.dukascopy.importer import DONE, FAILED, IMPORTED, LIVE, Importer, ImportSource, dukascopy_part_key
