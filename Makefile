@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_backfill.py
 	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_import.py
 
 clean:
 	rm -rf $(VENV) $(TSDB)/node_modules
