@@ -52,7 +52,6 @@ def plain_seconds(symbol: str, months: list[dt.date], daily_start: dt.date) -> f
     """The same months through the plain functions in one process: the candle work without Dagster."""
     from ticklake_dagster.definitions import build_resources
     from ticklake_dagster.history import compact_month, write_month
-    from ticklake_dagster.retention import retention_days
 
     resources = build_resources()
     lake, database = resources["lake"].get_lake(), resources["database"]
@@ -61,7 +60,7 @@ def plain_seconds(symbol: str, months: list[dt.date], daily_start: dt.date) -> f
     t0 = time.perf_counter()
     with database.connect() as conn:
         for month in months:
-            write_month(conn, flavor, compact_month(lake, symbol, month, daily_start), retention_days(), now)
+            write_month(conn, flavor, compact_month(lake, symbol, month, daily_start), resources["settings"].retention_days, now)
     return time.perf_counter() - t0
 
 

@@ -12,12 +12,12 @@ import datetime as dt
 
 import pandas as pd
 
-from ticklake_dagster.candle_store import WriteStats
+from ticklake_dagster.candle_sql import WriteStats, read_back, retention_cutoff
 from ticklake_dagster.candles import build_candles
-from ticklake_dagster.lake import Lake
+from ticklake_dagster.days import day_window
 from ticklake_dagster.lake_keys import RAW_ROOT
-from ticklake_dagster.pipeline import CompactedDay, compact_day, day_window, refresh_after_write, write_day
-from ticklake_dagster.retention import retention_cutoff
+from ticklake_dagster.lake_storage import Lake
+from ticklake_dagster.pipeline import CompactedDay, compact_day, refresh_after_write, write_day
 
 
 def month_days(month: dt.date) -> list[dt.date]:
@@ -67,7 +67,7 @@ class MonthResult:
     daily_owned: list[dt.date]  # days of the month left to the daily path
     candles: dict[dt.date, pd.DataFrame]  # 5-minute candles built per day with data
     stats: WriteStats | None  # candles_5m rows replaced in the owned window (None: nothing owned)
-    stored: pd.DataFrame | None  # the window's 5-minute rows as stored, read back before retention applied
+    stored: dict[dt.date, pd.DataFrame] | None  # each day's 5-minute rows as stored, read back before pruning
     pruned_5m: bool  # the window lies outside TICKLAKE_RETENTION_DAYS: its 5-minute rows were dropped again
     pruned_rows: int = 0
 
@@ -121,24 +121,11 @@ def write_month(conn, flavor: str, result: MonthResult, retention_days: int, now
         s = write_day(conn, flavor, result.symbol, day, result.candles.get(day, empty))
         stats = WriteStats(stats.inserted + s.inserted, stats.updated + s.updated, stats.removed + s.removed)
     start, end = day_window(owned[0])[0], day_window(owned[-1])[1]
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT time, open, high, low, close, trades FROM candles_5m WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time",
-            (result.symbol, start, end),
-        )
-        stored = pd.DataFrame(cur.fetchall(), columns=["time", "open", "high", "low", "close", "trades"])
-    stored["time"] = pd.to_datetime(stored["time"], utc=True)
     refresh_after_write(conn, flavor, owned)
+    stored = {day: rows for (_, day), rows in read_back(conn, [(result.symbol, day) for day in owned]).items()}
     cutoff = retention_cutoff(now, retention_days)
     removed = prune_5m(conn, result.symbol, start, min(end, cutoff)) if start < cutoff else 0
     return dataclasses.replace(result, stats=stats, stored=stored, pruned_5m=end <= cutoff, pruned_rows=removed)
-
-
-def stored_by_day(stored: pd.DataFrame | None) -> dict[dt.date, pd.DataFrame]:
-    if stored is None or stored.empty:
-        return {}
-    days = stored["time"].dt.date
-    return {day: group.reset_index(drop=True) for day, group in stored.groupby(days, sort=True)}
 
 
 def prune_5m(conn, symbol: str, start: dt.datetime, end: dt.datetime) -> int:

@@ -1,45 +1,57 @@
-"""candles_5m and the higher timeframes it brings up to date: one step, six assets in the lineage.
+"""candles_5m per symbol-day, and the higher timeframes the same step brings up to date.
 
 candles_5m replaces each symbol-day's rows in PostgreSQL/TimescaleDB; the same step refreshes
 candles_15m..candles_1d for that window (TimescaleDB continuous aggregates refreshed explicitly, or
-plain tables filled in SQL), so they are materialized together and always agree.
+plain tables filled in SQL), so they always agree. The higher timeframes are unpartitioned assets in
+the lineage, observed once per run: Dagster's bookkeeping per symbol-day is two asset keys
+(r2_ticks, candles_5m), not seven.
+
+A day without ticks is not data: candles_5m logs a materialization only for the days of the run that
+hold ticks and an observation `no_data` for the others (a ranged run's output would mark every day
+of the range materialized, so the spec is skippable and the events are logged per partition).
 """
 
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 
+from ticklake_dagster.asset_metadata import HIGHER_TIMEFRAMES, candles_metadata
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
-from ticklake_dagster.candles import ROLLUPS, build_candles
-from ticklake_dagster.checks import CANDLES_SEVERITIES, CheckSettings, candles_check_specs, candles_findings, summarize_all
-from ticklake_dagster.days import iso_ms
+from ticklake_dagster.candle_sql import EMPTY_CANDLES, count_rollups, read_back
+from ticklake_dagster.candles import build_candles
+from ticklake_dagster.checks import CANDLES_SEVERITIES, candles_check_specs, candles_findings, selected_results, summarize_all
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
-from ticklake_dagster.pipeline import day_window, load_compacted, refresh_after_write, write_day
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.pipeline import load_compacted, refresh_after_write, write_day
+from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
+from ticklake_dagster.timeframes import ROLLUPS
 
-HIGHER_TIMEFRAMES = [name for name, _, _ in ROLLUPS]
+CANDLES_5M = dg.AssetKey("candles_5m")
+# The history path (assets/history.py) writes the same relations for the days before the daily window.
+HISTORY_CANDLES = dg.AssetKey("history_candles")
 
-CANDLE_SPECS = [
+CANDLES_5M_SPEC = dg.AssetSpec(
+    CANDLES_5M,
+    deps=[r2_ticks],
+    group_name="candles",
+    kinds={"postgres"},
+    skippable=True,
+    description="5-minute OHLC of the mid price per symbol-day, upserted as a whole day (delete window, insert).",
+    metadata={"higher_timeframes": ", ".join(HIGHER_TIMEFRAMES)},
+)
+
+HIGHER_TIMEFRAME_SPECS = [
     dg.AssetSpec(
-        "candles_5m",
-        deps=[r2_ticks],
+        tf.relation,
+        deps=[tf.source, HISTORY_CANDLES] if tf.source == CANDLES_5M.to_user_string() else [tf.source],
         group_name="candles",
         kinds={"postgres"},
-        description="5-minute OHLC of the mid price per symbol-day, upserted as a whole day (delete window, insert).",
-        metadata={"higher_timeframes": ", ".join(HIGHER_TIMEFRAMES)},
-    ),
-    *(
-        dg.AssetSpec(
-            name,
-            deps=[source],
-            group_name="candles",
-            kinds={"postgres"},
-            description=f"{width} candles rolled up from {source} for the same window (continuous aggregate on TimescaleDB).",
-        )
-        for name, width, source in ROLLUPS
-    ),
+        description=(
+            f"{tf.name} candles rolled up from {tf.source} (continuous aggregate on TimescaleDB), written by the "
+            "candles_5m and history steps for the windows they write; observed once per run."
+        ),
+    )
+    for tf in ROLLUPS
 ]
 
 
@@ -49,13 +61,14 @@ def utc_now() -> dt.datetime:
 
 @dg.multi_asset(
     name="candles_5m",
-    specs=CANDLE_SPECS,
+    specs=[CANDLES_5M_SPEC],
     partitions_def=ticks_partitions_def,
     backfill_policy=ticks_backfill_policy,
     pool="ticklake_database",
-    check_specs=candles_check_specs("candles_5m"),
+    check_specs=candles_check_specs(CANDLES_5M),
+    can_subset=True,  # so a run of days without ticks may yield no check results
 )
-def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource):
+def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings):
     """5-minute OHLC of the mid price per symbol-day, then every higher timeframe for the same window."""
     store = lake.get_lake()
     flavor = database.ensure_schema()
@@ -66,80 +79,28 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
     with database.connect() as conn:
         stats = [write_day(conn, flavor, symbol, day, candles) for symbol, day, candles, _ in built]
         refresh_after_write(conn, flavor, [day for _, day, _, _ in built])
-        stored = _read_back(conn, [(s, d) for s, d, _, _ in built])
-        rollup_rows = _count_rollups(conn, [(s, d) for s, d, _, _ in built])
-    for (symbol, day, candles, _), s in zip(built, stats):
+        stored = read_back(conn, [(s, d) for s, d, _, _ in built])
+        rollup_rows = count_rollups(conn, [(s, d) for s, d, _, _ in built])
+    now = utc_now()
+    findings = {}
+    for (symbol, day, candles, n_ticks), s in zip(built, stats):
+        key = str(partition_key(symbol, day))
         context.log.info(
             f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
         )
-    settings, now = CheckSettings.from_env(), utc_now()
-    findings = {
-        str(partition_key(symbol, day)): candles_findings(stored.get((symbol, day), _EMPTY), symbol, day, n_ticks, now, settings)
-        for symbol, day, _, n_ticks in built
-    }
-    candle_times = [c["time"] for _, _, c, _ in built if len(c)]
-    first = min(int(t.iloc[0]) for t in candle_times) if candle_times else None
-    last = max(int(t.iloc[-1]) for t in candle_times) if candle_times else None
-    yield dg.MaterializeResult(
-        asset_key="candles_5m",
-        metadata={
-            "candle_count": sum(len(c) for _, _, c, _ in built),
-            "first_candle": iso_ms(first),
-            "last_candle": iso_ms(last),
-            "rows_upserted": sum(s.upserted for s in stats),
-            "rows_removed": sum(s.removed for s in stats),
-            "database_flavor": flavor,
-            "higher_timeframes": ", ".join(HIGHER_TIMEFRAMES),
-        },
-        check_results=summarize_all("candles_5m", findings, CANDLES_SEVERITIES),
-    )
+        if not n_ticks:
+            context.log_event(dg.AssetObservation(asset_key=CANDLES_5M, partition=key, metadata={"no_data": True, "rows_removed": s.removed}))
+            continue
+        findings[key] = candles_findings(stored.get((symbol, day), EMPTY_CANDLES), symbol, day, n_ticks, now, settings)
+        context.log_event(dg.AssetMaterialization(asset_key=CANDLES_5M, partition=key, metadata=candles_metadata([candles], [s], flavor)))
+    days = [day for _, day, _, _ in built]
     for name in HIGHER_TIMEFRAMES:
-        yield dg.MaterializeResult(asset_key=name, metadata={"candle_count": rollup_rows[name], "database_flavor": flavor})
-
-
-_EMPTY = pd.DataFrame(columns=["time", "open", "high", "low", "close", "trades"])
-
-
-def _windows(symbol_days: list[tuple[str, dt.date]]) -> dict[str, tuple[dt.datetime, dt.datetime]]:
-    """Per symbol, the span of UTC days this run wrote (one range query per symbol)."""
-    spans: dict[str, tuple[dt.datetime, dt.datetime]] = {}
-    for symbol, day in symbol_days:
-        start, end = day_window(day)
-        lo, hi = spans.get(symbol, (start, end))
-        spans[symbol] = (min(lo, start), max(hi, end))
-    return spans
-
-
-def _read_back(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], pd.DataFrame]:
-    """The candles now stored for each symbol-day of the run: the checks judge the database, not our intent."""
-    wanted = set(symbol_days)
-    frames = []
-    with conn.cursor() as cur:
-        for symbol, (start, end) in _windows(symbol_days).items():
-            cur.execute(
-                "SELECT symbol, time, open, high, low, close, trades FROM candles_5m"
-                " WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time",
-                (symbol, start, end),
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=name,
+                metadata={"candle_count": rollup_rows[name], "window_start": min(days).isoformat(),
+                          "window_end": max(days).isoformat(), "database_flavor": flavor},
             )
-            frames.append(pd.DataFrame(cur.fetchall(), columns=["symbol", "time", "open", "high", "low", "close", "trades"]))
-    rows = pd.concat(frames, ignore_index=True) if frames else _EMPTY.assign(symbol=[])
-    if rows.empty:
-        return {}
-    rows["time"] = pd.to_datetime(rows["time"], utc=True)
-    rows["day"] = rows["time"].dt.date
-    return {
-        (symbol, day): group.drop(columns=["symbol", "day"]).reset_index(drop=True)
-        for (symbol, day), group in rows.groupby(["symbol", "day"], sort=False)
-        if (symbol, day) in wanted
-    }
-
-
-def _count_rollups(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[str, int]:
-    counts = dict.fromkeys(HIGHER_TIMEFRAMES, 0)
-    with conn.cursor() as cur:
-        for symbol, (start, end) in _windows(symbol_days).items():
-            for name in HIGHER_TIMEFRAMES:
-                cur.execute(f"SELECT count(*) FROM {name} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
-                counts[name] += cur.fetchone()[0]
-    return counts
-
+        )
+    if findings:
+        yield from selected_results(context, summarize_all(CANDLES_5M, findings, CANDLES_SEVERITIES))

@@ -11,25 +11,26 @@ import datetime as dt
 
 import dagster as dg
 
+from ticklake_dagster.assets.dukascopy import HISTORY_PARTITIONS_PER_RUN
+from ticklake_dagster.candle_sql import EMPTY_CANDLES
 from ticklake_dagster.checks import (
     CANDLES_CHECKS, CANDLES_OHLC_CHECK, CANDLES_TRADES_CHECK, CANDLES_UNIQUE_CHECK, ERROR, TICKS_SEVERITIES,
-    CheckSettings, candles_findings, read_compacted_table, summarize_all, ticks_check_specs, ticks_findings,
+    candles_findings, read_compacted_table, selected_results, summarize_all, ticks_check_specs, ticks_findings,
 )
 from ticklake_dagster.days import parse_day
-from ticklake_dagster.history import MonthResult, compact_month, stored_by_day, write_month
+from ticklake_dagster.history import MonthResult, compact_month, write_month
 from ticklake_dagster.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, history_partitions_def, symbol_months
-from ticklake_dagster.resources import DatabaseResource, LakeResource
-from ticklake_dagster.retention import retention_days
-from ticklake_dagster.settings import env_number, start_date
+from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
+from ticklake_dagster.settings import start_date
 
 HISTORY_TICKS = dg.AssetKey("history_ticks")
 HISTORY_CANDLES = dg.AssetKey("history_candles")
 # The import asset (raw parts from a Dukascopy mirror) shares these partitions; any writer of raw parts works.
 HISTORY_SOURCE = dg.AssetKey("dukascopy_ticks")
 
-# A year of one symbol per run: 23 years are ~23 runs, each holding one day's ticks at a time.
-MONTHS_PER_RUN = env_number("TICKLAKE_HISTORY_MONTHS_PER_RUN", 12, int, minimum=1)
-history_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=MONTHS_PER_RUN)
+# The import's run size (a year of one symbol), so a backfill of both assets groups their months alike;
+# a run holds one day's ticks at a time.
+history_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=HISTORY_PARTITIONS_PER_RUN)
 
 # Gaps and freshness judge a live feed; history has holidays and thin years, so only the ERROR rules run.
 HISTORY_CANDLES_SEVERITIES = {name: ERROR for name in (CANDLES_OHLC_CHECK, CANDLES_UNIQUE_CHECK, CANDLES_TRADES_CHECK)}
@@ -58,7 +59,7 @@ def history_partition_key(symbol: str, month: dt.date) -> str:
     return str(dg.MultiPartitionKey({SYMBOL_DIMENSION: symbol, MONTH_DIMENSION: month.isoformat()}))
 
 
-def month_ticks_findings(result: MonthResult, lake, settings: CheckSettings) -> dict[str, str | None]:
+def month_ticks_findings(result: MonthResult, lake, settings: TicklakeSettings) -> dict[str, str | None]:
     """The r2_ticks rules on every compacted day of the month, folded into one finding per check."""
     out: dict[str, str | None] = dict.fromkeys(TICKS_SEVERITIES)
     for day in result.days:
@@ -71,15 +72,13 @@ def month_ticks_findings(result: MonthResult, lake, settings: CheckSettings) -> 
     return out
 
 
-def month_candles_findings(result: MonthResult, now: dt.datetime, settings: CheckSettings) -> dict[str, str | None]:
+def month_candles_findings(result: MonthResult, now: dt.datetime, settings: TicklakeSettings) -> dict[str, str | None]:
     out: dict[str, str | None] = dict.fromkeys(HISTORY_CANDLES_SEVERITIES)
-    stored = stored_by_day(result.stored)
+    stored = result.stored or {}
     for day in result.days:
         if not len(day.ticks):
             continue
-        rows = stored.get(day.day)
-        if rows is None:
-            rows = result.stored.iloc[0:0]
+        rows = stored.get(day.day, EMPTY_CANDLES)
         found = candles_findings(rows, result.symbol, day.day, len(day.ticks), now, settings)
         for name in out:
             if found[name] and not out[name]:
@@ -97,6 +96,7 @@ def utc_now() -> dt.datetime:
     partitions_def=history_partitions_def,
     backfill_policy=history_backfill_policy,
     pool="ticklake_database",
+    can_subset=True,  # so a run of months without data may yield no check results
     check_specs=[
         *ticks_check_specs(HISTORY_TICKS),
         *(
@@ -105,12 +105,11 @@ def utc_now() -> dt.datetime:
         ),
     ],
 )
-def history_month(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource):
+def history_month(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings):
     """Compact and write each symbol-month of the run, one day in memory at a time."""
     store = lake.get_lake()
     flavor = database.ensure_schema()
-    daily_start, keep_days, now = parse_day(start_date()), retention_days(), utc_now()
-    settings = CheckSettings.from_env()
+    daily_start, keep_days, now = parse_day(start_date()), settings.retention_days, utc_now()
     ticks_found: dict[str, dict] = {}
     candles_found: dict[str, dict] = {}
     for symbol, month in symbol_months(context):
@@ -129,14 +128,14 @@ def history_month(context: dg.AssetExecutionContext, lake: LakeResource, databas
             f"{meta['candles_5m_built']} 5-minute candles ({meta['candles_5m_kept']} kept)"
         )
         if not result.data_days:
-            for asset_key in (HISTORY_TICKS, HISTORY_CANDLES):
+            for asset_key in context.selected_asset_keys:
                 context.log_event(dg.AssetObservation(asset_key=asset_key, partition=key, metadata={"no_data": True, **meta}))
             continue
         candles_found[key] = month_candles_findings(result, now, settings)
-        context.log_event(dg.AssetMaterialization(asset_key=HISTORY_TICKS, partition=key, metadata=meta))
-        context.log_event(dg.AssetMaterialization(asset_key=HISTORY_CANDLES, partition=key, metadata=meta))
+        for asset_key in context.selected_asset_keys:  # one step writes both; a subset records what was asked
+            context.log_event(dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=meta))
     ticks_found = {k: v for k, v in ticks_found.items() if v is not None}
     if ticks_found:
-        yield from summarize_all(HISTORY_TICKS, ticks_found, TICKS_SEVERITIES)
+        yield from selected_results(context, summarize_all(HISTORY_TICKS, ticks_found, TICKS_SEVERITIES))
     if candles_found:
-        yield from summarize_all(HISTORY_CANDLES, candles_found, HISTORY_CANDLES_SEVERITIES)
+        yield from selected_results(context, summarize_all(HISTORY_CANDLES, candles_found, HISTORY_CANDLES_SEVERITIES))

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.instance import prepare_dagster_env, register_symbols
-from ticklake_dagster.jobs import TICKS_TO_CANDLES
+from ticklake_dagster.run_planning import TICKS_TO_CANDLES
 from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.resources import DatabaseResource, LakeResource
 from ticklake_dagster_tests import servers

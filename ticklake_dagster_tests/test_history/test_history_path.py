@@ -10,6 +10,7 @@ from ticklake_dagster.assets.history import HISTORY_CANDLES, HISTORY_TICKS, hist
 from ticklake_dagster.history import compact_month, history_owned_days, lake_coverage, month_days, write_month
 from ticklake_dagster.lake_keys import daily_key
 from ticklake_dagster.pipeline import compact_day
+from ticklake_dagster.resources import TicklakeSettings
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, random_ticks, write_parquet_parts
 
 MONTH = dt.date(2025, 2, 1)
@@ -79,7 +80,7 @@ def test_history_run_records_months_with_data_and_observes_empty_ones(lake_with_
     result = dg.materialize(
         [history_month],
         instance=instance,
-        resources={"lake": file_lake_resource, "database": database},
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         tags={"dagster/asset_partition_range_start": january, "dagster/asset_partition_range_end": february},
     )
     assert result.success
