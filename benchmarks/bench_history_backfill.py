@@ -85,7 +85,7 @@ def main() -> int:
     from ticklake_dagster.assets.history import HISTORY_CANDLES, HISTORY_TICKS, history_partition_key
     from ticklake_dagster.instance import prepare_dagster_env, register_symbols
     from ticklake_dagster.resources import LakeResource
-    from ticklake_dagster.resources.database import stop_embedded_server
+    from ticklake_dagster.postgres import stop_embedded_server
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     months = []

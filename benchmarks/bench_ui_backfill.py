@@ -77,7 +77,7 @@ def main() -> int:
     from ticklake_dagster.instance import prepare_dagster_env, register_symbols
     from ticklake_dagster.run_planning import TICKS_TO_CANDLES
     from ticklake_dagster.partitions import partition_key
-    from ticklake_dagster.resources.database import stop_embedded_server
+    from ticklake_dagster.postgres import stop_embedded_server
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     env = prepare_dagster_env()
