@@ -257,7 +257,9 @@ def _list_symbol(lister: _Lister, symbol: str, first: dt.date | None, last: dt.d
         daily_prefixes = ([f"{DAILY_ROOT}symbol={symbol}/date={m:%Y-%m}-" for m in months] if months
                           else [f"{DAILY_ROOT}symbol={symbol}/"])
         # the write rate needs the last days even when the window ends earlier
-        extra = [d for d in (rate_first + dt.timedelta(days=i) for i in range(RATE_DAYS)) if not (lo <= d <= hi)]
+        listed_months = set(months or [])
+        extra = [d for d in (rate_first + dt.timedelta(days=i) for i in range(RATE_DAYS))
+                 if months is not None and d.replace(day=1) not in listed_months]
         raw_prefixes += [raw_day_prefix(symbol, d) for d in extra]
 
     def wanted(day: dt.date) -> bool:
