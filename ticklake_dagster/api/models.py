@@ -21,7 +21,9 @@ class Metadata(BaseModel):
     timeframes: list[Timeframe] = Field(description="Timeframes holding at least one candle of the symbol")
     first: int = Field(description="First 5-minute candle, unix seconds")
     last: int = Field(description="Last 5-minute candle, unix seconds")
-    count: int = Field(description="Number of 5-minute candles")
+    count: int = Field(description="Number of 5-minute candles in the database")
+    lake_first_day: str | None = Field(default=None, description="First UTC day (YYYY-MM-DD) the lake's ticks_daily/ holds")
+    lake_last_day: str | None = Field(default=None, description="Last UTC day the lake's ticks_daily/ holds")
 
 
 class Symbols(BaseModel):
