@@ -203,3 +203,32 @@ def test_a_failed_build_is_not_cached_and_reaches_every_waiter():
     with pytest.raises(ValueError):
         cache.get("k", lambda: (_ for _ in ()).throw(ValueError("boom")))
     assert len(cache) == 0 and cache.get("k", lambda: _day(3)).time.tolist() == [0, 300, 600]
+
+
+def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource, timescale_database, monkeypatch):
+    """Retention drops candles_5m chunks; the lake's candles equal what the hypertable and every aggregate held."""
+    lake = file_lake_resource.get_lake()
+    seed(lake, "EURUSD", THU)
+    assert materialize_day(file_lake_resource, timescale_database, "EURUSD", THU).success
+    start, end = day_start(THU), day_start(THU) + 86_399
+    built = LakeCandles(lake)
+    # PGlite takes one connection at a time: the API's pool is closed while the retention job runs
+    with TestClient(create_app(timescale_database, pool_size=1, lake=built)) as client:
+        before = {tf: get(client, tf, start, end).json() for tf in TIMEFRAMES}
+    assert len(before["5m"]) == 288 and built.cache.builds == 0
+    monkeypatch.setenv("TICKLAKE_RETENTION_DAYS", "30")
+    assert candle_retention_job.execute_in_process(resources={"database": timescale_database}).success
+    built = LakeCandles(lake)
+    with TestClient(create_app(timescale_database, pool_size=1, lake=built)) as client:
+        r = get(client, "5m", start, end)
+        assert r.headers["X-Ticklake-Lake-Days"] == str(THU) and r.json() == before["5m"]
+        for tf, (_, width) in TIMEFRAMES.items():  # the aggregates still hold the day; the lake agrees with them
+            r = get(client, tf, start, end)
+            assert r.json() == before[tf], tf
+            from_lake = built.candles("EURUSD", [THU], width)
+            assert from_lake.time.tolist() == [c["time"] for c in before[tf]]
+            assert from_lake.open.tolist() == [c["open"] for c in before[tf]]
+            assert from_lake.high.tolist() == [c["high"] for c in before[tf]]
+            assert from_lake.low.tolist() == [c["low"] for c in before[tf]]
+            assert from_lake.close.tolist() == [c["close"] for c in before[tf]]
+            assert from_lake.trades.tolist() == [c["trades"] for c in before[tf]]
