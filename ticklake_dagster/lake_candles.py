@@ -196,7 +196,7 @@ class LakeCandles:
         self.max_days = max_days
         self.index = LakeDays(lake, listing_ttl_s)
         self.cache = DayCache(cache_bytes)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(8, lake.fetch_concurrency)),
+        self._pool = ThreadPoolExecutor(max_workers=min(8, max(4, lake.fetch_concurrency)),
                                         thread_name_prefix="ticklake-lake")
 
     def days_between(self, symbol: str, first: dt.date, last: dt.date) -> list[dt.date]:
