@@ -217,7 +217,7 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
         validate_symbol(symbol)
         found = store.metadata(symbol)
         span = history.lake_span(lake, symbol)
-        lake_days = {"lake_first_day": str(span[0]), "lake_last_day": str(span[1])} if span else {}
+        lake_days = {"lake_first_day": str(span[0]), "lake_last_day": str(span[1]), "lake_max_days": lake.max_days} if span else {}
         if found is None and span is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
         if found is None:  # only the lake holds it: every timeframe is built from there

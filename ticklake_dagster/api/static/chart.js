@@ -35,9 +35,29 @@
     return { x: PAD.left, y: PAD.top, w: Math.max(10, w - PAD.left - PAD.right), h: Math.max(10, h - PAD.top - PAD.bottom) };
   }
 
+  const daySeconds = (day) => Date.parse(`${day}T00:00:00Z`) / 1000;
+
+  // The database's candles and, beyond them, the days the lake holds (built on demand by the API).
   function dataRange() {
-    const w = bucket();
-    return { from: Math.floor(state.meta.first / w) * w, to: Math.floor(state.meta.last / w) * w + w };
+    const w = bucket(), m = state.meta;
+    let first = m.first, last = m.last;
+    if (m.lake_first_day) {
+      first = Math.min(first, daySeconds(m.lake_first_day));
+      last = Math.max(last, daySeconds(m.lake_last_day) + 86400 - 300);
+    }
+    return { from: Math.floor(first / w) * w, to: Math.floor(last / w) * w + w };
+  }
+
+  // A window reaching outside the database's candles may need days from the lake, which builds at most
+  // lake_max_days per request: such a window is narrowed around `center`.
+  function capped(from, to, center) {
+    const m = state.meta, w = bucket();
+    if (!m.lake_max_days) return { from, to };
+    const inDatabase = m.count > 0 && from >= m.first && to <= m.last + w;
+    const cap = Math.max(w, Math.floor(((m.lake_max_days - 1) * 86400) / w) * w);
+    if (inDatabase || to - from <= cap) return { from, to };
+    const start = Math.max(from, Math.min(to - cap, Math.floor((center - cap / 2) / w) * w));
+    return { from: start, to: start + cap };
   }
 
   async function api(path) {
@@ -73,8 +93,9 @@
   function needsFetch() {
     const l = state.loaded;
     if (!l || l.key !== key()) return true;
-    const range = dataRange();
-    return Math.max(state.view.from, range.from) < l.from || Math.min(state.view.to, range.to) > l.to;
+    const range = dataRange(), { from: vf, to: vt } = state.view;
+    const need = capped(Math.max(vf, range.from), Math.min(vt, range.to), (vf + vt) / 2);
+    return need.from < l.from || need.to > l.to;
   }
 
   // ---- data ---------------------------------------------------------------------------------
@@ -92,6 +113,7 @@
       from = Math.max(range.from, Math.floor(((vf + vt) / 2 - (FETCH_MAX * w) / 2) / w) * w);
       to = Math.min(range.to, from + FETCH_MAX * w);
     }
+    ({ from, to } = capped(from, to, (vf + vt) / 2));
     const seq = ++state.seq, wanted = key();
     state.fetching = true;
     draw();
