@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_backfill.py
+	$(BIN)/python benchmarks/bench_ondemand.py
 
 clean:
 	rm -rf $(VENV) $(TSDB)/node_modules
