@@ -34,6 +34,9 @@ ERROR_RESPONSES = {
     400: {"model": ErrorBody, "description": "A parameter is missing or invalid"},
     503: {"model": ErrorBody, "description": "The database, or the lake for days only it holds, is unreachable"},
 }
+LAKE_DAYS_RESPONSE = {200: {"headers": {history.LAKE_DAYS_HEADER: {
+    "description": "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none",
+    "schema": {"type": "string"}}}}}
 UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
 
 DESCRIPTION = """\
@@ -180,7 +183,7 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
     app.state.lake = lake
     install_error_handlers(app)
 
-    @app.get("/api/candles", response_model=list[Candle], responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+    @app.get("/api/candles", response_model=list[Candle], responses={**LAKE_DAYS_RESPONSE, **ERROR_RESPONSES, **UNKNOWN_SYMBOL},
              summary="Candles of a symbol and timeframe in a time range")
     def candles(
         symbol: SymbolParam,
