@@ -245,3 +245,26 @@ def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource
             assert from_lake.low.tolist() == [c["low"] for c in before[tf]]
             assert from_lake.close.tolist() == [c["close"] for c in before[tf]]
             assert from_lake.trades.tolist() == [c["trades"] for c in before[tf]]
+
+
+def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource, database):
+    lake = file_lake_resource.get_lake()
+    seed(lake, "ETH-USD", THU)
+    compact_day(lake, "ETH-USD", THU)
+    built = LakeCandles(lake)
+    answers = []
+    with TestClient(create_app(database, lake=built)) as client:
+        go = threading.Barrier(6)
+
+        def request(tf):
+            go.wait()
+            answers.append(get(client, tf, day_start(THU), day_start(THU) + 86_399, symbol="ETH-USD"))
+
+        threads = [threading.Thread(target=request, args=(tf,)) for tf in TIMEFRAMES]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(len(a.json()) for a in answers) == [1, 2, 6, 24, 96, 288]
+    assert all(a.headers["X-Ticklake-Lake-Days"] == str(THU) for a in answers)
+    assert built.cache.builds == 1
