@@ -46,7 +46,9 @@ def run(args) -> int:
     database = DatabaseResource.from_env()
     max_days, cache_bytes = ondemand_max_days(), ondemand_cache_bytes()
     try:
-        lake = LakeCandles(LakeResource.from_env().get_lake(), max_days=max_days, cache_bytes=cache_bytes)
+        # One retry, not five: a chart waiting on a down lake should get its 503 within seconds.
+        resource = LakeResource.from_env().model_copy(update={"max_attempts": 2})
+        lake = LakeCandles(resource.get_lake(), max_days=max_days, cache_bytes=cache_bytes)
         where = lake.lake.describe()
     except LakeError as e:
         print(f"warning: no candles from the lake beyond the database: {e}", file=sys.stderr, flush=True)
