@@ -54,16 +54,16 @@ def candles(store: CandleStore, lake: LakeCandles | None, symbol: str, timeframe
             raise
         held = []
     from_lake = sorted(set(held) - store.days_with_candles(symbol, timeframe, held)) if held else []
-    body = store.candles_json(symbol, timeframe, start, end, limit)
-    if body is None and (held or _lake_knows(lake, symbol)):
-        body = "[]"  # a symbol only the lake holds is known, even where this range has nothing
-    if not from_lake:
-        return Answer(body, [])
     if len(from_lake) > lake.max_days:
         raise InvalidInput(
             f"Range needs {len(from_lake)} days from the lake ({from_lake[0]}..{from_lake[-1]}) and at most "
             f"{lake.max_days} are built per request (TICKLAKE_ONDEMAND_MAX_DAYS); narrow from/to"
         )
+    body = store.candles_json(symbol, timeframe, start, end, limit)
+    if body is None and (held or _lake_knows(lake, symbol)):
+        body = "[]"  # a symbol only the lake holds is known, even where this range has nothing
+    if not from_lake:
+        return Answer(body, [])
     built = to_records(lake.candles(symbol, from_lake, TIMEFRAMES[timeframe][1]), start, end)
     rows = json.loads(body) if body else []
     merged = sorted(rows + built, key=lambda c: c["time"])
