@@ -18,7 +18,7 @@ def parse_day(text: str) -> dt.date:
         raise InvalidInput(f"Invalid date {text!r}: expected YYYY-MM-DD") from None
 
 
-def parse_day_range(text: str) -> list[dt.date]:
+def parse_day_range(text: str, max_days: int = MAX_RANGE_DAYS) -> list[dt.date]:
     """Parse `DATE` or `START:END` (inclusive) into the list of days it covers."""
     start_text, sep, end_text = text.partition(":")
     start = parse_day(start_text)
@@ -26,8 +26,8 @@ def parse_day_range(text: str) -> list[dt.date]:
     if end < start:
         raise InvalidInput(f"Invalid range {text!r}: end is before start")
     n = (end - start).days + 1
-    if n > MAX_RANGE_DAYS:
-        raise InvalidInput(f"Invalid range {text!r}: {n} days is more than {MAX_RANGE_DAYS}")
+    if n > max_days:
+        raise InvalidInput(f"Invalid range {text!r}: {n} days is more than {max_days}")
     return [start + dt.timedelta(days=i) for i in range(n)]
 
 

@@ -8,10 +8,13 @@ import dagster as dg
 
 from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
 from ticklake_dagster.assets.lake_stats import lake_stats, lake_stats_job, lake_stats_schedule
+from ticklake_dagster.assets.dukascopy import dukascopy_ticks
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
 from ticklake_dagster.sensors import alert_sensor, lake_sensor
-from ticklake_dagster.resources import AlertWebhookResource, DatabaseResource, IngesterResource, LakeResource
+from ticklake_dagster.resources import (
+    AlertWebhookResource, DatabaseResource, DukascopyResource, IngesterResource, LakeResource,
+)
 
 
 def build_resources() -> dict:
@@ -22,11 +25,12 @@ def build_resources() -> dict:
         "database": DatabaseResource.from_env(),
         "ingester": IngesterResource.from_env(lake=lake),
         "alert_webhook": AlertWebhookResource.from_env(),
+        "dukascopy": DukascopyResource.from_env(),
     }
 
 
 defs = dg.Definitions(
-    assets=[raw_ticks, r2_ticks, candles_5m, lake_stats],
+    assets=[raw_ticks, r2_ticks, candles_5m, dukascopy_ticks, lake_stats],
     jobs=[candle_retention_job, lake_stats_job],
     schedules=[daily_candles_schedule, candle_retention_schedule, lake_stats_schedule],
     sensors=[lake_sensor, alert_sensor],

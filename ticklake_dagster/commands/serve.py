@@ -4,7 +4,6 @@ import socket
 import sys
 
 from ticklake_dagster.errors import InvalidInput, LakeError, TicklakeError
-from ticklake_dagster.resources import DatabaseResource, LakeResource
 
 
 def add_arguments(parser) -> None:
@@ -42,6 +41,7 @@ def run(args) -> int:
     from ticklake_dagster.api import create_app
     from ticklake_dagster.api.history import ondemand_cache_bytes, ondemand_max_days
     from ticklake_dagster.lake_candles import LakeCandles
+    from ticklake_dagster.resources import DatabaseResource, LakeResource
 
     database = DatabaseResource.from_env()
     max_days, cache_bytes = ondemand_max_days(), ondemand_cache_bytes()

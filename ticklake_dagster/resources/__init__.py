@@ -2,7 +2,8 @@
 
 from ticklake_dagster.resources.alerts import AlertWebhookResource
 from ticklake_dagster.resources.database import DatabaseResource
+from ticklake_dagster.resources.dukascopy import DukascopyResource
 from ticklake_dagster.resources.ingester import IngesterResource
 from ticklake_dagster.resources.lake import LakeResource
 
-__all__ = ["AlertWebhookResource", "DatabaseResource", "IngesterResource", "LakeResource"]
+__all__ = ["AlertWebhookResource", "DatabaseResource", "DukascopyResource", "IngesterResource", "LakeResource"]
