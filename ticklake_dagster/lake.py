@@ -10,6 +10,7 @@ import abc
 import dataclasses
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -127,8 +128,12 @@ class FileLake(Lake):
             raise LakeError(f"Cannot read lake object {key}: {e.strerror}") from None
 
     def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        path = self._path(key)
         try:
-            with self._path(key).open("rb") as f:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read.
+            with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise LakeError(f"Lake object {key} is not a regular file")
                 size = f.seek(0, os.SEEK_END)
                 f.seek(max(0, size - nbytes))
                 return f.read(), size
@@ -238,8 +243,9 @@ class S3Lake(Lake):
             raise self._error(e, f"read {key}") from None
 
     def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        full = self._key(key)  # outside the try: a refused key keeps its own reason
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{int(nbytes)}")
+            answer = self.client.get_object(Bucket=self.bucket, Key=full, Range=f"bytes=-{int(nbytes)}")
             data = answer["Body"].read()
         except Exception as e:
             if _s3_code(e) in ("NoSuchKey", "404"):

@@ -10,6 +10,7 @@ import pytest
 
 from ticklake_dagster.costs import JSON_BYTES_PER_TICK
 from ticklake_dagster.days import day_start_ms
+from ticklake_dagster.errors import LakeError
 from ticklake_dagster.lake_keys import daily_key, raw_part_key
 from ticklake_dagster.lake_stats import GapRange, collect_stats, coverage_gaps, read_footer, recent_gaps
 from ticklake_dagster.pipeline import compact_day
@@ -161,3 +162,13 @@ def test_listing_costs_one_request_per_thousand_keys_on_s3(s3_lake_resource, mon
     assert stats.footer_reads == calls["GetObject"] == 1
     assert "HeadObject" not in calls
     assert progress == [(500, 3), (1_000, 3)]  # two symbol listings, then the first page of ticks/EURUSD/
+
+
+def test_a_tail_read_refuses_what_is_not_a_regular_file(file_lake_resource):
+    lake = file_lake_resource.get_lake()
+    (lake.root / "ticks").mkdir(parents=True)
+    os.mkfifo(lake.root / "ticks" / "pipe.parquet")
+    with pytest.raises(LakeError, match="not a regular file"):
+        lake.get_tail("ticks/pipe.parquet", 100)
+    with pytest.raises(LakeError, match="does not exist"):
+        lake.get_tail("ticks/none.parquet", 100)
