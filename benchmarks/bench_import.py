@@ -36,7 +36,7 @@ from ticklake_dagster.dukascopy.feeds import FEEDS  # noqa: E402
 from ticklake_dagster.dukascopy.fetch import FeedClient  # noqa: E402
 from ticklake_dagster.dukascopy.importer import Importer, ImportSource  # noqa: E402
 from ticklake_dagster.dukascopy.instruments import resolve_instrument  # noqa: E402
-from ticklake_dagster.lake import FileLake  # noqa: E402
+from ticklake_dagster.lake_storage import FileLake  # noqa: E402
 
 START = dt.date(2019, 1, 1)
 PATH_RE = re.compile(r"/(\d{2})h_ticks\.bi5$")

@@ -49,3 +49,9 @@ def iso_ms(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
     return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(epoch_ms))).isoformat()
+
+
+def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the UTC day."""
+    start = utc_midnight(day)
+    return start, start + dt.timedelta(milliseconds=DAY_MS)

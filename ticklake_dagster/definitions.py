@@ -13,7 +13,7 @@ from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
 from ticklake_dagster.sensors import alert_sensor, lake_sensor
 from ticklake_dagster.resources import (
-    AlertWebhookResource, DatabaseResource, DukascopyResource, IngesterResource, LakeResource,
+    AlertWebhookResource, DatabaseResource, DukascopyResource, IngesterResource, LakeResource, TicklakeSettings,
 )
 
 
@@ -26,6 +26,7 @@ def build_resources() -> dict:
         "ingester": IngesterResource.from_env(lake=lake),
         "alert_webhook": AlertWebhookResource.from_env(),
         "dukascopy": DukascopyResource.from_env(),
+        "settings": TicklakeSettings.from_env(),
     }
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.errors import LakeError
-from ticklake_dagster.lake import Lake
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.lake_keys import DAILY_ROOT, daily_key
 from ticklake_dagster.symbols import validate_symbol
 from ticklake_dagster.ticks import read_daily

@@ -20,13 +20,10 @@ class SensorFigures:
     refresh_s: float = 300.0
 
 
-def sensor_figures() -> SensorFigures:
-    """The deployed lake sensor's interval and settings (imported late: it loads Dagster and the assets)."""
-    from ticklake_dagster.sensors import LakeSensorSettings, lake_sensor
-
-    settings = LakeSensorSettings.from_env()
-    return SensorFigures(interval_s=float(lake_sensor.minimum_interval_seconds or 30), live_days=settings.live_days,
-                         sweep_keys=settings.sweep_keys, refresh_s=settings.refresh_seconds)
+def sensor_figures(settings, interval_s: float) -> SensorFigures:
+    """The lake sensor's figures from the deployment's settings (a TicklakeSettings) and its tick interval."""
+    return SensorFigures(interval_s=float(interval_s), live_days=settings.sensor_live_days,
+                         sweep_keys=settings.sensor_sweep_keys, refresh_s=settings.sensor_refresh_seconds)
 
 
 @dataclasses.dataclass

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from ticklake_dagster.costs import JSON_BYTES_PER_TICK
 from ticklake_dagster.days import iso_ms
 from ticklake_dagster.errors import LakeError
-from ticklake_dagster.lake import Lake, LakeObject
+from ticklake_dagster.lake_storage import Lake, LakeObject
 from ticklake_dagster.lake_keys import DAILY_ROOT, RAW_ROOT, daily_key, parse_raw_part_key, raw_day_prefix
 from ticklake_dagster.market_hours import trading_window
 from ticklake_dagster.symbols import is_valid_symbol, validate_symbol

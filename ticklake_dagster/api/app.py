@@ -15,11 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ticklake_dagster.api import history
 from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
-from ticklake_dagster.api.store import TIMEFRAMES, CandleStore, DatabaseUnavailable
+from ticklake_dagster.api.store import CandleDatabase, CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.lake_candles import LakeCandles, LakeUnavailable, day_seconds
-from ticklake_dagster.resources import DatabaseResource
 from ticklake_dagster.symbols import validate_symbol
+from ticklake_dagster.timeframes import BY_NAME
 
 log = logging.getLogger("ticklake.api")
 
@@ -157,13 +157,14 @@ def _version() -> str:
         return "0"
 
 
-def create_app(database: DatabaseResource | None = None, *, store: CandleStore | None = None,
+def create_app(database: CandleDatabase | None = None, *, store: CandleStore | None = None,
                pool_size: int = 8, pooled: bool = True, migrate: bool = True, metadata_ttl_s: float = 5.0,
                lake: LakeCandles | None = None) -> FastAPI:
-    """The API and chart page over `database` (DatabaseResource.from_env() when omitted) and, when given,
-    candles built from the lake for the days the database does not hold."""
-    store = store or CandleStore(database or DatabaseResource.from_env(), pool_size=pool_size, pooled=pooled,
-                                 migrate=migrate, metadata_ttl_s=metadata_ttl_s)
+    """The API and chart page over `database` (a DatabaseResource), or over a ready `store`, and, when
+    `lake` is given, candles built from it for the days the database does not hold."""
+    if store is None and database is None:
+        raise ValueError("create_app needs a database or a store")
+    store = store or CandleStore(database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -199,7 +200,7 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
         validate_symbol(symbol)
         if start > end:
             raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
-        spanned = bucket_count(start, end, TIMEFRAMES[timeframe][1])
+        spanned = bucket_count(start, end, BY_NAME[timeframe].seconds)
         if spanned > limit:
             raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
                                 "narrow from/to or use a larger timeframe")
@@ -224,7 +225,7 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
         if found is None and span is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
         if found is None:  # only the lake holds it: every timeframe is built from there
-            return Metadata(symbol=symbol, timeframes=list(TIMEFRAMES), first=day_seconds(span[0]),
+            return Metadata(symbol=symbol, timeframes=list(BY_NAME), first=day_seconds(span[0]),
                             last=day_seconds(span[1]) + 86_400 - 300, count=0, **lake_days)
         return Metadata(symbol=found.symbol, timeframes=found.timeframes, first=found.first, last=found.last,
                         count=found.count, **lake_days)

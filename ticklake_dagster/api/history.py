@@ -11,11 +11,12 @@ import dataclasses
 import datetime as dt
 import json
 
-from ticklake_dagster.api.store import TIMEFRAMES, CandleStore
+from ticklake_dagster.api.store import CandleStore
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.lake_candles import LakeCandles, LakeUnavailable, to_records, utc_day
 from ticklake_dagster.market_hours import trading_window
 from ticklake_dagster.settings import env_number
+from ticklake_dagster.timeframes import BY_NAME
 
 LAKE_DAYS_HEADER = "X-Ticklake-Lake-Days"
 
@@ -64,7 +65,7 @@ def candles(store: CandleStore, lake: LakeCandles | None, symbol: str, timeframe
         body = "[]"  # a symbol only the lake holds is known, even where this range has nothing
     if not from_lake:
         return Answer(body, [])
-    built = to_records(lake.candles(symbol, from_lake, TIMEFRAMES[timeframe][1]), start, end)
+    built = to_records(lake.candles(symbol, from_lake, BY_NAME[timeframe].seconds), start, end)
     rows = json.loads(body) if body else []
     merged = sorted(rows + built, key=lambda c: c["time"])
     return Answer(json.dumps(merged, separators=(",", ":")), from_lake)

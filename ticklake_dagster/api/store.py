@@ -1,4 +1,4 @@
-"""Read-only candle queries through a connection pool; relation names come only from TIMEFRAMES."""
+"""Read-only candle queries through a connection pool; relation names come only from the timeframes table."""
 
 import dataclasses
 import datetime as dt
@@ -6,27 +6,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg2
 from psycopg2 import sql
 from psycopg2.pool import ThreadedConnectionPool
 
 from ticklake_dagster.errors import DatabaseError
-from ticklake_dagster.resources.database import DatabaseResource, redact_url
+from ticklake_dagster.timeframes import BASE, BY_NAME, ROLLUPS
+from ticklake_dagster.postgres import redact_url
 
 log = logging.getLogger("ticklake.api")
-
-# timeframe -> (relation, bucket width in seconds). The only way a relation name reaches SQL.
-TIMEFRAMES: dict[str, tuple[str, int]] = {
-    "5m": ("candles_5m", 300),
-    "15m": ("candles_15m", 900),
-    "1h": ("candles_1h", 3_600),
-    "4h": ("candles_4h", 14_400),
-    "12h": ("candles_12h", 43_200),
-    "1d": ("candles_1d", 86_400),
-}
-BASE_RELATION = "candles_5m"
 
 # PostgreSQL serializes the candles (row_to_json is compact and keeps column order): no per-row Python.
 # date_part (float8) rather than extract (numeric): bucket starts are whole seconds, and it is cheaper.
@@ -56,6 +46,16 @@ SELECT symbol FROM s WHERE symbol IS NOT NULL
 """
 
 T = TypeVar("T")
+
+
+class CandleDatabase(Protocol):
+    """Where the candles are: `DatabaseResource` in production, kept out of the API's imports."""
+
+    connect_timeout: int
+
+    def resolved_url(self) -> str: ...
+
+    def ensure_schema(self) -> str: ...
 
 
 def guarded(cur, query, params, timeout_ms: int) -> None:
@@ -104,7 +104,7 @@ class CandleStore:
     callers beyond `pool_size` instead of failing, as psycopg2's pool alone would.
     """
 
-    def __init__(self, database: DatabaseResource, *, pool_size: int = 8, pooled: bool = True,
+    def __init__(self, database: CandleDatabase, *, pool_size: int = 8, pooled: bool = True,
                  migrate: bool = True, statement_timeout_ms: int = 10_000, acquire_timeout_s: float = 10.0,
                  metadata_ttl_s: float = 5.0):
         self.database = database
@@ -228,8 +228,7 @@ class CandleStore:
 
     def candles_json(self, symbol: str, timeframe: str, start: int, end: int, limit: int) -> str | None:
         """The JSON array of candles with start <= time <= end (unix s), or None when the symbol is unknown."""
-        relation, _ = TIMEFRAMES[timeframe]
-        query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(relation))
+        query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation))
         params = (symbol, _utc(start), _utc(end), limit)
 
         def work(cur):
@@ -260,10 +259,9 @@ class CandleStore:
         return found
 
     def _query_metadata(self, symbol: str) -> SymbolMetadata | None:
-        higher = [(tf, rel) for tf, (rel, _) in TIMEFRAMES.items() if rel != BASE_RELATION]
         available = sql.SQL(", ").join(
-            sql.SQL("EXISTS (SELECT 1 FROM {} WHERE symbol = %(symbol)s)").format(sql.Identifier(rel))
-            for _, rel in higher
+            sql.SQL("EXISTS (SELECT 1 FROM {} WHERE symbol = %(symbol)s)").format(sql.Identifier(tf.relation))
+            for tf in ROLLUPS
         )
         query = sql.SQL(_METADATA_SQL).format(available=available)
 
@@ -274,7 +272,7 @@ class CandleStore:
         first, last, count, *flags = self._run(work)
         if not count:
             return None
-        timeframes = ["5m"] + [tf for (tf, _), present in zip(higher, flags) if present]
+        timeframes = [BASE.name] + [tf.name for tf, present in zip(ROLLUPS, flags) if present]
         return SymbolMetadata(symbol=symbol, timeframes=timeframes, first=int(first), last=int(last), count=int(count))
 
     def days_with_candles(self, symbol: str, timeframe: str, days: list[dt.date]) -> set[dt.date]:
@@ -284,8 +282,7 @@ class CandleStore:
         """
         if not days:
             return set()
-        relation, _ = TIMEFRAMES[timeframe]
-        query = sql.SQL(_DAYS_SQL).format(relation=sql.Identifier(relation))
+        query = sql.SQL(_DAYS_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation))
         starts = [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc) for d in days]
 
         def work(cur):

@@ -7,7 +7,8 @@ import dagster as dg
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.lake_report import CostReport, cost_report, markdown, postgres_footprint, sensor_figures
 from ticklake_dagster.lake_stats import RATE_DAYS, LakeStats, collect_stats, recent_gaps
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
+from ticklake_dagster.sensors import lake_sensor
 
 LAKE_COVERAGE_CHECK = "recent_coverage"
 
@@ -65,7 +66,8 @@ def coverage_check(stats: LakeStats) -> dg.AssetCheckResult:
                                    description=f"Every symbol has data on each open-market day of the last {RATE_DAYS} days.")],
     description="Coverage, objects, bytes, ticks and the monthly R2 bill of the whole lake (listings and footers only).",
 )
-def lake_stats(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource) -> dg.MaterializeResult:
+def lake_stats(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource,
+               settings: TicklakeSettings) -> dg.MaterializeResult:
     """The `ticklake lake stats` figures for every symbol, as plotted metadata."""
     today = dt.datetime.now(dt.timezone.utc).date()
     stats = collect_stats(lake.get_lake(), today=today,
@@ -77,7 +79,7 @@ def lake_stats(context: dg.AssetExecutionContext, lake: LakeResource, database: 
     except DatabaseError as e:
         context.log.warning(f"no candles_5m comparison: {e}")
         postgres = None
-    report = cost_report(stats, sensor_figures(), postgres)
+    report = cost_report(stats, sensor_figures(settings, lake_sensor.minimum_interval_seconds or 30), postgres)
     context.log.info(f"{len(stats.symbols)} symbols, {stats.total.total_bytes:,} bytes, {stats.total.ticks:,} ticks; "
                      f"{stats.list_requests} list requests, {stats.footer_reads} footer reads; "
                      f"R2 ${report.r2.total:.2f}/month")

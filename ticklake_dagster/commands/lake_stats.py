@@ -8,7 +8,7 @@ from ticklake_dagster.days import parse_day
 from ticklake_dagster.errors import DatabaseError, InvalidInput
 from ticklake_dagster.lake_report import cost_report, postgres_footprint, render_text, sensor_figures
 from ticklake_dagster.lake_stats import collect_stats
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
 
 
 def _progress(stream):
@@ -49,7 +49,8 @@ def run_stats(args) -> int:
     done()
     with warnings.catch_warnings():  # Dagster's beta warnings from loading the sensor's assets
         warnings.simplefilter("ignore")
-        sensor = sensor_figures()
+        from ticklake_dagster.sensors import lake_sensor
+    sensor = sensor_figures(TicklakeSettings.from_env(), lake_sensor.minimum_interval_seconds or 30)
     postgres = None if args.no_database else _postgres(sys.stderr)
     report = cost_report(stats, sensor, postgres)
     if args.json:

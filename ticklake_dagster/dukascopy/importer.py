@@ -22,8 +22,8 @@ from ticklake_dagster.dukascopy.decode import HourTicks, concat_hours
 from ticklake_dagster.dukascopy.feeds import Feed, hour_starts
 from ticklake_dagster.dukascopy.fetch import FeedClient, FetchError, HourResult
 from ticklake_dagster.dukascopy.instruments import Instrument, market_may_be_open
-from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import PART_EXTENSIONS, RAW_ROOT, raw_part_key
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.ticks import TICK_SCHEMA
 
 PART_SUFFIX = "dukascopy"

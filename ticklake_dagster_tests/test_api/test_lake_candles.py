@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.api.store import TIMEFRAMES
+from ticklake_dagster.timeframes import BY_NAME, ROLLUPS
 from ticklake_dagster.lake_candles import DayCache, DayCandles, LakeCandles
 from ticklake_dagster.lake_keys import daily_key
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.pipeline import compact_day, write_day
-from ticklake_dagster.resources import LakeResource
+from ticklake_dagster.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import instance_with_symbols, materialize_day
@@ -22,7 +22,8 @@ from ticklake_dagster_tests.test_api.conftest import day_start, seed
 
 THU = dt.date(2025, 11, 13)
 FRI = THU + dt.timedelta(days=1)
-ROLLUP_TABLES = [rel for tf, (rel, _) in TIMEFRAMES.items() if tf != "5m"]
+ROLLUP_TABLES = [tf.relation for tf in ROLLUPS]
+TIMEFRAMES = list(BY_NAME)
 
 
 def get(client, timeframe, start, end, symbol="EURUSD"):
@@ -52,7 +53,7 @@ def written(file_lake_resource, database):
     return lake
 
 
-def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, database, monkeypatch):
+def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, database):
     start, end = day_start(THU), day_start(FRI + dt.timedelta(days=1)) - 1
     lake = LakeCandles(materialized)
     with TestClient(create_app(database, lake=lake)) as client:
@@ -63,8 +64,8 @@ def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, da
             before[tf] = r.json()
         assert len(before["5m"]) == 2 * 288 and lake.cache.builds == 0
 
-        monkeypatch.setenv("TICKLAKE_RETENTION_DAYS", "30")
-        assert candle_retention_job.execute_in_process(resources={"database": database}).success
+        assert candle_retention_job.execute_in_process(
+            resources={"database": database, "settings": TicklakeSettings(retention_days=30)}).success
         with database.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM candles_5m")
             assert cur.fetchone()[0] == 0
@@ -218,7 +219,7 @@ def test_a_failed_build_is_not_cached_and_reaches_every_waiter():
     assert len(cache) == 0 and cache.get("k", lambda: _day(3)).time.tolist() == [0, 300, 600]
 
 
-def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource, timescale_database, monkeypatch):
+def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource, timescale_database):
     """Retention drops candles_5m chunks; the lake's candles equal what the hypertable and every aggregate held."""
     lake = file_lake_resource.get_lake()
     seed(lake, "EURUSD", THU)
@@ -229,13 +230,13 @@ def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource
     with TestClient(create_app(timescale_database, pool_size=1, lake=built)) as client:
         before = {tf: get(client, tf, start, end).json() for tf in TIMEFRAMES}
     assert len(before["5m"]) == 288 and built.cache.builds == 0
-    monkeypatch.setenv("TICKLAKE_RETENTION_DAYS", "30")
-    assert candle_retention_job.execute_in_process(resources={"database": timescale_database}).success
+    assert candle_retention_job.execute_in_process(
+        resources={"database": timescale_database, "settings": TicklakeSettings(retention_days=30)}).success
     built = LakeCandles(lake)
     with TestClient(create_app(timescale_database, pool_size=1, lake=built)) as client:
         r = get(client, "5m", start, end)
         assert r.headers["X-Ticklake-Lake-Days"] == str(THU) and r.json() == before["5m"]
-        for tf, (_, width) in TIMEFRAMES.items():  # the aggregates still hold the day; the lake agrees with them
+        for tf, width in ((t.name, t.seconds) for t in BY_NAME.values()):  # the aggregates still hold the day; the lake agrees with them
             r = get(client, tf, start, end)
             assert r.json() == before[tf], tf
             from_lake = built.candles("EURUSD", [THU], width)

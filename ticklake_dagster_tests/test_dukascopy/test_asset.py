@@ -9,7 +9,7 @@ from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.assets.dukascopy import dukascopy_ticks, month_days, request_share
 from ticklake_dagster.dukascopy.importer import dukascopy_part_key
 from ticklake_dagster.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, partition_key
-from ticklake_dagster.resources import DukascopyResource
+from ticklake_dagster.resources import DukascopyResource, TicklakeSettings
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, reference_candles, reference_clean
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 
@@ -109,7 +109,7 @@ def test_candles_of_imported_days_equal_candles_of_the_encoded_ticks(file_lake_r
     assert run_import(lake, bi5, ["USDJPY"], days=[day]).count("imported") == 1
     result = dg.materialize(
         [r2_ticks, candles_5m], partition_key=partition_key("USDJPY", day), instance=instance_with_symbols("USDJPY"),
-        resources={"lake": file_lake_resource, "database": timescale_database},
+        resources={"lake": file_lake_resource, "database": timescale_database, "settings": TicklakeSettings()},
     )
     assert result.success
     ticks = expected_day("USDJPY", day)[["ts_ms", "bid", "ask"]]

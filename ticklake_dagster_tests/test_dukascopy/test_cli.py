@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ticklake_dagster.dukascopy.importer import dukascopy_part_key
-from ticklake_dagster.lake import FileLake
+from ticklake_dagster.lake_storage import FileLake
 from ticklake_dagster.resources import DatabaseResource
 from ticklake_dagster_tests.factories import fetch_candles, reference_candles, reference_clean
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error

@@ -48,7 +48,7 @@ def test_days_are_imported_exactly_for_fx_jpy_metal_and_crypto(lake_resource, mi
 
 def test_both_feeds_store_identical_days(file_lake_resource, tmp_path, mirror):
     _, bi5, json_url = mirror
-    from ticklake_dagster.lake import FileLake
+    from ticklake_dagster.lake_storage import FileLake
 
     lake_a, lake_b = FileLake(tmp_path / "a"), FileLake(tmp_path / "b")
     run_import(lake_a, bi5, ["EURUSD", "BTCUSD"])
@@ -162,7 +162,7 @@ def test_a_missing_file_fails_the_day_without_retrying(file_lake_resource, mirro
 
 def test_a_lake_write_failure_fails_that_day_only(tmp_path, mirror):
     from ticklake_dagster.errors import LakeError
-    from ticklake_dagster.lake import FileLake
+    from ticklake_dagster.lake_storage import FileLake
 
     class FlakyLake(FileLake):
         def put(self, key, data):
