@@ -90,20 +90,33 @@ class LakeActivity:
     sensor_live_days: int = 2
     sensor_sweep_keys: int = 5000
     sensor_refresh_s: float = 300.0
+    sensor_sweep_s: float = 3600.0  # a symbol's sweep pass starts at most this long after its last one finished
 
 
 def sensor_requests_per_tick(a: LakeActivity) -> int:
-    """ListObjectsV2 calls of one lake sensor tick (see sensors.scan_lake), an estimate a user can redo.
+    """ListObjectsV2 calls the lake sensor makes on every tick (see lake_scan.scan_lake), the sweep aside.
 
     One listing of `ticks/` for the symbols; one tail listing per symbol and live day (it starts after
-    the last key seen, so one page); the sweep: up to sweep_keys keys a tick in pages of 1,000, plus one
-    partial page per symbol it moves past (every symbol when the lake is smaller than the budget).
+    the last key seen, so one page).
     """
-    if a.symbols == 0:
-        return 1
-    swept = min(a.listed_keys, a.sensor_sweep_keys)
-    switches = a.symbols - 1 if a.listed_keys <= a.sensor_sweep_keys else 1
-    return 1 + a.symbols * a.sensor_live_days + max(1, math.ceil(swept / 1000)) + switches
+    return 1 + a.symbols * a.sensor_live_days
+
+
+def sweep_requests_per_pass(a: LakeActivity) -> int:
+    """ListObjectsV2 calls of one sweep pass over every symbol's keys: pages of 1,000, plus one partial page
+    per symbol it moves past and per tick it stops at (sweep_keys keys a tick)."""
+    if not a.symbols or not a.sensor_sweep_keys:
+        return 0
+    ticks = max(1, math.ceil(a.listed_keys / a.sensor_sweep_keys))
+    return max(1, math.ceil(a.listed_keys / 1000)) + a.symbols - 1 + ticks - 1
+
+
+def sweep_passes_per_month(a: LakeActivity) -> float:
+    """Passes a month: one per sweep interval, or back to back when a pass takes longer (a lake too big for the budget)."""
+    if not sweep_requests_per_pass(a):
+        return 0.0
+    pass_s = max(1, math.ceil(a.listed_keys / a.sensor_sweep_keys)) * a.sensor_interval_s
+    return DAYS_PER_MONTH * 86_400 / max(a.sensor_sweep_s, pass_s, a.sensor_interval_s)
 
 
 def materialization_usage(a: LakeActivity) -> Usage:
@@ -135,6 +148,7 @@ def monthly_usage(a: LakeActivity) -> list[Usage]:
     return [
         Usage("ingester writes", class_a=a.parts_per_day * DAYS_PER_MONTH),
         Usage("lake sensor listing", class_a=sensor_requests_per_tick(a) * ticks_per_month),
+        Usage("lake sensor sweep", class_a=sweep_requests_per_pass(a) * sweep_passes_per_month(a)),
         materialization_usage(a),
     ]
 

@@ -18,12 +18,14 @@ class SensorFigures:
     live_days: int = 2
     sweep_keys: int = 5000
     refresh_s: float = 300.0
+    sweep_s: float = 3600.0
 
 
 def sensor_figures(settings, interval_s: float) -> SensorFigures:
     """The lake sensor's figures from the deployment's settings (a TicklakeSettings) and its tick interval."""
     return SensorFigures(interval_s=float(interval_s), live_days=settings.sensor_live_days,
-                         sweep_keys=settings.sensor_sweep_keys, refresh_s=settings.sensor_refresh_seconds)
+                         sweep_keys=settings.sensor_sweep_keys, refresh_s=settings.sensor_refresh_seconds,
+                         sweep_s=settings.sensor_sweep_minutes * 60)
 
 
 @dataclasses.dataclass
@@ -72,7 +74,7 @@ def activity(stats: LakeStats, sensor: SensorFigures) -> LakeActivity:
         stored_bytes=total.total_bytes, symbols=len(stats.symbols), parts_per_day=total.parts_per_day,
         part_bytes=total.raw_bytes / total.raw_parts if total.raw_parts else 0.0, listed_keys=stats.raw_keys,
         sensor_interval_s=sensor.interval_s, sensor_live_days=sensor.live_days, sensor_sweep_keys=sensor.sweep_keys,
-        sensor_refresh_s=sensor.refresh_s,
+        sensor_refresh_s=sensor.refresh_s, sensor_sweep_s=sensor.sweep_s,
     )
 
 
@@ -135,7 +137,8 @@ def render_text(stats: LakeStats, report: CostReport | None) -> str:
 def render_costs(report: CostReport) -> list[str]:
     a = report.activity
     lines = [f"Monthly estimate (30 days; {a.parts_per_day:.1f} parts/day over the last 7 days, "
-             f"{a.symbols} symbols, lake sensor every {a.sensor_interval_s:g} s):"]
+             f"{a.symbols} symbols, lake sensor every {a.sensor_interval_s:g} s, "
+             f"sweep every {a.sensor_sweep_s / 60:g} min):"]
     for b in (report.r2, report.r2_json, report.s3):
         title = b.store + (" with JSON parts (62.7 B/tick)" if b is report.r2_json else "")
         lines.append(f"  {title}: ${b.total:.2f}/month")
