@@ -14,12 +14,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ticklake_dagster.api import history
-from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
+from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe, Timeframes, TimeframeWidth
 from ticklake_dagster.api.store import CandleDatabase, CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.lake_candles import LakeCandles, LakeUnavailable, day_seconds
 from ticklake_dagster.symbols import validate_symbol
-from ticklake_dagster.timeframes import BY_NAME
+from ticklake_dagster.timeframes import BY_NAME, TIMEFRAMES
 
 log = logging.getLogger("ticklake.api")
 
@@ -229,6 +229,11 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
                             last=day_seconds(span[1]) + 86_400 - 300, count=0, **lake_days)
         return Metadata(symbol=found.symbol, timeframes=found.timeframes, first=found.first, last=found.last,
                         count=found.count, **lake_days)
+
+    @app.get("/api/timeframes", response_model=Timeframes, summary="Timeframes and their bucket widths")
+    def timeframes():
+        """The chart reads its timeframe picker and bucket widths from here."""
+        return Timeframes(timeframes=[TimeframeWidth(name=tf.name, seconds=tf.seconds) for tf in TIMEFRAMES])
 
     @app.get("/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]},
              summary="Symbols with candles")

@@ -29,6 +29,15 @@ class Metadata(BaseModel):
     lake_max_days: int | None = Field(default=None, description="Most days one candles request may build from the lake")
 
 
+class TimeframeWidth(BaseModel):
+    name: Timeframe
+    seconds: int = Field(description="Bucket width in seconds")
+
+
+class Timeframes(BaseModel):
+    timeframes: list[TimeframeWidth] = Field(description="Every timeframe the API serves, narrowest first")
+
+
 class Symbols(BaseModel):
     symbols: list[str] = Field(description="Symbols with candles, sorted")
 

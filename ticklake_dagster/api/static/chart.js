@@ -3,7 +3,7 @@
 // view-from, view-to) and window.ticklakeChart.drawn() lists every drawn candle with its pixels.
 "use strict";
 (() => {
-  const WIDTHS = { "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400 };
+  const WIDTHS = {}; // timeframe -> bucket width in seconds, from api/timeframes
   const FETCH_MAX = 5000; // candles per request, below the API's limit
   const MIN_VISIBLE = 10;
   const MAX_VISIBLE = 1500; // 3 x MAX_VISIBLE (view plus a margin each side) stays under FETCH_MAX
@@ -377,10 +377,16 @@
 
   async function init() {
     const params = new URLSearchParams(location.search);
-    if (WIDTHS[params.get("timeframe")]) state.timeframe = params.get("timeframe");
-    timeframeSelect.value = state.timeframe;
     draw();
     try {
+      const { timeframes } = await api("api/timeframes");
+      for (const tf of timeframes) {
+        WIDTHS[tf.name] = tf.seconds;
+        timeframeSelect.add(new Option(tf.name, tf.name));
+      }
+      if (WIDTHS[params.get("timeframe")]) state.timeframe = params.get("timeframe");
+      else if (!WIDTHS[state.timeframe]) state.timeframe = timeframes[0].name;
+      timeframeSelect.value = state.timeframe;
       const { symbols } = await api("api/symbols");
       for (const s of symbols) symbolSelect.add(new Option(s, s));
       if (!symbols.length) {
