@@ -157,8 +157,7 @@ def scan_lake(
 
 
 def _sweep_symbol(cursor: LakeCursor, symbols: list[str], due: Callable[[str], bool]) -> str | None:
-    """The symbol to sweep now: a never-swept one first (a new symbol's history), else the current one if its
-    pass is due, else the next due one in rotation; None when no pass is due."""
+    """The symbol to sweep now: a never-swept one (a new symbol's history), else the next one due; None if none is."""
     never = [s for s in symbols if s not in cursor.pass_previous]
     current = cursor.sweep_symbol
     if current in symbols and due(current) and (current not in cursor.pass_previous or not never):

@@ -198,6 +198,21 @@ def test_an_unchanged_lake_costs_only_the_symbol_listing_and_tails_until_the_swe
     assert harness.tick().run_requests == []
 
 
+def test_a_new_symbol_is_swept_at_once_while_the_others_wait_for_the_interval(file_lake_resource, instance):
+    lake = file_lake_resource.get_lake()
+    put_parts(lake, "EURUSD", LAST_MONTH)
+    clock = [time.time()]
+    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False)
+    harness = Harness(file_lake_resource, instance, settings, clock=lambda: clock[0])
+    assert requested(harness.tick()) == {("EURUSD", LAST_MONTH)}
+    finished = LakeCursor.from_json(harness.cursor).pass_finished
+    put_parts(lake, "GBPUSD", LAST_MONTH)
+    clock[0] += 30
+    assert requested(harness.tick()) == {("GBPUSD", LAST_MONTH)}
+    cursor = LakeCursor.from_json(harness.cursor)
+    assert cursor.pass_finished == {**finished, "GBPUSD": clock[0]}  # EURUSD's pass is not due for an hour
+
+
 def test_a_live_day_is_refreshed_once_per_interval_and_never_beside_a_pending_run(file_lake_resource, instance):
     lake = file_lake_resource.get_lake()
     put_parts(lake, "EURUSD", TODAY)
