@@ -10,6 +10,7 @@ import abc
 import dataclasses
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,6 +56,10 @@ class Lake(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
         """The object's bytes; LakeError if it does not exist."""
+
+    @abc.abstractmethod
+    def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        """The object's last `nbytes` bytes (all of it when smaller) and its full size: one ranged GET."""
 
     @abc.abstractmethod
     def put(self, key: str, data: bytes) -> None:
@@ -117,6 +122,21 @@ class FileLake(Lake):
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise LakeError(f"Lake object {key} does not exist") from None
+        except OSError as e:
+            raise LakeError(f"Cannot read lake object {key}: {e.strerror}") from None
+
+    def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        path = self._path(key)
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read.
+            with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise LakeError(f"Lake object {key} is not a regular file")
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - nbytes))
+                return f.read(), size
         except FileNotFoundError:
             raise LakeError(f"Lake object {key} does not exist") from None
         except OSError as e:
@@ -221,6 +241,19 @@ class S3Lake(Lake):
             if _s3_code(e) in ("NoSuchKey", "404"):
                 raise LakeError(f"Lake object {key} does not exist") from None
             raise self._error(e, f"read {key}") from None
+
+    def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        full = self._key(key)  # outside the try: a refused key keeps its own reason
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=full, Range=f"bytes=-{int(nbytes)}")
+            data = answer["Body"].read()
+        except Exception as e:
+            if _s3_code(e) in ("NoSuchKey", "404"):
+                raise LakeError(f"Lake object {key} does not exist") from None
+            raise self._error(e, f"read {key}") from None
+        content_range = answer.get("ContentRange") or ""  # "bytes 100-199/200"; absent when the whole object came back
+        size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(data)
+        return data, size
 
     def put(self, key: str, data: bytes) -> None:
         try:
