@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ticklake_dagster.errors import LakeError
+from ticklake_dagster.redaction import redact
 
 _BAD_KEY_RE = re.compile(r"(^/)|(//)|(\\)|(^|/)\.\.?(/|$)|[\x00-\x1f]")
 
@@ -226,7 +227,7 @@ class S3Lake(Lake):
 
     def describe(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}"
-        return f"{where} at {self.endpoint}" if self.endpoint else where
+        return f"{where} at {redact(self.endpoint)}" if self.endpoint else where
 
 
 def _s3_code(e: Exception) -> str:

@@ -16,10 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
 from ticklake_dagster.api.store import TIMEFRAMES, CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.redaction import RedactingFilter
 from ticklake_dagster.resources import DatabaseResource
 from ticklake_dagster.symbols import validate_symbol
 
 log = logging.getLogger("ticklake.api")
+log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_LIMIT = 10_000

@@ -13,7 +13,8 @@ from psycopg2 import sql
 from psycopg2.pool import ThreadedConnectionPool
 
 from ticklake_dagster.errors import DatabaseError
-from ticklake_dagster.resources.database import DatabaseResource, redact_url
+from ticklake_dagster.redaction import describe_database_error, describe_dsn
+from ticklake_dagster.resources.database import DatabaseResource
 
 log = logging.getLogger("ticklake.api")
 
@@ -88,10 +89,6 @@ class _ApiConnection(psycopg2.extensions.connection):
     initialized = False
 
 
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
 class CandleStore:
     """Candles, metadata and symbols from PostgreSQL/TimescaleDB.
 
@@ -138,7 +135,7 @@ class CandleStore:
         try:
             conn = psycopg2.connect(url, **self._connect_kwargs())
         except psycopg2.Error as e:
-            raise DatabaseUnavailable(f"Database unreachable at {redact_url(url)}: {_first_line(e)}") from None
+            raise DatabaseUnavailable(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
         self._init_connection(conn)
         return conn
 
@@ -154,7 +151,7 @@ class CandleStore:
                     # minconn = maxconn: psycopg2's pool closes every returned connection beyond minconn.
                     self._pool = ThreadedConnectionPool(self.pool_size, self.pool_size, url, **self._connect_kwargs())
                 except psycopg2.Error as e:
-                    raise DatabaseUnavailable(f"Database unreachable at {redact_url(url)}: {_first_line(e)}") from None
+                    raise DatabaseUnavailable(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
             return self._pool
 
     def _run(self, work: Callable[..., T]) -> T:
@@ -169,7 +166,7 @@ class CandleStore:
                 conn.rollback()
                 return result
             except psycopg2.Error as e:
-                raise DatabaseUnavailable(_first_line(e)) from None
+                raise DatabaseUnavailable(describe_database_error(e, url)) from None
             finally:
                 conn.close()
 
@@ -182,7 +179,7 @@ class CandleStore:
                 try:
                     conn = pool.getconn()
                 except psycopg2.Error as e:
-                    raise DatabaseUnavailable(f"Database unreachable at {redact_url(url)}: {_first_line(e)}") from None
+                    raise DatabaseUnavailable(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
                 try:
                     if not conn.initialized:
                         self._init_connection(conn)
@@ -192,11 +189,11 @@ class CandleStore:
                 except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                     pool.putconn(conn, close=True)
                     if attempt == attempts or not conn.closed:
-                        raise DatabaseUnavailable(_first_line(e)) from None
+                        raise DatabaseUnavailable(describe_database_error(e, url)) from None
                     continue  # the server dropped an idle connection (restart, failover): try a fresh one
                 except psycopg2.Error as e:
                     pool.putconn(conn, close=True)
-                    raise DatabaseUnavailable(_first_line(e)) from None
+                    raise DatabaseUnavailable(describe_database_error(e, url)) from None
                 except BaseException:
                     pool.putconn(conn, close=True)
                     raise
