@@ -31,10 +31,14 @@ BASE_RELATION = "candles_5m"
 
 # PostgreSQL serializes the candles (row_to_json is compact and keeps column order): no per-row Python.
 # date_part (float8) rather than extract (numeric): bucket starts are whole seconds, and it is cheaper.
+# A non-finite price would serialize as the string "Infinity"/"NaN": such rows are never served (NaN
+# sorts above Infinity in PostgreSQL, so one comparison drops both).
 _CANDLES_SQL = """
 SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
 FROM (SELECT date_part('epoch', time)::bigint AS time, open, high, low, close, trades FROM {relation}
-      WHERE symbol = %s AND time >= %s AND time <= %s ORDER BY {relation}.time LIMIT %s) AS c
+      WHERE symbol = %s AND time >= %s AND time <= %s
+        AND greatest(abs(open), abs(high), abs(low), abs(close)) < 'Infinity'::float8
+      ORDER BY {relation}.time LIMIT %s) AS c
 """
 _EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM candles_5m WHERE symbol = %s)"
 _METADATA_SQL = """
