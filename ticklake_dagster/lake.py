@@ -12,12 +12,14 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ticklake_dagster.errors import LakeError
 from ticklake_dagster.redaction import redact
 
+TEMP_DIR = ".tmp"  # every FileLake.put writes here first: one folder to sweep after a writer was killed
 _BAD_KEY_RE = re.compile(r"(^/)|(//)|(\\)|(^|/)\.\.?(/|$)|[\x00-\x1f]")
 
 
@@ -136,7 +138,8 @@ class FileLake(Lake):
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            (self.root / TEMP_DIR).mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.root / TEMP_DIR)
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
@@ -148,6 +151,22 @@ class FileLake(Lake):
                 raise
         except OSError as e:
             raise LakeError(f"Cannot write lake object {key} under {self.root}: {e.strerror}") from None
+
+    def remove_stale_temp_files(self, older_than_s: float = 60.0) -> int:
+        """Delete what writers killed mid-put left behind (untouched for `older_than_s`); -> files removed."""
+        folder = self.root / TEMP_DIR
+        if not folder.is_dir():
+            return 0
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for entry in os.scandir(folder):
+            try:
+                if entry.name.startswith(".tmp-") and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:  # its writer finished meanwhile
+                pass
+        return removed
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

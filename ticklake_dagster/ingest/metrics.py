@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import threading
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
+
+from ticklake_dagster.errors import TicklakeError
 
 
 class IngestMetrics:
@@ -29,6 +33,9 @@ class IngestMetrics:
         )
         self.spool_bytes = Gauge("ticklake_ingest_spool_bytes", "Bytes in the spool's segments", registry=r)
         self.spool_ticks = Gauge("ticklake_ingest_spool_ticks", "Accepted ticks not yet in the lake", registry=r)
+        self.spool_corrupt_bytes = Counter(
+            "ticklake_ingest_spool_corrupt_bytes", "Spool bytes found damaged on replay (their ticks are lost)", registry=r
+        )
         self.disconnects = Counter("ticklake_ingest_source_disconnects", "WebSocket disconnects", ["source"], registry=r)
 
     def value(self, name: str, **labels) -> float:
@@ -43,6 +50,11 @@ class IngestMetrics:
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def __init__(self, address, handler):
+        if ":" in address[0]:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args) -> None:  # scrapes would flood the JSON log
@@ -50,19 +62,26 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class MetricsServer:
-    """`/metrics` (Prometheus text format) and `/health` (JSON) on 127.0.0.1 or any host, in a daemon thread."""
+    """`/metrics` (Prometheus text format) and `/health` (JSON, 503 once failed), in a daemon thread."""
 
-    def __init__(self, metrics: IngestMetrics, health: Callable[[], dict], port: int, host: str = "0.0.0.0"):
+    def __init__(self, metrics: IngestMetrics, health: Callable[[], dict], port: int, host: str = "127.0.0.1"):
         prometheus = make_wsgi_app(metrics.registry)
 
         def app(environ, start_response):
             if environ.get("PATH_INFO") == "/health":
-                body = json.dumps(health()).encode()
-                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                state = health()
+                body = json.dumps(state).encode()
+                status = "503 Service Unavailable" if state.get("status") == "failed" else "200 OK"
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
             return prometheus(environ, start_response)
 
-        self._server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
+        try:
+            self._server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
+        except OSError as e:
+            hint = ": choose another --metrics-port" if e.errno == errno.EADDRINUSE else ""
+            raise TicklakeError(f"Cannot serve metrics on {host}:{port}: {e.strerror or e}{hint}") from None
+        self.address = self._server.server_address[:2]
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
         self._thread.start()

@@ -22,6 +22,7 @@ from ticklake_dagster.symbols import is_valid_symbol
 REJECT_REASONS = (
     "malformed_json",     # not JSON at all
     "not_a_tick",         # JSON, but not an object (or array of objects)
+    "too_many_symbols",   # an array naming more distinct symbols than max_symbols: all its ticks refused
     "missing_field",      # symbol, bid, ask or timestamp absent or null
     "invalid_symbol",     # breaks the symbol rule (e.g. "../x", "eurusd")
     "invalid_price",      # bid/ask not a number (a string that is not numeric, a bool, an object)
@@ -34,6 +35,7 @@ REJECT_REASONS = (
     "spool_full",         # valid, but refused: the spool reached its disk budget
     "spool_error",        # valid, but refused: writing the spool failed (disk error)
 )
+MAX_SYMBOLS_PER_MESSAGE = 10_000  # every symbol is a lake folder and a Dagster partition: a sanity cap
 MIN_TS_MS = 631_152_000_000  # 1990-01-01T00:00:00Z
 MS_THRESHOLD = 1e11  # |timestamp| >= 1e11 is milliseconds (1973 in ms, year 5138 in seconds)
 _NUMBER_TYPES = frozenset({int, float})
@@ -105,8 +107,14 @@ def _loads(message: bytes | str):
         return json.loads(message)
 
 
-def parse_messages(messages: Iterable[bytes | str], now_ms: int) -> ParseResult:
-    """Decode JSON ticks (`{"symbol","bid","ask","timestamp"}` or an array of them) and validate them."""
+def parse_messages(
+    messages: Iterable[bytes | str], now_ms: int, max_symbols: int = MAX_SYMBOLS_PER_MESSAGE,
+) -> ParseResult:
+    """Decode JSON ticks (`{"symbol","bid","ask","timestamp"}` or an array of them) and validate them.
+
+    The one entry point for raw feed input (the ingester and the fuzz target call it): it never raises
+    on any input; every tick is either in the block or counted under a reason.
+    """
     rejected: Counter = Counter()
     examples: dict = {}
     syms: list = []
@@ -130,6 +138,11 @@ def parse_messages(messages: Iterable[bytes | str], now_ms: int) -> ParseResult:
             reject("malformed_json", message)
             continue
         items = obj if type(obj) is list else (obj,)
+        if len(items) > max_symbols and _distinct_symbols(items) > max_symbols:
+            received += len(items)
+            rejected["too_many_symbols"] += len(items)
+            examples.setdefault("too_many_symbols", _sample(message))
+            continue
         for item in items:
             received += 1
             if type(item) is not dict:
@@ -152,6 +165,10 @@ def parse_messages(messages: Iterable[bytes | str], now_ms: int) -> ParseResult:
         rejected[reason] += n
         examples.setdefault(reason, sample)
     return ParseResult(block, received, rejected, examples)
+
+
+def _distinct_symbols(items: list) -> int:
+    return len({s for item in items if type(item) is dict and type(s := item.get("symbol")) is str})
 
 
 def validate_columns(syms: list, bids: list, asks: list, stamps: list, now_ms: int) -> tuple[TickBlock, dict]:

@@ -6,10 +6,9 @@ import abc
 import asyncio
 import os
 import secrets
-import sys
+import stat
 import threading
 import time
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -95,14 +94,26 @@ class WebSocketSource(Source):
 
 
 class JsonlSource(Source):
-    """One JSON tick (or array of ticks) per line, from a file or stdin; ends at end of file."""
+    """One JSON tick (or array of ticks) per line, from any readable path or stdin; ends at end of file.
+
+    A named pipe, a character device (/dev/null, /dev/stdin) and process substitution (/dev/fd/N) are
+    as good as a file; the path is checked without opening it, since opening a pipe is not side-effect
+    free (it waits for, or is seen by, the writer).
+    """
 
     finite = True
 
     def __init__(self, path: str):
         self.path = path
-        if path != "-" and not Path(path).is_file():
-            raise InvalidInput(f"Source jsonl:{path}: no such file")
+        if path != "-":
+            try:
+                mode = os.stat(path).st_mode
+            except OSError as e:
+                raise InvalidInput(f"Source jsonl:{path}: {e.strerror}") from None
+            if stat.S_ISDIR(mode):
+                raise InvalidInput(f"Source jsonl:{path}: is a directory")
+            if not os.access(path, os.R_OK):
+                raise InvalidInput(f"Source jsonl:{path}: permission denied")
 
     def describe(self) -> str:
         return f"jsonl:{self.path}"

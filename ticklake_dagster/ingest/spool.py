@@ -1,8 +1,9 @@
 """The write-ahead spool: every accepted tick is on disk (fsynced) before it counts, until its part is in the lake.
 
-Segments `NNNNNNNNNNNN.wal` hold CRC-framed blocks of ticks (one frame per group commit). Each segment
-counts the ticks of it still waiting for an upload; a sealed segment whose count reaches zero is
-deleted. A frame torn by a crash was never acknowledged, so recovery stops at the first bad frame.
+Segments `NNNNNNNNNNNN.wal` hold CRC-framed blocks of ticks (one frame per group commit, see frames.py).
+Each segment counts the ticks of it still waiting for an upload; a sealed segment whose count reaches
+zero is deleted. A frame torn by a crash was never acknowledged; a damaged frame elsewhere costs only
+its own ticks, and its segment is moved to `quarantine/` instead of being deleted, for a post-mortem.
 """
 
 from __future__ import annotations
@@ -10,69 +11,26 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from ticklake_dagster.errors import TicklakeError
+from ticklake_dagster.ingest.frames import SegmentScan, encode_frame, scan_segment
 from ticklake_dagster.ingest.parse import TickBlock
 
-MAGIC = b"TLK1"
-_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
-_COUNTS = struct.Struct("<IH")  # ticks, symbols
 SUFFIX = ".wal"
+QUARANTINE = "quarantine"
 
 
 class SpoolLocked(TicklakeError):
     """Another live ingester owns this spool."""
 
 
-def encode_frame(block: TickBlock) -> bytes:
-    """One group commit as bytes: header, symbol table, then the four columns."""
-    names = b"".join(bytes([len(s)]) + s.encode() for s in block.symbols)
-    payload = b"".join((
-        _COUNTS.pack(len(block), len(block.symbols)), names,
-        block.codes.astype("<i4", copy=False).tobytes(), block.ts_ms.astype("<i8", copy=False).tobytes(),
-        block.bid.astype("<f8", copy=False).tobytes(), block.ask.astype("<f8", copy=False).tobytes(),
-    ))
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
-
-
-def decode_frame(payload: bytes) -> TickBlock:
-    n, nsym = _COUNTS.unpack_from(payload, 0)
-    pos = _COUNTS.size
-    symbols = []
-    for _ in range(nsym):
-        size = payload[pos]
-        symbols.append(payload[pos + 1 : pos + 1 + size].decode())
-        pos += 1 + size
-    codes = np.frombuffer(payload, "<i4", n, pos).astype("int32")
-    pos += 4 * n
-    ts = np.frombuffer(payload, "<i8", n, pos).astype("int64")
-    pos += 8 * n
-    bid = np.frombuffer(payload, "<f8", n, pos).astype("float64")
-    pos += 8 * n
-    ask = np.frombuffer(payload, "<f8", n, pos).astype("float64")
-    return TickBlock(symbols, codes, ts, bid, ask)
-
-
-def read_segment(path: Path) -> tuple[list[TickBlock], int]:
-    """The segment's intact frames, and how many trailing bytes were torn or corrupt."""
-    data = path.read_bytes()
-    blocks, pos = [], 0
-    while pos + _HEADER.size <= len(data):
-        magic, size, crc = _HEADER.unpack_from(data, pos)
-        payload = data[pos + _HEADER.size : pos + _HEADER.size + size]
-        if magic != MAGIC or len(payload) != size or zlib.crc32(payload) != crc:
-            break
-        blocks.append(decode_frame(payload))
-        pos += _HEADER.size + size
-    return blocks, len(data) - pos
+def read_segment(path: Path) -> SegmentScan:
+    """The segment's intact frames, its damaged byte ranges and its torn tail."""
+    return scan_segment(path.read_bytes())
 
 
 @dataclasses.dataclass
@@ -82,11 +40,14 @@ class _Segment:
     size: int = 0
     outstanding: int = 0
     sealed: bool = False
+    damaged: bool = False  # kept in quarantine/ once its intact ticks are in the lake
     opened_at: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class Spool:
     """A locked folder of segments; `append` runs in a worker thread, the rest on the event loop."""
+
+    _write = staticmethod(os.write)  # a seam: tests fill the disk of one spool, not the process's os.write
 
     def __init__(self, directory: str | os.PathLike, segment_bytes: int = 8 << 20, segment_age_s: float = 300.0):
         self.dir = Path(directory)
@@ -122,25 +83,27 @@ class Spool:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd
 
-    def recover(self) -> Iterator[tuple[int, TickBlock, int]]:
-        """(segment, block, torn bytes) for every frame left by earlier runs, oldest first; they become sealed."""
+    def recover(self) -> Iterator[tuple[int, SegmentScan]]:
+        """(segment, what it holds) for every segment left by earlier runs, oldest first; they become sealed.
+
+        A damaged segment stays where it is until its intact ticks are uploaded (a crash before that replays
+        them again), then moves to quarantine/.
+        """
         for seq in self._recovered:
             path = self._path(seq)
-            blocks, torn = read_segment(path)
-            seg = _Segment(seq, path, size=path.stat().st_size, sealed=True)
-            seg.outstanding = sum(len(b) for b in blocks)
+            scan = read_segment(path)
+            seg = _Segment(seq, path, size=path.stat().st_size, sealed=True, damaged=bool(scan.corrupt))
+            seg.outstanding = sum(len(b) for b in scan.blocks)
             with self._lock:
                 self._segments[seq] = seg
-            if not blocks:
-                yield seq, TickBlock.empty(), torn
-                self._release_locked_check(seg)
-            for i, block in enumerate(blocks):
-                yield seq, block, torn if i == len(blocks) - 1 else 0
+            yield seq, scan
+            with self._lock:
+                self._maybe_delete(seg)
         self._recovered = []
 
-    def _release_locked_check(self, seg: _Segment) -> None:
-        with self._lock:
-            self._maybe_delete(seg)
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.dir / QUARANTINE
 
     def _path(self, seq: int) -> Path:
         return self.dir / f"{seq:012d}{SUFFIX}"
@@ -155,7 +118,7 @@ class Spool:
             try:
                 view = memoryview(frame)
                 while view:
-                    view = view[os.write(self._fd, view):]
+                    view = view[self._write(self._fd, view):]
                 os.fdatasync(self._fd)
             except OSError:
                 # A full or failing disk: cut the partial frame off and start a new segment next time, so
@@ -221,7 +184,12 @@ class Spool:
 
     def _maybe_delete(self, seg: _Segment) -> None:
         if seg.sealed and seg.outstanding <= 0:
-            seg.path.unlink(missing_ok=True)
+            if seg.damaged:
+                self.quarantine_dir.mkdir(exist_ok=True)
+                os.replace(seg.path, self.quarantine_dir / seg.path.name)
+                _fsync_dir(self.dir)
+            else:
+                seg.path.unlink(missing_ok=True)
             self._segments.pop(seg.seq, None)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from ticklake_dagster.errors import TicklakeError
@@ -37,11 +38,13 @@ class Uploader:
         self.on_uploaded = on_uploaded
         self.on_failure = on_failure
         self.queue: asyncio.Queue[Part] = asyncio.Queue()
-        self._workers: list[asyncio.Task] = []
+        self.workers: list[asyncio.Task] = []
         self.pending_ticks = 0
+        self.last_landed = float("-inf")  # monotonic time the last part landed
+        self.last_failure = ""  # why the last attempt failed, for a give-up message
 
     def start(self) -> None:
-        self._workers = [asyncio.create_task(self._work(), name=f"upload-{i}") for i in range(self.concurrency)]
+        self.workers = [asyncio.create_task(self._work(), name=f"upload-{i}") for i in range(self.concurrency)]
 
     def submit(self, parts: list[Part]) -> None:
         for part in parts:
@@ -57,15 +60,16 @@ class Uploader:
             return False
 
     async def stop(self) -> None:
-        for task in self._workers:
+        for task in self.workers:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self.workers, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:
             part = await self.queue.get()
             try:
                 size = await self._upload(part)
+                self.last_landed = time.monotonic()
                 self.pending_ticks -= len(part)
                 self.on_uploaded(part, size)
             finally:
@@ -80,6 +84,7 @@ class Uploader:
                 return len(data)
             except Exception as e:  # connection refused, timeouts, 5xx, throttling, a full disk: all retried
                 delay = self.backoff.delay(attempt)
-                self.on_failure(part, failure_reason(e), attempt + 1, delay)
+                self.last_failure = failure_reason(e)
+                self.on_failure(part, self.last_failure, attempt + 1, delay)
                 await asyncio.sleep(delay)
                 attempt += 1

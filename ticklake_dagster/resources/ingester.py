@@ -10,7 +10,7 @@ from pydantic import Field
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.lake import FileLake, Lake
 from ticklake_dagster.resources.lake import LakeResource
-from ticklake_dagster.settings import ticklake_home
+from ticklake_dagster.settings import env_number, ticklake_home
 
 # Environment variable -> (field, type): every knob of `ticklake ingest` can be set without flags.
 ENV_FIELDS = {
@@ -26,6 +26,10 @@ ENV_FIELDS = {
     "TICKLAKE_INGEST_RECONNECT_BASE_SECONDS": ("reconnect_base_seconds", float),
     "TICKLAKE_INGEST_RECONNECT_MAX_SECONDS": ("reconnect_max_seconds", float),
     "TICKLAKE_INGEST_SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", float),
+    "TICKLAKE_INGEST_GIVE_UP_SECONDS": ("give_up_seconds", float),
+    "TICKLAKE_INGEST_METRICS_HOST": ("metrics_host", str),
+    "TICKLAKE_INGEST_METRICS_PORT": ("metrics_port", int),
+    "TICKLAKE_INGEST_MAX_SYMBOLS_PER_MESSAGE": ("max_symbols_per_message", int),
     "TICKLAKE_INGEST_DEGRADED_MODE": ("degraded_mode", str),
     "TICKLAKE_INGEST_SUBSCRIBE": ("subscribe_message", str),
 }
@@ -48,6 +52,14 @@ class IngesterResource(dg.ConfigurableResource):
     reconnect_base_seconds: float = Field(default=0.5, gt=0, description="first WebSocket reconnect delay")
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=30.0, ge=0, description="SIGTERM: how long to keep uploading")
+    max_symbols_per_message: int = Field(
+        default=10_000, ge=1, description="a feed message naming more distinct symbols is refused (too_many_symbols)"
+    )
+    give_up_seconds: float = Field(
+        default=300.0, gt=0, description="finite sources: exit 1 (keeping the spool) once the lake took no part this long"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address /metrics and /health listen on")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="unset = no metrics server")
     degraded_mode: Literal["spool", "file"] = Field(
         default="spool",
         description="no lake credentials: 'spool' keeps ticks in the spool until a restart with credentials, "
@@ -58,15 +70,11 @@ class IngesterResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls, lake: LakeResource | None = None, **overrides) -> "IngesterResource":
         """TICKLAKE_INGEST_* (see ENV_FIELDS) over the defaults, then `overrides` (the CLI's flags)."""
-        env = os.environ
         values: dict = {}
         for name, (field, kind) in ENV_FIELDS.items():
-            text = env.get(name)
-            if text:
-                try:
-                    values[field] = kind(text)
-                except ValueError:
-                    raise InvalidInput(f"Invalid {name}={text!r}: expected a {kind.__name__}") from None
+            value = (os.environ.get(name) or None) if kind is str else env_number(name, None, kind)
+            if value is not None:
+                values[field] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(lake=lake or LakeResource.from_env(), home=str(ticklake_home()), **values)

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -62,6 +63,76 @@ class Running:
         return self.join(timeout)
 
 
+class FeedServer:
+    """A market-data WebSocket on 127.0.0.1 in its own thread; `handler(ws, n)` serves connection number n."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.connections = 0
+        self.loop = asyncio.new_event_loop()
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.thread.start()
+        assert self.started.wait(10), "feed did not start"
+
+    def _main(self) -> None:
+        from websockets.asyncio.server import serve
+        from websockets.exceptions import ConnectionClosed
+
+        async def serve_one(ws):
+            n = self.connections
+            self.connections += 1
+            with contextlib.suppress(ConnectionClosed):
+                await self.handler(ws, n)
+
+        async def main():
+            self.stopping = asyncio.Event()
+            async with serve(serve_one, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                self.started.set()
+                await self.stopping.wait()
+
+        self.loop.run_until_complete(main())
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stopping.set)
+            self.thread.join(10)
+
+
+@pytest.fixture
+def ws_feed():
+    """Start WebSocket feeds with `ws_feed(handler)`; each is closed when the test ends."""
+    feeds: list[FeedServer] = []
+
+    def start(handler) -> FeedServer:
+        feeds.append(FeedServer(handler))
+        return feeds[-1]
+
+    yield start
+    for feed in feeds:
+        feed.close()
+
+
+def scripted(scripts: list[list[str]], close_after: set[int] = frozenset(), subscribes: list | None = None):
+    """A feed handler: connection n sends scripts[n] (after reading a subscribe message, if `subscribes`
+    records them), then closes when n is in `close_after` or waits for the client to go."""
+
+    async def handler(ws, n: int) -> None:
+        if subscribes is not None:
+            subscribes.append(await ws.recv())
+        for message in scripts[n] if n < len(scripts) else []:
+            await ws.send(message)
+        if n not in close_after:
+            await ws.wait_closed()
+
+    return handler
+
+
 def run_to_end(config: IngesterResource, sources: list) -> IngestService:
     """Run with finite sources until it exits by itself; it must exit 0."""
     service = IngestService(config, sources, handle_signals=False)
@@ -118,6 +189,17 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name + "{") or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+@pytest.fixture
+def ingest_logs(caplog):
+    caplog.set_level(logging.INFO, logger="ticklake.ingest")
+    return caplog
+
+
+def messages(caplog, msg: str) -> list[dict]:
+    """The fields of every log record with this message."""
+    return [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == msg]
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -24,19 +22,14 @@ DAY = dt.date(2025, 11, 13)
 SECRET = "s3cr3t-never-in-a-log"
 
 
-class StreamingFeed:
-    """A WebSocket feed that streams numbered ticks (JSON arrays of 1-37) until stopped, remembering each sent tick."""
+class StreamingTicks:
+    """A feed handler that streams numbered ticks (JSON arrays of 1-37) until the client goes, remembering each sent tick."""
 
     def __init__(self, symbols=("EURUSD", "GBPUSD")):
         self.symbols = symbols
         self.sent: list[dict] = []
         self.rng = np.random.default_rng(3)
         self.mid = 1.1
-        self.loop = asyncio.new_event_loop()
-        self.started = threading.Event()
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-        assert self.started.wait(10)
 
     def _next(self, n: int) -> list[dict]:
         out = []
@@ -49,31 +42,11 @@ class StreamingFeed:
             out.append(tick)
         return out
 
-    def _main(self) -> None:
-        from websockets.asyncio.server import serve
-        from websockets.exceptions import ConnectionClosed
-
-        async def handler(ws):
-            try:
-                while not self.stop.is_set():
-                    # Build and send in one step, so `sent` is exactly what went out, in order.
-                    await ws.send(json.dumps(self._next(int(self.rng.integers(1, 38)))))
-                    await asyncio.sleep(0.002)
-            except ConnectionClosed:
-                pass
-
-        async def main():
-            self.stop = asyncio.Event()
-            async with serve(handler, "127.0.0.1", 0) as server:
-                self.port = server.sockets[0].getsockname()[1]
-                self.started.set()
-                await self.stop.wait()
-
-        self.loop.run_until_complete(main())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
+    async def __call__(self, ws, n: int) -> None:
+        while True:
+            # Build and send in one step, so `sent` is exactly what went out, in order.
+            await ws.send(json.dumps(self._next(int(self.rng.integers(1, 38)))))
+            await asyncio.sleep(0.002)  # pacing, as a live feed sends
 
 
 def as_frame(ticks: list[dict]) -> pd.DataFrame:
@@ -81,13 +54,14 @@ def as_frame(ticks: list[dict]) -> pd.DataFrame:
                          "bid": [t["bid"] for t in ticks], "ask": [t["ask"] for t in ticks]})
 
 
-def test_kill_9_mid_stream_then_restart_gets_every_accepted_tick_into_s3(tmp_path, cli_env, s3_lake_resource):
+def test_kill_9_mid_stream_then_restart_gets_every_accepted_tick_into_s3(tmp_path, cli_env, s3_lake_resource, ws_feed):
     env = {**cli_env, **s3_env(s3_lake_resource, SECRET)}
     lake = s3_lake_resource.get_lake()
-    feed = StreamingFeed()
+    stream = StreamingTicks()
+    feed = ws_feed(stream)
     port = servers.free_port()
     log1 = tmp_path / "run1.log"
-    proc = start_ingest(env, "--source", f"ws://127.0.0.1:{feed.port}/", "--metrics-port", str(port),
+    proc = start_ingest(env, "--source", feed.url, "--metrics-port", str(port),
                         "--batch-size", "200", "--max-age", "60", stderr_path=log1)
     try:
         wait_until(lambda: _metric_or_0(port, "ticklake_ingest_parts_uploaded_total") >= 4 and
@@ -98,7 +72,7 @@ def test_kill_9_mid_stream_then_restart_gets_every_accepted_tick_into_s3(tmp_pat
         proc.wait(10)
     finally:
         proc.kill()
-        feed.close()
+        feed.close()  # nothing more is sent: `stream.sent` is final
     in_lake_at_kill = len(lake_ticks(lake))
     assert spool_segments(tmp_path / "home"), "the kill should leave accepted ticks in the spool"
 
@@ -114,13 +88,13 @@ def test_kill_9_mid_stream_then_restart_gets_every_accepted_tick_into_s3(tmp_pat
     # what the ingester had acknowledged before the kill; replays may repeat a tick, never invent or lose one.
     k = len(got)
     assert k >= accepted_before_kill
-    assert got == set(tick_rows(as_frame(feed.sent[:k])))
+    assert got == set(tick_rows(as_frame(stream.sent[:k])))
     replay = [line for line in log_lines(log2) if line["msg"] == "Replaying spool"]
     assert replay and replay[0]["ticks"] > 0
 
     for symbol in ("EURUSD", "GBPUSD"):
         result = compact_day(lake, symbol, DAY)
-        reference = as_frame(feed.sent[:k]).query("symbol == @symbol")[["ts_ms", "bid", "ask"]]
+        reference = as_frame(stream.sent[:k]).query("symbol == @symbol")[["ts_ms", "bid", "ask"]]
         reference = reference.sort_values("ts_ms", kind="stable", ignore_index=True)
         pd.testing.assert_frame_equal(build_candles(result.ticks), build_candles(reference))
     for path in (log1, log2):
@@ -173,7 +147,6 @@ def test_synthetic_ingest_fills_the_lake_that_materialize_reads(tmp_path, cli_en
     try:
         lake_root = tmp_path / "home" / "lake" / "ticks"
         wait_until(lambda: len(list(lake_root.glob("*/*/*/*/*.parquet"))) >= 4, timeout=60, what="parts")
-        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:

@@ -130,3 +130,12 @@ def test_concat_blocks_remaps_symbols():
     both = concat_blocks([a, b])
     assert [both.symbols[c] for c in both.codes] == ["AAA", "BBB", "BBB", "CCC"]
     assert both.bid.tolist() == [1.1, 1.1, 1.15, 1.1]
+
+
+def test_a_message_naming_too_many_distinct_symbols_is_refused_whole():
+    five = json.dumps([json.loads(tick(symbol=f"S{i}")) for i in range(5)])
+    same = json.dumps([json.loads(tick()) for _ in range(9)])
+    result = parse_messages([five, same], NOW_MS, max_symbols=4)
+    assert result.rejected == {"too_many_symbols": 5} and result.received == 14 and len(result.block) == 9
+    assert result.examples["too_many_symbols"].startswith('[{"symbol": "S0"')
+    assert len(parse_messages([five], NOW_MS, max_symbols=5).block) == 5

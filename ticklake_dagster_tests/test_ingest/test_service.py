@@ -1,13 +1,11 @@
 """The ingester service in-process against a real file lake, the moto S3 server and a local WebSocket feed."""
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
-import logging
+import os
 import subprocess
 import sys
-import threading
 
 import boto3
 import pytest
@@ -22,7 +20,7 @@ from ticklake_dagster.ingest.spool import Spool
 from ticklake_dagster.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_ingest.conftest import (
-    Running, lake_ticks, make_config, run_to_end, spool_segments, tick_rows, wait_until, write_jsonl,
+    Running, lake_ticks, make_config, messages, run_to_end, scripted, spool_segments, tick_rows, wait_until, write_jsonl,
 )
 
 DAY = dt.date(2025, 11, 13)
@@ -36,16 +34,6 @@ def good_ticks(n: int, symbols=("EURUSD", "GBPUSD"), start: int = START) -> list
 
 def expected_rows(ticks: list[dict]) -> list[tuple]:
     return sorted((t["symbol"], t["timestamp"], t["bid"], t["ask"]) for t in ticks)
-
-
-@pytest.fixture
-def ingest_logs(caplog):
-    caplog.set_level(logging.INFO, logger="ticklake.ingest")
-    return caplog
-
-
-def messages(caplog, msg: str) -> list[dict]:
-    return [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == msg]
 
 
 def test_bad_input_is_counted_by_reason_logged_once_each_and_never_written(tmp_path, file_lake_resource, ingest_logs):
@@ -171,47 +159,7 @@ def test_an_s3_outage_loses_nothing(tmp_path, ingest_logs):
     assert spool_segments(tmp_path / "home") == []
 
 
-class Feed:
-    """A market-data WebSocket on 127.0.0.1: records subscribe messages, sends scripted ticks per connection."""
-
-    def __init__(self, scripts: list[list[str]], close_after: set[int]):
-        self.scripts, self.close_after = scripts, close_after
-        self.subscribes: list[str] = []
-        self.connections = 0
-        self.loop = asyncio.new_event_loop()
-        self.started = threading.Event()
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.thread.start()
-        assert self.started.wait(10)
-
-    def _main(self) -> None:
-        from websockets.asyncio.server import serve
-
-        async def handler(ws):
-            n = self.connections
-            self.connections += 1
-            self.subscribes.append(await ws.recv())
-            for message in self.scripts[n] if n < len(self.scripts) else []:
-                await ws.send(message)
-            if n in self.close_after:
-                return  # the server drops the connection: the ingester must reconnect
-            await ws.wait_closed()
-
-        async def main():
-            async with serve(handler, "127.0.0.1", 0) as server:
-                self.port = server.sockets[0].getsockname()[1]
-                self.stop = asyncio.Event()
-                self.started.set()
-                await self.stop.wait()
-
-        self.loop.run_until_complete(main())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
-
-
-def test_websocket_feed_with_a_reconnect_lands_every_tick_in_s3(tmp_path, s3_lake_resource, ingest_logs):
+def test_websocket_feed_with_a_reconnect_lands_every_tick_in_s3(tmp_path, s3_lake_resource, ingest_logs, ws_feed):
     ticks = good_ticks(500, symbols=("EURUSD", "BTC-USD"))
     as_seconds = [{**t, "timestamp": t["timestamp"] / 1000} for t in ticks[100:200]]
     as_iso = [{**t, "timestamp": dt.datetime.fromtimestamp(t["timestamp"] / 1000, dt.timezone.utc).isoformat()}
@@ -219,21 +167,19 @@ def test_websocket_feed_with_a_reconnect_lands_every_tick_in_s3(tmp_path, s3_lak
     first = [json.dumps(t) for t in ticks[:100]] + [json.dumps(as_seconds)] + [json.dumps(as_iso[i:i + 10]) for i in range(0, 100, 10)]
     second = ["not json", json.dumps({"symbol": "../x", "bid": 1, "ask": 2, "timestamp": START})] + [
         json.dumps(ticks[i:i + 7]) for i in range(300, 500, 7)]
-    feed = Feed([first, second], close_after={0})
+    subscribes: list[str] = []
+    feed = ws_feed(scripted([first, second], close_after={0}, subscribes=subscribes))
     subscribe = json.dumps({"op": "subscribe", "symbols": ["EURUSD", "BTC-USD"]})
     config = make_config(tmp_path, s3_lake_resource, batch_size=64, batch_max_age_seconds=0.3)
     source = parse_source(f"ws://127.0.0.1:{feed.port}/feed?apikey=SECRET-IN-URL", subscribe=subscribe)
     assert isinstance(source, WebSocketSource) and "SECRET" not in source.describe()
     source.backoff.base, source.backoff.cap = 0.05, 0.2
-    try:
-        running = Running(IngestService(config, [source], handle_signals=False, metrics_port=0))
-        m = running.service.metrics
-        wait_until(lambda: m.total("ticklake_ingest_ticks_uploaded_total") >= 500, what="500 ticks uploaded")
-        assert running.stop() == 0
-    finally:
-        feed.close()
+    running = Running(IngestService(config, [source], handle_signals=False, metrics_port=0))
+    m = running.service.metrics
+    wait_until(lambda: m.total("ticklake_ingest_ticks_uploaded_total") >= 500, what="500 ticks uploaded")
+    assert running.stop() == 0
     assert tick_rows(lake_ticks(s3_lake_resource.get_lake())) == expected_rows(ticks)
-    assert feed.subscribes == [subscribe, subscribe]
+    assert subscribes == [subscribe, subscribe] and feed.connections == 2
     assert len(messages(ingest_logs, "WebSocket disconnected")) == 1
     assert m.total("ticklake_ingest_source_disconnects_total") == 1
     assert m.total("ticklake_ingest_ticks_rejected_total") == 2
@@ -245,11 +191,10 @@ def test_websocket_feed_with_a_reconnect_lands_every_tick_in_s3(tmp_path, s3_lak
 def test_metrics_and_health_endpoints(tmp_path, file_lake_resource):
     from ticklake_dagster_tests.test_ingest.conftest import metric, scrape
 
-    read, write = __import__("os").pipe()
+    read, write = os.pipe()
     running = None
     try:
-        source = JsonlSource("-")
-        source.path = f"/dev/fd/{read}"
+        source = JsonlSource(f"/dev/fd/{read}")
         config = make_config(tmp_path, file_lake_resource, batch_size=3)
         running = Running(IngestService(config, [source], handle_signals=False, metrics_port=0))
         port = running.service.metrics_port
@@ -264,10 +209,10 @@ def test_metrics_and_health_endpoints(tmp_path, file_lake_resource):
         health = json.loads(scrape(port, "/health"))
         assert health["status"] == "ok" and health["ticks_accepted"] == 7 and health["batched_ticks"] == 1
     finally:
-        __import__("os").close(write)
+        os.close(write)
         if running is not None:
             assert running.join() == 0  # end of input: the last tick is flushed too
-        __import__("os").close(read)
+        os.close(read)
     assert len(lake_ticks(file_lake_resource.get_lake())) == 7
 
 
@@ -276,7 +221,7 @@ def test_source_specs_are_checked_with_one_line_errors(tmp_path):
     for spec, message in [
         ("synthetic:../x@5", "Invalid symbol"), ("synthetic:EURUSD@0", "RATE must be"),
         ("synthetic:EURUSD", "expected synthetic:"), ("jsonl:", "needs a path"),
-        (f"jsonl:{tmp_path}/missing.jsonl", "no such file"), ("http://example.com", "Unknown source"),
+        (f"jsonl:{tmp_path}/missing.jsonl", "No such file or directory"), ("http://example.com", "Unknown source"),
         ("ws://", "has no host"),
     ]:
         with pytest.raises(InvalidInput, match=message):
