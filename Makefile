@@ -28,16 +28,21 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# The Dagster instance is prepared first so `materialize` reports its days to it (the UI shows them).
+# Ctrl-C stops everything `ticklake dev` started within 10 s; the embedded PostgreSQL keeps running.
+DEMO_PORT ?= 3000
 demo: setup
 	$(BIN)/ticklake seed-demo
+	$(BIN)/ticklake dev --setup-only
 	$(BIN)/ticklake materialize EURUSD $$($(BIN)/python -c "import datetime as d; t=d.datetime.now(d.timezone.utc).date(); print(f'{t-d.timedelta(days=7)}:{t-d.timedelta(days=1)}')")
-	$(BIN)/ticklake dev
+	$(BIN)/ticklake dev --port $(DEMO_PORT)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_materialize.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_backfill.py
+	$(BIN)/python benchmarks/bench_cli.py
 
 # Coverage-guided fuzzing of the tick parser and the part readers (atheris). Runs until stopped (Ctrl-C),
 # or FUZZ_SECONDS; what it learns stays in .ticklake/fuzz-corpus, a finding is written as crash-*.

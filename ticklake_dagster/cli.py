@@ -1,4 +1,8 @@
-"""`ticklake` command line: every failure is one line on stderr and a non-zero exit, never a traceback."""
+"""`ticklake` command line: every failure is one line on stderr and a non-zero exit, never a traceback.
+
+Rule for `commands/*`: import only the standard library and light ticklake modules at the top; import
+Dagster, pandas, pyarrow, numpy, boto3, psycopg2, FastAPI and anything that pulls them in inside `run()`.
+"""
 
 import argparse
 import importlib
@@ -8,7 +12,7 @@ import sys
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.redaction import redact
 
-# name -> module with `add_arguments(parser)` and `run(args) -> int`; imported only when used.
+# name -> module with a one-line docstring, `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
     "materialize": "ticklake_dagster.commands.materialize",
     "migrate": "ticklake_dagster.commands.migrate",
@@ -17,6 +21,11 @@ COMMANDS = {
     "ingest": "ticklake_dagster.commands.ingest",
     "serve": "ticklake_dagster.commands.serve",
 }
+
+
+def command_modules() -> dict:
+    """Every command's module: cheap to import (see the rule above), so --help can describe them all."""
+    return {name: importlib.import_module(path) for name, path in COMMANDS.items()}
 
 
 def build_parser(modules: dict) -> argparse.ArgumentParser:
@@ -30,9 +39,7 @@ def build_parser(modules: dict) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    chosen = argv[0] if argv and argv[0] in COMMANDS else None
-    # Import only the command being run (the others pull in heavy dependencies), but list them all in --help.
-    modules = {n: importlib.import_module(m) for n, m in COMMANDS.items() if chosen is None or n == chosen}
+    modules = command_modules()
     args = build_parser(modules).parse_args(argv)
     try:
         return int(modules[args.command].run(args) or 0)

@@ -1,7 +1,10 @@
 """The Dagster instance ticklake runs under: DAGSTER_HOME inside TICKLAKE_HOME, storage in PostgreSQL."""
 
+import contextlib
+import datetime as dt
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +12,7 @@ import dagster as dg
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.lake import Lake
 from ticklake_dagster.lake_keys import RAW_ROOT
-from ticklake_dagster.partitions import symbol_partitions_def
+from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources.database import embedded_server_uri
 from ticklake_dagster.settings import ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
@@ -63,3 +66,36 @@ def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[s
     if new:
         instance.add_dynamic_partitions(symbol_partitions_def.name, new)
     return new
+
+
+def configured_dagster_home() -> Path | None:
+    """The Dagster instance to report to: DAGSTER_HOME when set, else the one `ticklake dev` prepared, else none."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    prepared = ticklake_home() / "dagster"
+    return prepared if (prepared / "dagster.yaml").is_file() else None
+
+
+@contextlib.contextmanager
+def open_configured_instance() -> Iterator[dg.DagsterInstance | None]:
+    """The configured instance (storage settings as `ticklake dev` gives them), or None when there is none."""
+    home = configured_dagster_home()
+    if home is None:
+        yield None
+        return
+    if home == ticklake_home() / "dagster" and not os.environ.get("TICKLAKE_DAGSTER_PG_URL"):
+        os.environ.update(prepare_dagster_env())
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def report_materialized_days(instance: dg.DagsterInstance, symbol: str, days: list[tuple[dt.date, dict, dict]]) -> None:
+    """Record (day, r2_ticks metadata, candles_5m metadata) as runless materializations of those partitions.
+
+    Work done outside a run (`ticklake materialize`) then shows on the assets' partition pages like a run's.
+    """
+    register_symbols(instance, [symbol])
+    for day, ticks_meta, candles_meta in days:
+        key = partition_key(symbol, day)
+        instance.report_runless_asset_event(dg.AssetMaterialization("r2_ticks", partition=key, metadata=ticks_meta))
+        instance.report_runless_asset_event(dg.AssetMaterialization("candles_5m", partition=key, metadata=candles_meta))

@@ -10,16 +10,14 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from ticklake_dagster.asset_metadata import HIGHER_TIMEFRAMES, candles_metadata
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
 from ticklake_dagster.candles import ROLLUPS, build_candles
 from ticklake_dagster.checks import CANDLES_SEVERITIES, CheckSettings, candles_check_specs, candles_findings, summarize_all
-from ticklake_dagster.days import iso_ms
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import day_window, load_compacted, refresh_after_write, write_day
 from ticklake_dagster.resources import DatabaseResource, LakeResource
-
-HIGHER_TIMEFRAMES = [name for name, _, _ in ROLLUPS]
 
 CANDLE_SPECS = [
     dg.AssetSpec(
@@ -77,20 +75,9 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
         str(partition_key(symbol, day)): candles_findings(stored.get((symbol, day), _EMPTY), symbol, day, n_ticks, now, settings)
         for symbol, day, _, n_ticks in built
     }
-    candle_times = [c["time"] for _, _, c, _ in built if len(c)]
-    first = min(int(t.iloc[0]) for t in candle_times) if candle_times else None
-    last = max(int(t.iloc[-1]) for t in candle_times) if candle_times else None
     yield dg.MaterializeResult(
         asset_key="candles_5m",
-        metadata={
-            "candle_count": sum(len(c) for _, _, c, _ in built),
-            "first_candle": iso_ms(first),
-            "last_candle": iso_ms(last),
-            "rows_upserted": sum(s.upserted for s in stats),
-            "rows_removed": sum(s.removed for s in stats),
-            "database_flavor": flavor,
-            "higher_timeframes": ", ".join(HIGHER_TIMEFRAMES),
-        },
+        metadata=candles_metadata([c for _, _, c, _ in built], stats, flavor),
         check_results=summarize_all("candles_5m", findings, CANDLES_SEVERITIES),
     )
     for name in HIGHER_TIMEFRAMES:

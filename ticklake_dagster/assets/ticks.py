@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ticklake_dagster.asset_metadata import ticks_metadata
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.checks import (
     TICKS_SEVERITIES, CheckSettings, read_compacted_table, summarize_all, ticks_check_specs, ticks_findings,
@@ -45,20 +46,4 @@ def r2_ticks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materi
         written = read_compacted_table(store.get(result.key)) if store.exists(result.key) else None
         findings[str(partition_key(symbol, day))] = ticks_findings(written, day, result.clean.rows_read, result.clean.rejected_total, settings)
     checks = summarize_all("r2_ticks", findings, TICKS_SEVERITIES)
-    if len(results) == 1:
-        only = results[0]
-        return dg.MaterializeResult(
-            metadata={**only.metadata(), "path": dg.MetadataValue.path(only.key)}, check_results=checks
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "partitions": len(results),
-            "parts_read": sum(r.parts for r in results),
-            "ticks_kept": sum(len(r.ticks) for r in results),
-            "rejected": sum(r.clean.rejected_total for r in results),
-            "duplicates_removed": sum(r.clean.duplicates for r in results),
-            "bytes_written": sum(r.bytes_written for r in results),
-            "empty_days": sum(1 for r in results if r.parts == 0),
-        },
-        check_results=checks,
-    )
+    return dg.MaterializeResult(metadata=ticks_metadata(results), check_results=checks)

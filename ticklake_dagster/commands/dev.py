@@ -5,19 +5,23 @@ import shutil
 import sys
 from pathlib import Path
 
-import dagster as dg
-
 from ticklake_dagster.errors import TicklakeError
-from ticklake_dagster.instance import lake_symbols, prepare_dagster_env, register_symbols
-from ticklake_dagster.resources import LakeResource
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--setup-only", action="store_true",
+                        help="prepare DAGSTER_HOME under TICKLAKE_HOME and register the lake's symbols, then exit")
 
 
 def run(args) -> int:
+    import dagster as dg
+
+    from ticklake_dagster.instance import lake_symbols, prepare_dagster_env, register_symbols
+    from ticklake_dagster.process_group import run_supervised
+    from ticklake_dagster.resources import LakeResource
+
     env = prepare_dagster_env()
     os.environ.update(env)
     lake = LakeResource.from_env().get_lake()
@@ -25,10 +29,19 @@ def run(args) -> int:
         added = register_symbols(instance, lake_symbols(lake))
     if added:
         print(f"Registered symbols from {lake.describe()}: {', '.join(added)}")
+    if args.setup_only:
+        print(f"Dagster instance ready in {env['DAGSTER_HOME']}")
+        return 0
     beside = Path(sys.executable).parent / "dagster"
     dagster = str(beside) if beside.is_file() else shutil.which("dagster")
     if not dagster:
         raise TicklakeError("The dagster command is not installed in this environment")
-    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})", flush=True)
-    os.execve(dagster, [dagster, "dev", "-m", "ticklake_dagster.definitions", "-h", args.host, "-p", str(args.port)], env)
-    return 0
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); "
+          "stop with Ctrl-C or SIGTERM", flush=True)
+    argv = [dagster, "dev", "-m", "ticklake_dagster.definitions", "-h", args.host, "-p", str(args.port)]
+    code = run_supervised(argv, env, label="Dagster")
+    # Everything is stopped; skip the interpreter's teardown of the Dagster modules imported above,
+    # which takes seconds on a loaded machine and would count against the stop deadline.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,12 +1,10 @@
 """Materialize r2_ticks and candles_5m for a symbol and a day or an inclusive START:END range."""
 
 import contextlib
+import re
 
-from ticklake_dagster.candles import build_candles
 from ticklake_dagster.days import parse_day_range
-from ticklake_dagster.errors import NoTickFiles
-from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.errors import NoTickFiles, TicklakeError
 from ticklake_dagster.symbols import validate_symbol
 
 
@@ -19,6 +17,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     symbol = validate_symbol(args.symbol)
     days = parse_day_range(args.days)
+
+    from ticklake_dagster.asset_metadata import candles_metadata, ticks_metadata
+    from ticklake_dagster.candles import build_candles
+    from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
+    from ticklake_dagster.resources import DatabaseResource, LakeResource
+
     lake = LakeResource.from_env().get_lake()
     database = None if args.dry_run else DatabaseResource.from_env()
     flavor = database.ensure_schema() if database else None
@@ -40,11 +44,32 @@ def run(args) -> int:
                 print(f"{symbol} {day}: dry run, nothing written")
                 continue
             stats = write_day(conn, flavor, symbol, day, candles)
-            written.append(day)
+            written.append((day, ticks_metadata([result]), candles_metadata([candles], [stats], flavor)))
             print(f"{symbol} {day}: {stats.inserted} rows inserted, {stats.updated} updated, "
                   f"{stats.removed} removed in candles_5m")
-        refresh_after_write(conn, flavor, written)
+        refresh_after_write(conn, flavor, [day for day, _, _ in written])
     if days_with_data == 0:
         span = str(days[0]) if len(days) == 1 else f"{days[0]}:{days[-1]}"
         raise NoTickFiles(f"No tick files found for {symbol} on {span}")
+    if written:
+        report_to_dagster(symbol, written)
     return 0
+
+
+def report_to_dagster(symbol: str, written: list) -> None:
+    """Show the days just written on the Dagster UI's partition pages, when a Dagster instance is configured."""
+    from ticklake_dagster.instance import configured_dagster_home, open_configured_instance, report_materialized_days
+
+    home = configured_dagster_home()
+    if home is None:
+        return
+    try:
+        with open_configured_instance() as instance:
+            report_materialized_days(instance, symbol, written)
+    except TicklakeError:
+        raise
+    except Exception as e:
+        reason = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", (str(e).strip().splitlines() or [""])[0])
+        raise TicklakeError(f"Candles written, but reporting them to the Dagster instance in {home} failed: "
+                            f"{type(e).__name__}: {reason}") from None
+    print(f"Reported {len(written)} partition(s) of r2_ticks and candles_5m to the Dagster instance in {home}")

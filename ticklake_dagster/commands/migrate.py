@@ -1,13 +1,13 @@
 """Apply pending database migrations and say whether TimescaleDB or plain PostgreSQL was found."""
 
-from ticklake_dagster.resources import DatabaseResource
-
 
 def add_arguments(parser) -> None:
     pass
 
 
 def run(args) -> int:
+    from ticklake_dagster.resources import DatabaseResource
+
     database = DatabaseResource.from_env()
     report = database.migrate()
     kind = "TimescaleDB" if report.flavor == "timescaledb" else "plain PostgreSQL (no timescaledb extension)"

@@ -4,11 +4,7 @@ import datetime as dt
 
 from ticklake_dagster.days import parse_day
 from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.resources import LakeResource
 from ticklake_dagster.symbols import validate_symbol
-from ticklake_dagster.synthetic import batch_bounds, generate_day
-from ticklake_dagster.ticks import ticks_to_parquet
 
 DEFAULT_SYMBOLS = "EURUSD,GBPUSD,USDJPY"
 
@@ -29,6 +25,12 @@ def run(args) -> int:
     if not 0 < args.rate <= 1000:
         raise InvalidInput(f"--rate must be in (0, 1000] ticks/s, got {args.rate}")
     end = parse_day(args.end) if args.end else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+
+    from ticklake_dagster.lake_keys import raw_part_key
+    from ticklake_dagster.resources import LakeResource
+    from ticklake_dagster.synthetic import batch_bounds, generate_day
+    from ticklake_dagster.ticks import ticks_to_parquet
+
     lake = LakeResource.from_env().get_lake()
     print(f"Seeding {', '.join(symbols)} for {args.days} days ending {end} into {lake.describe()}")
     for symbol in symbols:

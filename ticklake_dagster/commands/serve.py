@@ -3,7 +3,6 @@
 import socket
 
 from ticklake_dagster.errors import InvalidInput, TicklakeError
-from ticklake_dagster.resources import DatabaseResource
 
 
 def add_arguments(parser) -> None:
@@ -39,6 +38,7 @@ def run(args) -> int:
     import uvicorn
 
     from ticklake_dagster.api import create_app
+    from ticklake_dagster.resources import DatabaseResource
 
     database = DatabaseResource.from_env()
     app = create_app(database, pool_size=args.pool_size, migrate=not args.no_migrate)

@@ -1,7 +1,6 @@
 """`ticklake` as a user runs it: real subprocesses, real lake folder, real PostgreSQL."""
 
 import datetime as dt
-import os
 import subprocess
 import sys
 
@@ -13,12 +12,6 @@ from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import fetch_candles
 
 WEEKDAY = "2025-11-13"
-
-
-@pytest.fixture
-def env(tmp_path, database_url):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL"))}
-    return {**clean, "TICKLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": database_url}
 
 
 def ticklake(env, *args, check=True):

@@ -1,0 +1,11 @@
+"""The environment a user's shell would give `ticklake`: a fresh TICKLAKE_HOME, the test database, nothing else of ours."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def env(tmp_path, database_url):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL", "DAGSTER_"))}
+    return {**clean, "TICKLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": database_url}

@@ -1,0 +1,159 @@
+"""`ticklake dev` stops everything it started on Ctrl-C and SIGTERM, and leaves the embedded PostgreSQL usable."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import psutil
+import psycopg2
+import pytest
+
+from ticklake_dagster.resources.database import embedded_server_uri, stop_embedded_server
+from ticklake_dagster_tests import servers
+
+STOP_WITHIN_SECONDS = 10
+
+
+def clean_env(**extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL", "DAGSTER_"))}
+    return {**env, **extra}
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def wait_until(condition, timeout: float, what: str, proc: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"ticklake dev exited {proc.returncode} before {what}:\n{log.read_text()[-3000:]}")
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no {what} within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def ui_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def all_services_up(pid: int) -> bool:
+    """dagster dev, the webserver, the daemon and a code server are all running."""
+    cmdlines = " ".join(" ".join(p.cmdline()) for p in descendants(pid) if p.is_running())
+    return all(part in cmdlines for part in (" dev -m ", "dagster_webserver", "dagster._daemon", "api grpc"))
+
+
+def start_dev(home, log) -> subprocess.Popen:
+    """`ticklake dev` as a terminal would run it: its own session and process group, SIGINT not ignored."""
+    port = servers.free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticklake_dagster.cli", "dev", "--port", str(port)],
+        env=clean_env(TICKLAKE_HOME=str(home)), stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    wait_until(lambda: ui_answers(port), 240, "UI on 127.0.0.1", proc, log)
+    wait_until(lambda: all_services_up(proc.pid), 120, "webserver, daemon and code server", proc, log)
+    return proc
+
+
+def assert_everything_stops(proc: subprocess.Popen, send, log) -> None:
+    started = descendants(proc.pid)[1:]  # the root is ours to reap, through Popen
+    t0 = time.monotonic()
+    send()
+    try:
+        code = proc.wait(timeout=STOP_WITHIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"ticklake dev still running {STOP_WITHIN_SECONDS}s after the signal:\n{log.read_text()[-3000:]}")
+    _, alive = psutil.wait_procs(started, timeout=max(0.1, STOP_WITHIN_SECONDS - (time.monotonic() - t0)))
+    assert not alive, f"still running after the signal: {[' '.join(p.cmdline())[:120] for p in alive]}"
+    assert code == 0, log.read_text()[-3000:]
+    assert "Dagster stopped" in log.read_text()
+
+
+def assert_embedded_postgres_answers(home) -> None:
+    conn = psycopg2.connect(embedded_server_uri(home / "pg", database="dagster"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM runs")  # Dagster's own storage, intact
+            assert cur.fetchone()[0] >= 0
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    yield home
+    stop_embedded_server(home / "pg")
+
+
+def test_ctrl_c_then_sigterm_stop_everything_and_postgres_starts_again(home, tmp_path):
+    log = tmp_path / "first.log"
+    proc = start_dev(home, log)
+    assert_everything_stops(proc, lambda: os.killpg(proc.pid, signal.SIGINT), log)  # Ctrl-C: the whole group
+    assert_embedded_postgres_answers(home)
+
+    stop_embedded_server(home / "pg")  # the next start must bring a stopped server back up, too
+    log = tmp_path / "second.log"
+    proc = start_dev(home, log)
+    assert_everything_stops(proc, lambda: proc.send_signal(signal.SIGTERM), log)  # systemd: the process alone
+    assert_embedded_postgres_answers(home)
+
+
+SUPERVISED = textwrap.dedent(
+    """
+    import signal, subprocess, sys
+    from ticklake_dagster.process_group import run_supervised
+
+    # A tree that ignores every polite signal: a child, its grandchild, and one that left the process group.
+    stubborn = "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in (2, 15)]; time.sleep(600)"
+    tree = (
+        "import signal, subprocess, sys, time; [signal.signal(s, signal.SIG_IGN) for s in (2, 15)];"
+        f"subprocess.Popen([sys.executable, '-c', {stubborn!r}]);"
+        f"subprocess.Popen([sys.executable, '-c', {stubborn!r}], start_new_session=True);"
+        "print('up', flush=True); time.sleep(600)"
+    )
+    sys.exit(run_supervised([sys.executable, "-c", tree], grace_seconds=1.0, kill_seconds=2.0))
+    """
+)
+
+
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "to_group,started_with_ampersand",
+    [(True, False), (True, True), (False, False)],
+    ids=["sigint-to-group", "sigint-inherited-as-ignored", "sigterm-to-process"],
+)
+def test_supervisor_kills_a_tree_that_ignores_signals_at_the_deadline(to_group, started_with_ampersand):
+    """A shell script's `cmd &` starts cmd with SIGINT ignored; an explicit SIGINT must still stop it."""
+    proc = subprocess.Popen([sys.executable, "-c", SUPERVISED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=clean_env(PYTHONPATH=os.pathsep.join(sys.path)),
+                            preexec_fn=ignore_sigint if started_with_ampersand else None)
+    assert proc.stdout.readline().strip() == "up"
+    deadline = time.monotonic() + 10
+    while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = descendants(proc.pid)
+    assert len(started) == 4
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(started, timeout=5)
+    assert not alive
+    _, stderr = proc.communicate(timeout=1)
+    assert proc.returncode == 0
+    assert "killing 3 process(es) that did not stop in time" in stderr, stderr

@@ -1,0 +1,46 @@
+"""`ticklake --help` and every `<command> --help` load no heavy library: commands import those inside run()."""
+
+import os
+import subprocess
+import sys
+
+from ticklake_dagster import cli
+
+HEAVY = ("dagster", "pandas", "pyarrow", "numpy", "boto3", "psycopg2", "fastapi", "uvicorn", "sqlalchemy")
+
+# In a fresh interpreter: build the parser, ask every command for its help, then name the heavy modules loaded.
+PROBE = f"""
+import contextlib, io, sys
+from ticklake_dagster import cli
+parser = cli.build_parser(cli.command_modules())
+for argv in [["--help"], *[[name, "--help"] for name in cli.COMMANDS]]:
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):
+        parser.parse_args(argv)
+print(",".join(sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))))
+"""
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_building_the_parser_and_every_help_imports_no_heavy_module():
+    proc = run_python("-c", PROBE)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"heavy modules imported for --help: {proc.stdout.strip()}"
+
+
+def test_the_probe_would_notice_a_heavy_import():
+    proc = run_python("-c", "import ticklake_dagster.pipeline\n" + PROBE)
+    assert "pandas" in proc.stdout.split(",")
+
+
+def test_help_lists_every_command_with_its_one_line_description():
+    out = run_python("-m", "ticklake_dagster.cli", "--help").stdout
+    for name, module in cli.command_modules().items():
+        summary = module.__doc__.strip().splitlines()[0]
+        assert name in out and summary[:40] in " ".join(out.split()), name
+    for name in cli.COMMANDS:
+        proc = run_python("-m", "ticklake_dagster.cli", name, "--help")
+        assert proc.returncode == 0 and f"usage: ticklake {name}" in proc.stdout, proc.stderr
