@@ -2,14 +2,13 @@
 
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from ticklake_dagster_tests import servers
-from ticklake_dagster_tests.test_cli.test_commands import env, ticklake  # noqa: F401 (fixture)
+from ticklake_dagster_tests.test_cli.test_commands import ticklake
 
 PASSWORD = "Pw-s3cret-9q"
 
@@ -29,7 +28,7 @@ def unreachable_dsns(port: int) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("form", list(unreachable_dsns(1)))
-def test_migrate_never_prints_the_database_password(env, form):  # noqa: F811
+def test_migrate_never_prints_the_database_password(env, form):
     dsn = unreachable_dsns(servers.free_port())[form]
     proc = ticklake({**env, "DATABASE_URL": dsn}, "migrate", check=False)
     out = proc.stdout + proc.stderr
@@ -38,7 +37,7 @@ def test_migrate_never_prints_the_database_password(env, form):  # noqa: F811
     assert PASSWORD not in out and PASSWORD[:6] not in out, out
 
 
-def test_materialize_never_prints_credentials_in_the_lake_endpoint(env):  # noqa: F811
+def test_materialize_never_prints_credentials_in_the_lake_endpoint(env):
     port = servers.free_port()
     env = {**env, "TICKLAKE_LAKE_URL": "s3://ticks", "R2_ENDPOINT": f"http://KEYID:{PASSWORD}@127.0.0.1:{port}",
            "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "topsecret-key"}
@@ -50,7 +49,7 @@ def test_materialize_never_prints_credentials_in_the_lake_endpoint(env):  # noqa
 
 
 @pytest.mark.parametrize("form", ["key_value", "query", "malformed_scheme"])
-def test_serve_startup_line_and_503_warnings_hide_the_password(env, form):  # noqa: F811
+def test_serve_startup_line_and_503_warnings_hide_the_password(env, form):
     dsn = unreachable_dsns(servers.free_port())[form]
     port = servers.free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "serve", "--port", str(port)],
