@@ -87,3 +87,21 @@ def test_no_password_survives_libpqs_own_error_messages(password, breakage):
         raise AssertionError("the connection string was meant to be rejected")
     for text in (shown, describe_dsn(dsn)):
         assert not leaked(text, password, encoded) and encoded[:4] + "x" not in text, text
+
+
+@PROPERTY
+@given(passwords)
+def test_no_password_survives_in_botocore_and_urllib_messages_about_an_endpoint(password):
+    """R2_ENDPOINT with credentials in it, as botocore and urllib word their errors about it."""
+    import urllib.error
+
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    encoded = quote(password, safe="")
+    endpoint = f"http://KEYID:{encoded}@r2.internal:9000/bucket/key"
+    assume(plausible(password, endpoint, encoded))
+    messages = [str(EndpointConnectionError(endpoint_url=endpoint)), str(ConnectTimeoutError(endpoint_url=endpoint)),
+                str(urllib.error.URLError(f"<urlopen error {endpoint}>")), f"Lake s3://ticks/ at {endpoint}"]
+    for message in messages:
+        shown = redact(message)
+        assert not leaked(shown, password, encoded) and "r2.internal" in shown, shown
