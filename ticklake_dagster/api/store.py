@@ -84,8 +84,6 @@ def wait_until(conn, deadline: float) -> None:
     The client-side bound that statement_timeout cannot give: a frozen server, a stalled network or a
     paused VM never runs its own timer, and the kernel still acknowledges the bytes we send.
     """
-    poller = select.poll()
-    registered = None
     while True:
         state = conn.poll()
         if state == psycopg2.extensions.POLL_OK:
@@ -93,12 +91,8 @@ def wait_until(conn, deadline: float) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded
-        events = select.POLLIN if state == psycopg2.extensions.POLL_READ else select.POLLOUT
-        if registered != events:
-            if registered is not None:
-                poller.unregister(conn.fileno())
-            poller.register(conn.fileno(), events)
-            registered = events
+        poller = select.poll()  # anew each time: libpq may switch sockets while connecting (SSL fallback)
+        poller.register(conn.fileno(), select.POLLIN if state == psycopg2.extensions.POLL_READ else select.POLLOUT)
         poller.poll(max(1, int(remaining * 1000)))
 
 
