@@ -30,10 +30,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.candle_store import refresh_continuous_aggregates, write_window  # noqa: E402
+from ticklake_dagster.candle_sql import refresh_continuous_aggregates, write_window  # noqa: E402
 from ticklake_dagster.candles import build_candles  # noqa: E402
 from ticklake_dagster.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.resources.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.postgres import stop_embedded_server  # noqa: E402
 from ticklake_dagster.synthetic import RandomWalk, generate_day  # noqa: E402
 
 SYMBOLS = ("EURUSD", "GBPUSD", "BTC-USD")

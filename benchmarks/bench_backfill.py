@@ -60,9 +60,9 @@ def main() -> int:
 
     from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
     from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.jobs import TICKS_TO_CANDLES
+    from ticklake_dagster.run_planning import TICKS_TO_CANDLES
     from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-    from ticklake_dagster.resources.database import stop_embedded_server
+    from ticklake_dagster.postgres import stop_embedded_server
 
     symbols = args.symbols.split(",")
     days = [start + dt.timedelta(days=i) for i in range(args.days)]

@@ -104,7 +104,7 @@ def main() -> None:
         print(f"ticklake materialize EURUSD {DAY} ({ticks} ticks, 288 candles): {took:.3f} s wall, "
               f"{imports:.3f} s imports ({imports / took:.0%}), {took - imports:.3f} s start-up and work")
         if not os.environ.get("DATABASE_URL"):
-            from ticklake_dagster.resources.database import stop_embedded_server
+            from ticklake_dagster.postgres import stop_embedded_server
 
             stop_embedded_server(Path(tmp) / "pg")
 

@@ -3,7 +3,7 @@
 Runs `ticklake ingest`'s service on a JSON-lines file into a local file lake, and a naive ingester on the
 same input in the same run (json.loads per line, per-tick Python checks and list appends, a pandas
 DataFrame per batch), both pinned to one CPU core. Also prints bytes per tick of the Parquet parts next
-to the deployment guide's JSON parts ([{"timestamp": unix seconds, "bid", "ask"}, ...]) for the same batches.
+to the legacy JSON parts ([{"timestamp": unix seconds, "bid", "ask"}, ...]) for the same batches.
 Usage: python benchmarks/bench_ingest.py [--ticks N] [--symbols K] [--batch-size B]
 """
 
@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ticklake_dagster.days import day_start_ms  # noqa: E402
 from ticklake_dagster.ingest.service import IngestService  # noqa: E402
 from ticklake_dagster.ingest.sources import JsonlSource  # noqa: E402
-from ticklake_dagster.lake import FileLake  # noqa: E402
 from ticklake_dagster.lake_keys import RAW_ROOT, raw_part_key  # noqa: E402
+from ticklake_dagster.lake_storage import FileLake  # noqa: E402
 from ticklake_dagster.resources import IngesterResource, LakeResource  # noqa: E402
 from ticklake_dagster.synthetic import RandomWalk  # noqa: E402
 from ticklake_dagster.ticks import read_part  # noqa: E402
@@ -112,7 +112,7 @@ def run_naive(source: Path, home: Path, batch_size: int) -> float:
 
 
 def part_sizes(lake: FileLake) -> tuple[int, int, int]:
-    """(ticks, Parquet bytes, bytes of the same parts as the guide's JSON arrays)."""
+    """(ticks, Parquet bytes, bytes of the same parts as legacy JSON arrays)."""
     ticks = parquet = as_json = 0
     for obj in lake.list(RAW_ROOT):
         table = read_part(obj.key, lake.get(obj.key))
@@ -148,7 +148,7 @@ def main() -> None:
               "spool fsynced per group commit)")
         print(f"naive baseline  : {args.ticks / naive_seconds:>10,.0f} ticks/s  ({naive_seconds:.2f} s)")
         print(f"speed-up        : {naive_seconds / seconds:>10.1f}x")
-        print(f"lake bytes/tick : {parquet / ticks:>10.1f} Parquet (zstd) vs {as_json / ticks:.1f} guide JSON parts "
+        print(f"lake bytes/tick : {parquet / ticks:>10.1f} Parquet (zstd) vs {as_json / ticks:.1f} legacy JSON parts "
               f"({as_json / parquet:.1f}x smaller)")
 
 

@@ -21,11 +21,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ticklake_dagster.candles import build_candles  # noqa: E402
-from ticklake_dagster.lake import FileLake  # noqa: E402
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key  # noqa: E402
+from ticklake_dagster.lake_storage import FileLake  # noqa: E402
 from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day  # noqa: E402
 from ticklake_dagster.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.resources.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.postgres import stop_embedded_server  # noqa: E402
 from ticklake_dagster.synthetic import RandomWalk, batch_bounds  # noqa: E402
 from ticklake_dagster.days import day_start_ms  # noqa: E402
 from ticklake_dagster.ticks import ticks_to_parquet  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
         print(f"{'naive pandas resample + executemany':<44}{t_naive:>9.2f}{n / t_naive:>14,.0f}")
         print(f"speed-up: {t_naive / t_fast:.1f}x  ({n_fast} candles each, best of {args.repeat})")
         print(f"\nbytes per tick: raw Parquet parts {raw_bytes / n:.2f}, compacted day {compacted_bytes / n:.2f}, "
-              f"the guide's JSON parts {json_bytes / n:.2f}")
+              f"legacy JSON parts {json_bytes / n:.2f}")
         if not os.environ.get("DATABASE_URL"):
             stop_embedded_server(Path(tmp) / "pg")
 

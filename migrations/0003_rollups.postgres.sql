@@ -1,5 +1,5 @@
 -- Plain PostgreSQL: the same relation names as ordinary tables with candles_5m's columns and key,
--- filled by the materialization for the window it writes (see candle_store.fill_rollups).
+-- filled by the materialization for the window it writes (see candle_sql.fill_rollups).
 
 CREATE TABLE IF NOT EXISTS candles_15m (LIKE candles_5m INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE IF NOT EXISTS candles_1h (LIKE candles_5m INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);

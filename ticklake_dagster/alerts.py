@@ -20,8 +20,8 @@ import urllib.parse
 import urllib.request
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
+
+from ticklake_dagster.partitions import run_partition_label
 
 from ticklake_dagster.redaction import redact
 
@@ -123,12 +123,7 @@ class AlertDeliveryError(Exception):
 def _partition_of_run(run: dg.DagsterRun | None) -> str | None:
     if run is None:
         return None
-    tags = run.tags
-    if PARTITION_NAME_TAG in tags:
-        return tags[PARTITION_NAME_TAG]
-    if ASSET_PARTITION_RANGE_START_TAG in tags:
-        return f"{tags[ASSET_PARTITION_RANGE_START_TAG]}...{tags.get(ASSET_PARTITION_RANGE_END_TAG)}"
-    return None
+    return run_partition_label(run.tags)
 
 
 def _check_alert(record, instance: dg.DagsterInstance) -> Alert:
@@ -153,7 +148,7 @@ def _check_alert(record, instance: dg.DagsterInstance) -> Alert:
 def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
     entry = record.event_log_entry
     event = entry.dagster_event
-    if event.event_type == DagsterEventType.RUN_SUCCESS:
+    if event.event_type == dg.DagsterEventType.RUN_SUCCESS:
         return Alert(storage_id=record.storage_id, kind="run", run_id=entry.run_id, job=entry.job_name,
                      partition=_partition_of_run(instance.get_run_by_id(entry.run_id)), description="the run succeeded", passed=True)
     error = getattr(event.event_specific_data, "error", None)
@@ -179,7 +174,7 @@ def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: Al
     """
     storage = instance.event_log_storage
     streams = []
-    for event_type in (DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_SUCCESS):
+    for event_type in (dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS):
         if after is None:
             flt = dg.EventRecordsFilter(event_type=event_type, after_timestamp=time.time() - settings.first_lookback_seconds)
         else:
@@ -198,7 +193,7 @@ def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: Al
     for record in sorted((r for s in streams for r in s), key=lambda r: r.storage_id):
         if record.storage_id > horizon:
             break
-        if record.event_log_entry.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+        if record.event_log_entry.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             alerts.append(_check_alert(record, instance))
         else:
             alerts.append(_run_alert(record, instance))

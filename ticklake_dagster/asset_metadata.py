@@ -3,12 +3,12 @@
 import dagster as dg
 import pandas as pd
 
-from ticklake_dagster.candle_store import WriteStats
-from ticklake_dagster.candles import ROLLUPS
+from ticklake_dagster.candle_sql import WriteStats
 from ticklake_dagster.days import iso_ms
 from ticklake_dagster.pipeline import CompactedDay
+from ticklake_dagster.timeframes import ROLLUPS
 
-HIGHER_TIMEFRAMES = [name for name, _, _ in ROLLUPS]
+HIGHER_TIMEFRAMES = [tf.relation for tf in ROLLUPS]
 
 
 def ticks_metadata(results: list[CompactedDay]) -> dict:

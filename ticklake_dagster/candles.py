@@ -3,17 +3,10 @@
 import numpy as np
 import pandas as pd
 
-BUCKET_MS = 5 * 60 * 1000
-CANDLE_COLUMNS = ["time", "open", "high", "low", "close", "trades", "spread_avg"]
+from ticklake_dagster.timeframes import BASE
 
-# Higher timeframes, each rolled up from the one before it (TimescaleDB hierarchical aggregates).
-ROLLUPS = (
-    ("candles_15m", "15 minutes", "candles_5m"),
-    ("candles_1h", "1 hour", "candles_15m"),
-    ("candles_4h", "4 hours", "candles_1h"),
-    ("candles_12h", "12 hours", "candles_4h"),
-    ("candles_1d", "1 day", "candles_12h"),
-)
+BUCKET_MS = BASE.seconds * 1000
+CANDLE_COLUMNS = ["time", "open", "high", "low", "close", "trades", "spread_avg"]
 
 
 def build_candles(ticks: pd.DataFrame, bucket_ms: int = BUCKET_MS) -> pd.DataFrame:

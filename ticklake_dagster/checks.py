@@ -5,7 +5,6 @@ evaluates all 60 and reports one result per check that names every failing parti
 blocking: a failure fails the step, so nothing downstream of it runs.
 """
 
-import dataclasses
 import datetime as dt
 import io
 
@@ -16,9 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ticklake_dagster.candles import BUCKET_MS
-from ticklake_dagster.days import DAY_MS, day_start_ms
-from ticklake_dagster.market_hours import trading_window
-from ticklake_dagster.settings import env_number
+from ticklake_dagster.days import DAY_MS, day_start_ms, iso_ms
+from ticklake_dagster.market_hours import trading_at, trading_window
+from ticklake_dagster.partitions import partition_key
+from ticklake_dagster.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.ticks import TICK_SCHEMA
 
 # r2_ticks (ERROR, blocking)
@@ -55,24 +55,6 @@ CANDLES_CHECKS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckSettings:
-    max_rejected_ratio: float = 0.01
-    # Below this many rows a ratio says little (5 bad rows of 6 is a test fixture, not a broken feed).
-    min_rows_for_ratio: int = 100
-    max_gap_buckets: int = 6
-    freshness_minutes: float = 30.0
-
-    @classmethod
-    def from_env(cls) -> "CheckSettings":
-        return cls(
-            max_rejected_ratio=env_number("TICKLAKE_MAX_REJECTED_RATIO", cls.max_rejected_ratio),
-            min_rows_for_ratio=env_number("TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO", cls.min_rows_for_ratio, int),
-            max_gap_buckets=env_number("TICKLAKE_MAX_GAP_BUCKETS", cls.max_gap_buckets, int),
-            freshness_minutes=env_number("TICKLAKE_FRESHNESS_MINUTES", cls.freshness_minutes),
-        )
-
-
 def ticks_check_specs(asset_key: dg.AssetKey | str) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=True) for name, text in TICKS_CHECKS.items()]
 
@@ -91,11 +73,11 @@ def read_compacted_table(data: bytes | None) -> pa.Table | None:
     return None if data is None else pq.read_table(io.BytesIO(data))
 
 
-def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: CheckSettings) -> dict[str, str | None]:
+def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: TicklakeSettings) -> dict[str, str | None]:
     """Each r2_ticks check for one symbol-day: None when it passes, else why it fails."""
     out: dict[str, str | None] = dict.fromkeys(TICKS_CHECKS)
     ratio = rejected / rows_read if rows_read else 0.0
-    if rows_read >= settings.min_rows_for_ratio and ratio > settings.max_rejected_ratio:
+    if rows_read >= settings.min_rows_for_rejected_ratio and ratio > settings.max_rejected_ratio:
         out[TICKS_REJECTED_RATIO_CHECK] = f"{rejected} of {rows_read} rows rejected ({ratio:.2%} > {settings.max_rejected_ratio:.2%})"
     if table is None:
         return out  # no parts, no compacted file: nothing else to check
@@ -125,7 +107,7 @@ def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejecte
 
 
 def candles_findings(
-    candles: pd.DataFrame, symbol: str, day: dt.date, tick_count: int, now: dt.datetime, settings: CheckSettings
+    candles: pd.DataFrame, symbol: str, day: dt.date, tick_count: int, now: dt.datetime, settings: TicklakeSettings
 ) -> dict[str, str | None]:
     """Each candles_5m check for one symbol-day's rows (time as UTC timestamps, open/high/low/close, trades)."""
     out: dict[str, str | None] = dict.fromkeys(CANDLES_CHECKS)
@@ -169,6 +151,54 @@ def longest_gap(times_ms: np.ndarray, start_ms: int, end_ms: int) -> tuple[int, 
     edges = np.flatnonzero(np.diff(np.r_[1, present.astype("int8"), 1]))  # starts/ends of missing runs
     runs = edges[1::2] - edges[::2]
     return (int(runs.max()) if len(runs) else 0), int(n - present.sum())
+
+
+# --- the feed itself: candles_5m freshness reported by the lake sensor -------------------------------
+# candles_5m's freshness check runs only when candles_5m does, and a dead ingester writes no parts, so
+# nothing would run: the lake sensor evaluates the check itself from the newest part of each symbol.
+
+# A symbol with no part for this long is retired, not stale: stop watching it (covers an FX weekend).
+RETIRED_AFTER_MS = 4 * DAY_MS
+
+
+def feed_freshness(
+    newest_part_ms: dict[str, int], stale: dict[str, str], symbols: list[str], now: float, minutes: float
+) -> list[dg.AssetCheckEvaluation]:
+    """candles_5m freshness evaluations for feeds that went stale or came back; updates `stale` in place.
+
+    `newest_part_ms`: symbol -> first tick of its newest raw part; `stale`: symbol -> partition its
+    stale feed was reported on (both kept in the lake sensor's cursor).
+    """
+    now_ms = int(now * 1000)
+    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+    events = []
+    for symbol in symbols:
+        newest = newest_part_ms.get(symbol)
+        if newest is None or now_ms - newest > RETIRED_AFTER_MS:
+            continue
+        age_min = (now_ms - max(newest, day_start_ms(today))) / 60_000
+        is_stale = trading_at(symbol, now_ms) and age_min > minutes
+        reported = stale.get(symbol)
+        key = str(partition_key(symbol, today))
+        if is_stale and reported != key:
+            stale[symbol] = key
+            events.append(_freshness_evaluation(
+                key, False, f"no raw parts for {symbol} since {iso_ms(newest)} ({age_min:.0f} minutes, limit {minutes:g}) "
+                "while the market is open: is the ingester running?"))
+        elif not is_stale and reported is not None:
+            stale.pop(symbol)
+            events.append(_freshness_evaluation(reported, True, f"raw parts for {symbol} arrive again (newest {iso_ms(newest)})"))
+    for gone in set(stale) - set(symbols):
+        stale.pop(gone)
+    return events
+
+
+def _freshness_evaluation(partition: str, passed: bool, description: str) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("candles_5m"),
+        check_name=CANDLES_FRESHNESS_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=description, partition=partition,
+    )
 
 
 # --- summary -----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ COMMANDS = {
     "dev": "ticklake_dagster.commands.dev",
     "ingest": "ticklake_dagster.commands.ingest",
     "serve": "ticklake_dagster.commands.serve",
+    "import": "ticklake_dagster.commands.import_history",
 }
 
 

@@ -27,7 +27,7 @@ def parse_day(text: str) -> dt.date:
     return day
 
 
-def parse_day_range(text: str) -> list[dt.date]:
+def parse_day_range(text: str, max_days: int = MAX_RANGE_DAYS) -> list[dt.date]:
     """Parse `DATE` or `START:END` (inclusive) into the list of days it covers."""
     start_text, sep, end_text = text.partition(":")
     start = parse_day(start_text)
@@ -35,8 +35,8 @@ def parse_day_range(text: str) -> list[dt.date]:
     if end < start:
         raise InvalidInput(f"Invalid range {text!r}: end is before start")
     n = (end - start).days + 1
-    if n > MAX_RANGE_DAYS:
-        raise InvalidInput(f"Invalid range {text!r}: {n} days is more than {MAX_RANGE_DAYS}")
+    if n > max_days:
+        raise InvalidInput(f"Invalid range {text!r}: {n} days is more than {max_days}")
     return [start + dt.timedelta(days=i) for i in range(n)]
 
 
@@ -58,3 +58,9 @@ def iso_ms(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
     return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(epoch_ms))).isoformat()
+
+
+def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the UTC day."""
+    start = utc_midnight(day)
+    return start, start + dt.timedelta(milliseconds=DAY_MS)

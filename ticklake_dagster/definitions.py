@@ -7,10 +7,13 @@ Production: TICKLAKE_LAKE_URL=s3://... with R2_* credentials, and DATABASE_URL f
 import dagster as dg
 
 from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
+from ticklake_dagster.assets.dukascopy import dukascopy_ticks
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
 from ticklake_dagster.sensors import alert_sensor, lake_sensor
-from ticklake_dagster.resources import AlertWebhookResource, DatabaseResource, IngesterResource, LakeResource
+from ticklake_dagster.resources import (
+    AlertWebhookResource, DatabaseResource, DukascopyResource, IngesterResource, LakeResource, TicklakeSettings,
+)
 
 
 def build_resources() -> dict:
@@ -21,11 +24,13 @@ def build_resources() -> dict:
         "database": DatabaseResource.from_env(),
         "ingester": IngesterResource.from_env(lake=lake),
         "alert_webhook": AlertWebhookResource.from_env(),
+        "dukascopy": DukascopyResource.from_env(),
+        "settings": TicklakeSettings.from_env(),
     }
 
 
 defs = dg.Definitions(
-    assets=[raw_ticks, r2_ticks, candles_5m],
+    assets=[raw_ticks, r2_ticks, candles_5m, dukascopy_ticks],
     jobs=[candle_retention_job],
     schedules=[daily_candles_schedule, candle_retention_schedule],
     sensors=[lake_sensor, alert_sensor],

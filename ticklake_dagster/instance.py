@@ -10,10 +10,8 @@ from pathlib import Path
 import dagster as dg
 
 from ticklake_dagster.errors import TicklakeError
-from ticklake_dagster.lake import Lake
-from ticklake_dagster.lake_keys import RAW_ROOT
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.resources.database import embedded_server_uri
+from ticklake_dagster.postgres import embedded_server_uri
 from ticklake_dagster.settings import ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 
@@ -51,12 +49,6 @@ def prepare_dagster_env() -> dict[str, str]:
         TICKLAKE_DAGSTER_PG_URL=dagster_storage_url(),
     )
     return env
-
-
-def lake_symbols(lake: Lake) -> list[str]:
-    """Symbols that have raw parts in the lake (folder names that pass the symbol rule)."""
-    names = [p[len(RAW_ROOT) :].rstrip("/") for p in lake.list_dirs(RAW_ROOT)]
-    return [n for n in names if is_valid_symbol(n)]
 
 
 def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[str]:

@@ -1,6 +1,7 @@
-"""When a symbol's market is expected to trade: what the gaps and freshness checks hold the data to.
+"""When a symbol's market is expected to trade: what the gaps and freshness checks hold the data to, and
+the days the demo generator fills.
 
-Crypto trades around the clock. FX trades Monday to Friday; its week ends at 22:00 UTC on Friday in
+Crypto (a symbol naming BTC, ETH, SOL or USDT) trades around the clock. FX trades Monday to Friday; its week ends at 22:00 UTC on Friday in
 winter and 21:00 in summer, so Friday is held to 21:00 (a lenient hour in winter beats a false alert
 every summer Friday). Ticks outside these hours are still accepted; they are just not required.
 """
@@ -8,9 +9,13 @@ every summer Friday). Ticks outside these hours are still accepted; they are jus
 import datetime as dt
 
 from ticklake_dagster.days import DAY_MS, day_of_ms, day_start_ms
-from ticklake_dagster.synthetic import is_crypto
 
 FX_FRIDAY_CLOSE_MS = 21 * 3_600_000
+CRYPTO_MARKERS = ("BTC", "ETH", "SOL", "USDT")
+
+
+def is_crypto(symbol: str) -> bool:
+    return any(m in symbol for m in CRYPTO_MARKERS)
 
 
 def trading_window(symbol: str, day: dt.date) -> tuple[int, int] | None:
@@ -24,6 +29,11 @@ def trading_window(symbol: str, day: dt.date) -> tuple[int, int] | None:
     if weekday == 4:
         return start, start + FX_FRIDAY_CLOSE_MS
     return None
+
+
+def trades_on(symbol: str, day: dt.date) -> bool:
+    """Whether the market opens at all on the UTC day (FX: Monday to Friday)."""
+    return trading_window(symbol, day) is not None
 
 
 def trading_at(symbol: str, epoch_ms: int) -> bool:

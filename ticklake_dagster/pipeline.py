@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
-from ticklake_dagster.candle_store import WriteStats, refresh_continuous_aggregates, write_window
-from ticklake_dagster.days import DAY_MS, iso_ms, utc_midnight
-from ticklake_dagster.lake import Lake
+from ticklake_dagster.candle_sql import WriteStats, refresh_continuous_aggregates, write_window
+from ticklake_dagster.days import day_window, iso_ms
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
 from ticklake_dagster.lake_keys import daily_key, is_part_name, raw_day_prefix
 from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_part, table_to_parquet, to_frame
@@ -85,11 +85,6 @@ def load_compacted(lake: Lake, symbol: str, day: dt.date) -> pd.DataFrame:
     if not lake.exists(key):
         return read_parts(lake, [])
     return read_daily(lake.get(key))
-
-
-def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = utc_midnight(day)
-    return start, start + dt.timedelta(milliseconds=DAY_MS)
 
 
 def write_day(conn, flavor: str, symbol: str, day: dt.date, candles: pd.DataFrame) -> WriteStats:

@@ -9,23 +9,12 @@ import zlib
 import numpy as np
 
 from ticklake_dagster.days import DAY_MS, day_start_ms
+from ticklake_dagster.market_hours import trades_on
 
 BASE_PRICES = {
     "EURUSD": 1.085, "GBPUSD": 1.27, "USDJPY": 151.2, "AUDUSD": 0.66, "USDCHF": 0.88,
     "USDCAD": 1.36, "XAUUSD": 2400.0, "BTC-USD": 64000.0, "ETH-USD": 3100.0,
 }
-CRYPTO_MARKERS = ("BTC", "ETH", "SOL", "USDT")
-
-
-def is_crypto(symbol: str) -> bool:
-    return any(m in symbol for m in CRYPTO_MARKERS)
-
-
-def market_open(symbol: str, day: dt.date) -> bool:
-    """FX is closed on Saturday and Sunday (UTC); crypto trades every day."""
-    return is_crypto(symbol) or day.weekday() < 5
-
-
 def base_price(symbol: str) -> float:
     return BASE_PRICES.get(symbol, 1.0 + (zlib.crc32(symbol.encode()) % 1000) / 1000.0)
 
@@ -57,9 +46,9 @@ class RandomWalk:
 
 
 def generate_day(symbol: str, day: dt.date, rate: float = 1.0, walk: RandomWalk | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A whole day of ticks (ts_ms sorted, bid, ask) at `rate` ticks/s on average; empty when the market is shut."""
+    """A whole day of ticks (ts_ms sorted, bid, ask) at `rate` ticks/s on average; empty on a day the market is shut."""
     walk = walk or RandomWalk(symbol, seed=zlib.crc32(f"{symbol}/{day}".encode()))
-    if not market_open(symbol, day):
+    if not trades_on(symbol, day):
         empty = np.empty(0)
         return empty.astype("int64"), empty, empty
     n = int(walk.rng.poisson(rate * DAY_MS / 1000.0))

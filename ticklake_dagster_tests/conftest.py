@@ -10,6 +10,7 @@ from botocore.config import Config
 
 from ticklake_dagster.resources import DatabaseResource, LakeResource
 from ticklake_dagster.resources import database as database_module
+from ticklake_dagster.timeframes import ROLLUPS
 from ticklake_dagster_tests import servers
 
 
@@ -27,7 +28,7 @@ def pytest_unconfigure(config):
         shutil.rmtree(own, ignore_errors=True)
 
 
-ROLLUP_RELATIONS = ("candles_1d", "candles_12h", "candles_4h", "candles_1h", "candles_15m")
+ROLLUP_RELATIONS = [tf.relation for tf in reversed(ROLLUPS)]  # dropped widest first: each reads the one before
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import time
 
 import dagster as dg
 import numpy as np
@@ -11,6 +12,7 @@ from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.resources import TicklakeSettings
 from ticklake_dagster.ticks import ticks_to_parquet
 
 DAY = dt.date(2025, 11, 13)  # a Thursday
@@ -87,7 +89,7 @@ def materialize_day(lake_resource, database, symbol: str, day: dt.date = DAY, in
     return dg.materialize(
         [r2_ticks, candles_5m],
         partition_key=partition_key(symbol, day),
-        resources={"lake": lake_resource, "database": database},
+        resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()},
         instance=instance or instance_with_symbols(symbol),
         **kwargs,
     )
@@ -104,3 +106,10 @@ def fetch_candles(database, relation: str = "candles_5m", symbol: str | None = N
     frame = pd.DataFrame(rows, columns=["time", "symbol", "open", "high", "low", "close", "trades", "spread_avg"])
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return frame
+
+
+def wait_until_parts_are_older_than(lake, seconds: float, prefix: str = "ticks/") -> None:
+    """Wait until the newest object under `prefix`, by the lake's own mtime, is more than `seconds` old."""
+    newest = max((o.last_modified for o in lake.list(prefix)), default=0.0)
+    while time.time() <= newest + seconds:
+        time.sleep(0.02)

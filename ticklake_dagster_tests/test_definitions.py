@@ -3,6 +3,7 @@ import dagster as dg
 from ticklake_dagster.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.definitions import defs
 from ticklake_dagster.partitions import ticks_partitions_def
+from ticklake_dagster.resources import TicklakeSettings
 
 
 def test_definitions_load_with_the_spine_assets():
@@ -16,7 +17,13 @@ def test_definitions_load_with_the_spine_assets():
         assert node.partitions_def == ticks_partitions_def
         assert node.backfill_policy.max_partitions_per_run == PARTITIONS_PER_RUN
     assert set(ticks_partitions_def.partition_dimension_names) == {"symbol", "date"}
-    assert {"lake", "database", "ingester", "alert_webhook"} <= set(defs.resources)
+    assert {"lake", "database", "ingester", "alert_webhook", "settings"} <= set(defs.resources)
+
+
+def test_the_deployment_settings_are_a_resource_the_ui_shows():
+    settings = defs.resources["settings"]
+    assert isinstance(settings, TicklakeSettings)
+    assert settings.retention_days >= 1 and settings.sensor_live_days >= 1
 
 
 def test_dagster_definitions_validate_runs_from_the_repository_root(tmp_path):

@@ -3,7 +3,8 @@
 import dagster as dg
 from dagster_postgres import PostgresRunStorage
 
-from ticklake_dagster.instance import lake_symbols, prepare_dagster_env, register_symbols
+from ticklake_dagster.instance import prepare_dagster_env, register_symbols
+from ticklake_dagster.lake_scan import lake_symbols
 
 
 def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch):

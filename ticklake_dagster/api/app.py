@@ -14,11 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
-from ticklake_dagster.api.store import TIMEFRAMES, CandleStore, DatabaseUnavailable
+from ticklake_dagster.api.store import CandleDatabase, CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.redaction import RedactingFilter
-from ticklake_dagster.resources import DatabaseResource
 from ticklake_dagster.symbols import validate_symbol
+from ticklake_dagster.timeframes import BY_NAME
 
 log = logging.getLogger("ticklake.api")
 log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
@@ -145,11 +145,12 @@ def _version() -> str:
         return "0"
 
 
-def create_app(database: DatabaseResource | None = None, *, store: CandleStore | None = None,
+def create_app(database: CandleDatabase | None = None, *, store: CandleStore | None = None,
                pool_size: int = 8, pooled: bool = True, migrate: bool = True, metadata_ttl_s: float = 5.0) -> FastAPI:
-    """The API and chart page over `database` (DatabaseResource.from_env() when omitted)."""
-    store = store or CandleStore(database or DatabaseResource.from_env(), pool_size=pool_size, pooled=pooled,
-                                 migrate=migrate, metadata_ttl_s=metadata_ttl_s)
+    """The API and chart page over `database` (a DatabaseResource), or over a ready `store`."""
+    if store is None and database is None:
+        raise ValueError("create_app needs a database or a store")
+    store = store or CandleStore(database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -182,7 +183,7 @@ def create_app(database: DatabaseResource | None = None, *, store: CandleStore |
         validate_symbol(symbol)
         if start > end:
             raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
-        spanned = bucket_count(start, end, TIMEFRAMES[timeframe][1])
+        spanned = bucket_count(start, end, BY_NAME[timeframe].seconds)
         if spanned > limit:
             raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
                                 "narrow from/to or use a larger timeframe")

@@ -4,7 +4,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Timeframe = Literal["5m", "15m", "1h", "4h", "12h", "1d"]
+from ticklake_dagster.timeframes import BY_NAME
+
+Timeframe = Literal[tuple(BY_NAME)]
 
 
 class Candle(BaseModel):

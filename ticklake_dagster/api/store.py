@@ -1,4 +1,4 @@
-"""Read-only candle queries through a connection pool; relation names come only from TIMEFRAMES."""
+"""Read-only candle queries through a connection pool; relation names come only from the timeframes table."""
 
 import dataclasses
 import datetime as dt
@@ -7,27 +7,16 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg2
 from psycopg2 import sql
 
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.redaction import describe_database_error, describe_dsn
-from ticklake_dagster.resources.database import DatabaseResource
+from ticklake_dagster.timeframes import BASE, BY_NAME, ROLLUPS
 
 log = logging.getLogger("ticklake.api")
-
-# timeframe -> (relation, bucket width in seconds). The only way a relation name reaches SQL.
-TIMEFRAMES: dict[str, tuple[str, int]] = {
-    "5m": ("candles_5m", 300),
-    "15m": ("candles_15m", 900),
-    "1h": ("candles_1h", 3_600),
-    "4h": ("candles_4h", 14_400),
-    "12h": ("candles_12h", 43_200),
-    "1d": ("candles_1d", 86_400),
-}
-BASE_RELATION = "candles_5m"
 
 # PostgreSQL serializes the candles (row_to_json is compact and keeps column order): no per-row Python.
 # date_part (float8) rather than extract (numeric): bucket starts are whole seconds, and it is cheaper.
@@ -57,6 +46,16 @@ SELECT symbol FROM s WHERE symbol IS NOT NULL
 """
 
 T = TypeVar("T")
+
+
+class CandleDatabase(Protocol):
+    """Where the candles are: `DatabaseResource` in production, kept out of the API's imports."""
+
+    connect_timeout: int
+
+    def resolved_url(self) -> str: ...
+
+    def ensure_schema(self) -> str: ...
 
 
 def guarded(cur, query, params, timeout_ms: int) -> None:
@@ -123,7 +122,7 @@ class CandleStore:
     demand (so the server starts while the database is down), at most `pool_size` at once.
     """
 
-    def __init__(self, database: DatabaseResource, *, pool_size: int = 8, pooled: bool = True,
+    def __init__(self, database: CandleDatabase, *, pool_size: int = 8, pooled: bool = True,
                  migrate: bool = True, statement_timeout_ms: int = 4_000, request_timeout_s: float = 5.0,
                  metadata_ttl_s: float = 5.0):
         self.database = database
@@ -261,8 +260,7 @@ class CandleStore:
 
     def candles_json(self, symbol: str, timeframe: str, start: int, end: int, limit: int) -> str | None:
         """The JSON array of candles with start <= time <= end (unix s), or None when the symbol is unknown."""
-        relation, _ = TIMEFRAMES[timeframe]
-        query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(relation))
+        query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation))
         params = (symbol, _utc(start), _utc(end), limit)
 
         def work(run):
@@ -290,10 +288,9 @@ class CandleStore:
         return found
 
     def _query_metadata(self, symbol: str) -> SymbolMetadata | None:
-        higher = [(tf, rel) for tf, (rel, _) in TIMEFRAMES.items() if rel != BASE_RELATION]
         available = sql.SQL(", ").join(
-            sql.SQL("EXISTS (SELECT 1 FROM {} WHERE symbol = %(symbol)s)").format(sql.Identifier(rel))
-            for _, rel in higher
+            sql.SQL("EXISTS (SELECT 1 FROM {} WHERE symbol = %(symbol)s)").format(sql.Identifier(tf.relation))
+            for tf in ROLLUPS
         )
         query = sql.SQL(_METADATA_SQL).format(available=available)
 
@@ -303,7 +300,7 @@ class CandleStore:
         first, last, count, *flags = self._run(work)
         if not count:
             return None
-        timeframes = ["5m"] + [tf for (tf, _), present in zip(higher, flags) if present]
+        timeframes = [BASE.name] + [tf.name for tf, present in zip(ROLLUPS, flags) if present]
         return SymbolMetadata(symbol=symbol, timeframes=timeframes, first=int(first), last=int(last), count=int(count))
 
     def symbols(self) -> list[str]:

@@ -8,16 +8,17 @@ plain tables filled in SQL), so they are materialized together and always agree.
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 
 from ticklake_dagster.asset_metadata import HIGHER_TIMEFRAMES, candles_metadata
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.assets.ticks import r2_ticks
-from ticklake_dagster.candles import ROLLUPS, build_candles
-from ticklake_dagster.checks import CANDLES_SEVERITIES, CheckSettings, candles_check_specs, candles_findings, summarize_all
+from ticklake_dagster.candle_sql import EMPTY_CANDLES, count_rollups, read_back
+from ticklake_dagster.candles import build_candles
+from ticklake_dagster.checks import CANDLES_SEVERITIES, candles_check_specs, candles_findings, summarize_all
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
-from ticklake_dagster.pipeline import day_window, load_compacted, refresh_after_write, write_day
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.pipeline import load_compacted, refresh_after_write, write_day
+from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
+from ticklake_dagster.timeframes import ROLLUPS
 
 CANDLE_SPECS = [
     dg.AssetSpec(
@@ -30,13 +31,13 @@ CANDLE_SPECS = [
     ),
     *(
         dg.AssetSpec(
-            name,
-            deps=[source],
+            tf.relation,
+            deps=[tf.source],
             group_name="candles",
             kinds={"postgres"},
-            description=f"{width} candles rolled up from {source} for the same window (continuous aggregate on TimescaleDB).",
+            description=f"{tf.name} candles rolled up from {tf.source} for the same window (continuous aggregate on TimescaleDB).",
         )
-        for name, width, source in ROLLUPS
+        for tf in ROLLUPS
     ),
 ]
 
@@ -53,7 +54,7 @@ def utc_now() -> dt.datetime:
     pool="ticklake_database",
     check_specs=candles_check_specs("candles_5m"),
 )
-def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource):
+def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings):
     """5-minute OHLC of the mid price per symbol-day, then every higher timeframe for the same window."""
     store = lake.get_lake()
     flavor = database.ensure_schema()
@@ -64,15 +65,15 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
     with database.connect() as conn:
         stats = [write_day(conn, flavor, symbol, day, candles) for symbol, day, candles, _ in built]
         refresh_after_write(conn, flavor, [day for _, day, _, _ in built])
-        stored = _read_back(conn, [(s, d) for s, d, _, _ in built])
-        rollup_rows = _count_rollups(conn, [(s, d) for s, d, _, _ in built])
+        stored = read_back(conn, [(s, d) for s, d, _, _ in built])
+        rollup_rows = count_rollups(conn, [(s, d) for s, d, _, _ in built])
     for (symbol, day, candles, _), s in zip(built, stats):
         context.log.info(
             f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
         )
-    settings, now = CheckSettings.from_env(), utc_now()
+    now = utc_now()
     findings = {
-        str(partition_key(symbol, day)): candles_findings(stored.get((symbol, day), _EMPTY), symbol, day, n_ticks, now, settings)
+        str(partition_key(symbol, day)): candles_findings(stored.get((symbol, day), EMPTY_CANDLES), symbol, day, n_ticks, now, settings)
         for symbol, day, _, n_ticks in built
     }
     yield dg.MaterializeResult(
@@ -82,51 +83,3 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
     )
     for name in HIGHER_TIMEFRAMES:
         yield dg.MaterializeResult(asset_key=name, metadata={"candle_count": rollup_rows[name], "database_flavor": flavor})
-
-
-_EMPTY = pd.DataFrame(columns=["time", "open", "high", "low", "close", "trades"])
-
-
-def _windows(symbol_days: list[tuple[str, dt.date]]) -> dict[str, tuple[dt.datetime, dt.datetime]]:
-    """Per symbol, the span of UTC days this run wrote (one range query per symbol)."""
-    spans: dict[str, tuple[dt.datetime, dt.datetime]] = {}
-    for symbol, day in symbol_days:
-        start, end = day_window(day)
-        lo, hi = spans.get(symbol, (start, end))
-        spans[symbol] = (min(lo, start), max(hi, end))
-    return spans
-
-
-def _read_back(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], pd.DataFrame]:
-    """The candles now stored for each symbol-day of the run: the checks judge the database, not our intent."""
-    wanted = set(symbol_days)
-    frames = []
-    with conn.cursor() as cur:
-        for symbol, (start, end) in _windows(symbol_days).items():
-            cur.execute(
-                "SELECT symbol, time, open, high, low, close, trades FROM candles_5m"
-                " WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time",
-                (symbol, start, end),
-            )
-            frames.append(pd.DataFrame(cur.fetchall(), columns=["symbol", "time", "open", "high", "low", "close", "trades"]))
-    rows = pd.concat(frames, ignore_index=True) if frames else _EMPTY.assign(symbol=[])
-    if rows.empty:
-        return {}
-    rows["time"] = pd.to_datetime(rows["time"], utc=True)
-    rows["day"] = rows["time"].dt.date
-    return {
-        (symbol, day): group.drop(columns=["symbol", "day"]).reset_index(drop=True)
-        for (symbol, day), group in rows.groupby(["symbol", "day"], sort=False)
-        if (symbol, day) in wanted
-    }
-
-
-def _count_rollups(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[str, int]:
-    counts = dict.fromkeys(HIGHER_TIMEFRAMES, 0)
-    with conn.cursor() as cur:
-        for symbol, (start, end) in _windows(symbol_days).items():
-            for name in HIGHER_TIMEFRAMES:
-                cur.execute(f"SELECT count(*) FROM {name} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
-                counts[name] += cur.fetchone()[0]
-    return counts
-

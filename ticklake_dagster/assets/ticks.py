@@ -5,11 +5,11 @@ import dagster as dg
 from ticklake_dagster.asset_metadata import ticks_metadata
 from ticklake_dagster.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.checks import (
-    TICKS_SEVERITIES, CheckSettings, read_compacted_table, summarize_all, ticks_check_specs, ticks_findings,
+    TICKS_SEVERITIES, read_compacted_table, summarize_all, ticks_check_specs, ticks_findings,
 )
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import compact_day
-from ticklake_dagster.resources import LakeResource
+from ticklake_dagster.resources import LakeResource, TicklakeSettings
 
 # Written by the ingester (a separate service), not by Dagster: the lake sensor reports new parts on it.
 raw_ticks = dg.AssetSpec(
@@ -29,10 +29,9 @@ raw_ticks = dg.AssetSpec(
     kinds={"parquet", "s3"},
     check_specs=ticks_check_specs("r2_ticks"),
 )
-def r2_ticks(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def r2_ticks(context: dg.AssetExecutionContext, lake: LakeResource, settings: TicklakeSettings) -> dg.MaterializeResult:
     """The day's raw tick parts compacted into ticks_daily/symbol=/date=/ticks.parquet."""
     store = lake.get_lake()
-    settings = CheckSettings.from_env()
     results, findings = [], {}
     for symbol, day in symbol_days(context):
         result = compact_day(store, symbol, day)

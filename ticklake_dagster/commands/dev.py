@@ -18,7 +18,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import dagster as dg
 
-    from ticklake_dagster.instance import lake_symbols, prepare_dagster_env, register_symbols
+    from ticklake_dagster.instance import prepare_dagster_env, register_symbols
+    from ticklake_dagster.lake_scan import lake_symbols
     from ticklake_dagster.process_group import run_supervised
     from ticklake_dagster.resources import LakeResource
 

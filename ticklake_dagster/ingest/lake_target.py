@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ticklake_dagster.ingest import logs
-from ticklake_dagster.lake import FileLake, Lake, S3Lake
+from ticklake_dagster.lake_storage import FileLake, Lake, S3Lake
 from ticklake_dagster.resources.ingester import IngesterResource
 
 STALE_TEMP_SECONDS = 60.0  # a live put rewrites its temporary file within milliseconds

@@ -28,7 +28,7 @@ from ticklake_dagster.ingest.reporting import Reporter
 from ticklake_dagster.ingest.sources import Source
 from ticklake_dagster.ingest.spool import Spool
 from ticklake_dagster.ingest.uploader import Uploader
-from ticklake_dagster.lake import Lake, S3Lake
+from ticklake_dagster.lake_storage import Lake, S3Lake
 from ticklake_dagster.resources.ingester import IngesterResource
 
 

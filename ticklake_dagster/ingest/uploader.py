@@ -9,7 +9,7 @@ from collections.abc import Callable
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.ingest.backoff import Backoff
 from ticklake_dagster.ingest.batcher import Part
-from ticklake_dagster.lake import Lake
+from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.ticks import ticks_to_parquet
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.lake import FileLake, Lake
+from ticklake_dagster.lake_storage import FileLake, Lake
 from ticklake_dagster.resources.lake import LakeResource
 from ticklake_dagster.settings import env_number, ticklake_home
 
@@ -90,7 +90,7 @@ class IngesterResource(dg.ConfigurableResource):
 
     @property
     def degraded(self) -> bool:
-        """An S3 lake without credentials: the guide's "R2 client not available"."""
+        """An S3 lake without credentials: the ingester logs "R2 client not available" and runs degraded."""
         return self.lake.is_s3 and not self.lake.has_credentials()
 
     def fallback_lake(self) -> Lake:

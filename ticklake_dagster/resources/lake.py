@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.errors import InvalidInput, LakeError
-from ticklake_dagster.lake import FileLake, Lake, S3Lake
+from ticklake_dagster.lake_storage import FileLake, Lake, S3Lake
 from ticklake_dagster.redaction import register_secret
 from ticklake_dagster.settings import ticklake_home
 
@@ -80,7 +80,7 @@ class LakeResource(dg.ConfigurableResource):
         raise InvalidInput(f"Invalid TICKLAKE_LAKE_URL {self.url!r}: expected file:// or s3://")
 
     def s3_client(self):
-        """A boto3 S3 client that R2 accepts (checksums only when required, see FIELD_NOTES)."""
+        """A boto3 S3 client that R2 accepts: checksums only when required (R2 rejected boto3 1.36's default ones on uploads)."""
         import boto3
         from botocore.config import Config
 

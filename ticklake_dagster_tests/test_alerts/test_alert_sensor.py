@@ -13,7 +13,7 @@ import pytest
 from ticklake_dagster.alerts import Alert, AlertSettings, build_payload, send_alerts
 from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.resources import AlertWebhookResource
+from ticklake_dagster.resources import AlertWebhookResource, TicklakeSettings
 from ticklake_dagster.sensors import build_alert_sensor
 from ticklake_dagster_tests.factories import DAY, random_ticks, write_parquet_parts
 from ticklake_dagster_tests.servers import fresh_database
@@ -76,7 +76,7 @@ def failing_run(lake_resource, database, instance):
     ticks.loc[crossed, "bid"] = ticks.loc[crossed, "ask"] + 0.001
     write_parquet_parts(lake_resource.get_lake(), "EURUSD", ticks, parts=2)
     result = dg.materialize([r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance,
-                            resources={"lake": lake_resource, "database": database}, raise_on_error=False)
+                            resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()}, raise_on_error=False)
     assert not result.success
     return result.run_id
 
@@ -133,7 +133,7 @@ def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(f
         lake.delete(obj.key)
     write_parquet_parts(lake, "EURUSD", random_ticks(6, n=1000), parts=2)
     assert dg.materialize([r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance,
-                          resources={"lake": file_lake_resource, "database": database}).success
+                          resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()}).success
     cursor = tick(instance, cursor)
     resolved = [p["text"].split(" on ")[0] for p in webhook.posts[2:]]
     assert resolved == ["ticklake: check r2_ticks / rejected_ratio passes again (ERROR)", "ticklake: run of __ephemeral_asset_job__ succeeded again"]

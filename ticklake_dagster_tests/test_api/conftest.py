@@ -12,13 +12,13 @@ from ticklake_dagster.lake_keys import raw_part_key
 from ticklake_dagster.resources import DatabaseResource, LakeResource
 from ticklake_dagster.synthetic import batch_bounds, generate_day
 from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster.timeframes import BY_NAME
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, instance_with_symbols, materialize_day, reference_candles
 
 # Thursday and Friday for an FX pair; one crypto day with a '-' in its symbol.
 FILLED = {"EURUSD": [DAY, DAY + dt.timedelta(days=1)], "BTC-USD": [DAY]}
 RATE = 0.2  # ticks per second: ~17k a day, every 5-minute bucket populated
-RULES = {"5m": "5min", "15m": "15min", "1h": "1h", "4h": "4h", "12h": "12h", "1d": "1D"}
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ class Filled:
 
     def expected(self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> list[dict]:
         """Candles computed independently from the raw ticks (pandas resample of the mid), as the API shapes them."""
-        ref = reference_candles(self.ticks[symbol], RULES[timeframe])
+        ref = reference_candles(self.ticks[symbol], f"{BY_NAME[timeframe].seconds}s")
         times = [int(t.timestamp()) for t in ref["time"]]
         rows = [
             {"time": int(t), "open": o, "high": h, "low": lo, "close": c, "trades": int(n)}

@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from ticklake_dagster.api.store import TIMEFRAMES
+from ticklake_dagster.timeframes import BY_NAME
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_api.browser import Browser
 from ticklake_dagster_tests.test_api.conftest import FILLED
@@ -48,7 +48,7 @@ def browser(tmp_path_factory):
 
 def api_candles_for_view(base_url: str, symbol: str, timeframe: str, view: dict) -> list[dict]:
     """What the page should draw: every candle whose bucket overlaps the view [from, to)."""
-    width = TIMEFRAMES[timeframe][1]
+    width = BY_NAME[timeframe].seconds
     params = {"symbol": symbol, "timeframe": timeframe,
               "from": math.floor(view["from"] - width) + 1, "to": math.ceil(view["to"]) - 1}
     response = httpx.get(f"{base_url}/api/candles", params=params)

@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
-from ticklake_dagster.api.store import TIMEFRAMES, guarded
+from ticklake_dagster.api.store import guarded
 from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.timeframes import BY_NAME
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
 from ticklake_dagster_tests.test_api.conftest import FILLED, day_start
@@ -32,7 +33,7 @@ def assert_same_candles(got: list[dict], expected: list[dict]) -> None:
             assert g[field] == pytest.approx(e[field], rel=1e-12), (g["time"], field)
 
 
-@pytest.mark.parametrize("timeframe", list(TIMEFRAMES))
+@pytest.mark.parametrize("timeframe", list(BY_NAME))
 def test_candles_match_candles_built_independently_from_the_ticks(client, filled, timeframe):
     response = get_candles(client, timeframe=timeframe)
     assert response.status_code == 200
@@ -91,7 +92,7 @@ def test_metadata_describes_what_the_materialization_wrote(client, filled):
     response = client.get("/api/metadata", params={"symbol": "EURUSD"})
     assert response.status_code == 200
     assert response.json() == {
-        "symbol": "EURUSD", "timeframes": list(TIMEFRAMES),
+        "symbol": "EURUSD", "timeframes": list(BY_NAME),
         "first": expected[0]["time"], "last": expected[-1]["time"], "count": len(expected),
     }
     assert len(expected) == len(fetch_candles(filled.database, symbol="EURUSD"))

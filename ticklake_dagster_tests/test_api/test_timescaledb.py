@@ -5,7 +5,7 @@ import datetime as dt
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.api.store import TIMEFRAMES
+from ticklake_dagster.timeframes import BY_NAME
 from ticklake_dagster_tests.factories import DAY, materialize_day
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
 from ticklake_dagster_tests.test_api.test_endpoints import assert_same_candles
@@ -18,11 +18,11 @@ def test_the_api_reads_continuous_aggregates_like_plain_tables(file_lake_resourc
     # pool_size=1: the PGlite TimescaleDB test server takes one connection at a time
     with TestClient(create_app(timescale_database, pool_size=1)) as client:
         assert client.get("/health").json() == {"status": "ok", "database": "timescaledb"}
-        for timeframe in TIMEFRAMES:
+        for timeframe in BY_NAME:
             response = client.get("/api/candles", params={"symbol": "EURUSD", "timeframe": timeframe, "from": start, "to": end})
             assert response.status_code == 200, response.text
             assert_same_candles(response.json(), filled.expected("EURUSD", timeframe, start, end))
         metadata = client.get("/api/metadata", params={"symbol": "EURUSD"}).json()
-        assert metadata == {"symbol": "EURUSD", "timeframes": list(TIMEFRAMES), "first": start, "last": end - 299, "count": 288}
+        assert metadata == {"symbol": "EURUSD", "timeframes": list(BY_NAME), "first": start, "last": end - 299, "count": 288}
         assert client.get("/api/symbols").json() == {"symbols": ["EURUSD"]}
         assert client.get("/api/metadata", params={"symbol": "BTC-USD"}).status_code == 404

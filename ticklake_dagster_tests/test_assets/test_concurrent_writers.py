@@ -9,8 +9,9 @@ import time
 import pandas as pd
 
 from ticklake_dagster.candles import build_candles
-from ticklake_dagster.pipeline import day_window, write_day
-from ticklake_dagster.candle_store import write_window
+from ticklake_dagster.days import day_window
+from ticklake_dagster.pipeline import write_day
+from ticklake_dagster.candle_sql import write_window
 from ticklake_dagster_tests.factories import DAY, fetch_candles, random_ticks, write_parquet_parts
 
 

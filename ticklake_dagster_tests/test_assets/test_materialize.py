@@ -12,7 +12,9 @@ from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.lake_keys import daily_key
 from ticklake_dagster.partitions import partition_key
+from ticklake_dagster.resources import TicklakeSettings
 from ticklake_dagster.ticks import TICK_SCHEMA, clean_day
+from ticklake_dagster.timeframes import ROLLUPS, TIMEFRAMES
 from ticklake_dagster_tests.factories import (
     DAY, fetch_candles, instance_with_symbols, materialize_day, random_ticks, reference_candles,
     reference_clean, write_json_part, write_parquet_parts,
@@ -179,7 +181,7 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
     instance = instance_with_symbols("EURUSD")
     result = dg.materialize(
         [r2_ticks, candles_5m],
-        resources={"lake": file_lake_resource, "database": database},
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         instance=instance,
         tags={"dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
               "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1])},
@@ -198,8 +200,8 @@ def test_rollups_equal_resampled_ticks_on_plain_postgres(file_lake_resource, dat
     write_parquet_parts(file_lake_resource.get_lake(), "EURUSD", ticks, parts=4)
     materialize_day(file_lake_resource, database, "EURUSD")
     clean = reference_clean(ticks, DAY)
-    for relation, rule in (("candles_15m", "15min"), ("candles_1h", "1h"), ("candles_4h", "4h"), ("candles_12h", "12h"), ("candles_1d", "1D")):
-        assert_candles_equal_reference(fetch_candles(database, relation), clean, rule)
+    for tf in ROLLUPS:
+        assert_candles_equal_reference(fetch_candles(database, tf.relation), clean, f"{tf.seconds}s")
 
 
 def test_materialization_on_timescaledb_refreshes_every_aggregate(file_lake_resource, timescale_database, database):
@@ -208,7 +210,7 @@ def test_materialization_on_timescaledb_refreshes_every_aggregate(file_lake_reso
     result = materialize_day(file_lake_resource, timescale_database, "EURUSD")
     assert metadata(result, "candles_5m")["database_flavor"] == "timescaledb"
     materialize_day(file_lake_resource, database, "EURUSD")  # plain PostgreSQL, same parts
-    for relation in ("candles_5m", "candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"):
+    for relation in (tf.relation for tf in TIMEFRAMES):
         ts_rows, pg_rows = fetch_candles(timescale_database, relation), fetch_candles(database, relation)
         assert len(ts_rows) > 0, relation
         pd.testing.assert_frame_equal(ts_rows.drop(columns="spread_avg"), pg_rows.drop(columns="spread_avg"), check_dtype=False)

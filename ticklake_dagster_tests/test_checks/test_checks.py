@@ -13,16 +13,17 @@ from ticklake_dagster.candles import build_candles
 from ticklake_dagster.checks import (
     CANDLES_CHECKS, CANDLES_FRESHNESS_CHECK, CANDLES_GAPS_CHECK, CANDLES_OHLC_CHECK, CANDLES_TRADES_CHECK,
     CANDLES_UNIQUE_CHECK, TICKS_BID_LE_ASK_CHECK, TICKS_CHECKS, TICKS_INSIDE_DAY_CHECK, TICKS_NO_DUPLICATES_CHECK,
-    TICKS_REJECTED_RATIO_CHECK, TICKS_SCHEMA_CHECK, TICKS_SORTED_CHECK, CheckSettings, candles_findings, ticks_findings,
+    TICKS_REJECTED_RATIO_CHECK, TICKS_SCHEMA_CHECK, TICKS_SORTED_CHECK, candles_findings, ticks_findings,
 )
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.partitions import partition_key
+from ticklake_dagster.resources import TicklakeSettings
 from ticklake_dagster.ticks import clean_day, daily_table
 from ticklake_dagster_tests.factories import (
     DAY, fetch_candles, instance_with_symbols, random_ticks, reference_clean, write_parquet_parts,
 )
 
-SETTINGS = CheckSettings()
+SETTINGS = TicklakeSettings()
 START = day_start_ms(DAY)
 AFTER_DAY = dt.datetime.combine(DAY + dt.timedelta(days=2), dt.time(), dt.timezone.utc)
 
@@ -150,7 +151,7 @@ def test_a_failing_blocking_check_stops_candles(file_lake_resource, database):
     write_parquet_parts(file_lake_resource.get_lake(), "EURUSD", ticks, parts=2)
     result = dg.materialize(
         [r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance_with_symbols("EURUSD"),
-        resources={"lake": file_lake_resource, "database": database}, raise_on_error=False,
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()}, raise_on_error=False,
     )
     assert not result.success
     evaluations = check_evaluations(result, "r2_ticks")
@@ -174,7 +175,7 @@ def test_a_backfill_run_checks_every_partition_and_names_the_failing_one(file_la
         write_parquet_parts(lake, "EURUSD", ticks, parts=2, day=day)
     result = dg.materialize(
         [r2_ticks, candles_5m], instance=instance_with_symbols("EURUSD"),
-        resources={"lake": file_lake_resource, "database": database},
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         tags={"dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
               "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1])},
     )

@@ -12,7 +12,7 @@ import psutil
 import psycopg2
 import pytest
 
-from ticklake_dagster.resources.database import embedded_server_uri, stop_embedded_server
+from ticklake_dagster.postgres import embedded_server_uri, stop_embedded_server
 from ticklake_dagster_tests import servers
 
 STOP_WITHIN_SECONDS = 10

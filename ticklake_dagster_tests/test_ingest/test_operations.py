@@ -60,7 +60,7 @@ def test_a_temp_file_left_by_kill_9_mid_write_is_removed_at_the_next_start(tmp_p
     root = file_lake_resource.get_lake().root
     killed_mid_write = (
         "import os, signal\n"
-        "from ticklake_dagster.lake import FileLake\n"
+        "from ticklake_dagster.lake_storage import FileLake\n"
         "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # the data is written, the rename never happens\n"
         f"FileLake({str(root)!r}).put('ticks/EURUSD/2025/11/13/part-1.parquet', b'half a part')\n"
     )

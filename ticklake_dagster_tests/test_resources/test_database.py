@@ -8,11 +8,12 @@ import pytest
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.migrate import discover
 from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.postgres import stop_embedded_server
 from ticklake_dagster.redaction import describe_dsn
-from ticklake_dagster.resources.database import stop_embedded_server
+from ticklake_dagster.timeframes import TIMEFRAMES
 from ticklake_dagster_tests import servers
 
-RELATIONS = ["candles_5m", "candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"]
+RELATIONS = [tf.relation for tf in TIMEFRAMES]
 
 
 def relation_kinds(database) -> dict:

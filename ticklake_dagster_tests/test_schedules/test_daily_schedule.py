@@ -1,16 +1,16 @@
 """The 02:00 UTC schedule's run requests for a given evaluation time, built with build_schedule_context."""
 
 import datetime as dt
-import time
 
 import dagster as dg
 import pytest
 
 from ticklake_dagster.assets import r2_ticks
-from ticklake_dagster.jobs import request_partitions
-from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.schedules import daily_candles_schedule, plan_daily
-from ticklake_dagster_tests.factories import random_ticks, write_parquet_parts
+from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
+from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.run_planning import plan_daily
+from ticklake_dagster.schedules import daily_candles_schedule
+from ticklake_dagster_tests.factories import random_ticks, wait_until_parts_are_older_than, write_parquet_parts
 
 MONDAY = dt.datetime(2025, 11, 17, 2, 0, tzinfo=dt.timezone.utc)
 THU, FRI, SAT, SUN = (dt.date(2025, 11, d) for d in (13, 14, 15, 16))
@@ -29,11 +29,11 @@ def seed(lake, symbol, day, seed_n):
 
 def materialize_r2(lake_resource, instance, symbol, day):
     assert dg.materialize([r2_ticks], partition_key=partition_key(symbol, day), instance=instance,
-                          resources={"lake": lake_resource}).success
+                          resources={"lake": lake_resource, "settings": TicklakeSettings()}).success
 
 
 def evaluate(lake_resource, instance, when):
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"lake": lake_resource}) as context:
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"lake": lake_resource, "settings": TicklakeSettings()}) as context:
         return daily_candles_schedule(context)
 
 
@@ -43,7 +43,7 @@ def test_yesterday_for_every_symbol_plus_late_days_and_weekends_skipped(lake_res
         seed(lake, "EURUSD", day, i)  # FX: nothing on Saturday or Sunday
     for i, day in enumerate((THU, FRI, SAT, SUN)):
         seed(lake, "BTC-USD", day, 10 + i)
-    time.sleep(1.1)  # the runs below start after every part's (whole-second) mtime
+    wait_until_parts_are_older_than(lake, 1.0)  # the runs below start after every part's (whole-second) mtime
     for symbol, day in (("EURUSD", THU), ("EURUSD", FRI), ("BTC-USD", THU), ("BTC-USD", FRI)):
         materialize_r2(lake_resource, instance, symbol, day)
     seed(lake, "EURUSD", THU, 99)  # a late part for Thursday, after its run

@@ -2,12 +2,13 @@
 
 import datetime as dt
 
-import dagster as dg
 import pandas as pd
 
+from ticklake_dagster.candle_sql import apply_retention, retention_cutoff
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.pipeline import write_day
-from ticklake_dagster.retention import apply_retention, candle_retention_job, retention_cutoff
+from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.ticks import clean_day
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
 
@@ -41,10 +42,9 @@ def test_plain_postgres_deletes_days_before_the_window_and_keeps_rollups(databas
     assert sorted(o.key for o in lake.list("")) == before_lake  # the lake is never pruned
 
 
-def test_the_job_reads_the_window_from_the_environment(database, monkeypatch):
+def test_the_job_keeps_the_window_its_settings_give(database):
     seed_candles(database)
-    monkeypatch.setenv("TICKLAKE_RETENTION_DAYS", "1")
-    result = candle_retention_job.execute_in_process(resources={"database": database})
+    result = candle_retention_job.execute_in_process(resources={"database": database, "settings": TicklakeSettings(retention_days=1)})
     assert result.success
     assert fetch_candles(database).empty  # both seeded days are older than yesterday
 

@@ -5,11 +5,12 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster import sensors
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.lake_keys import part_start_ms, raw_part_key
 from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.sensors import LakeCursor, LakeSensorSettings, feed_freshness
+from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.checks import feed_freshness
+from ticklake_dagster.lake_scan import LakeCursor
 from ticklake_dagster_tests.test_sensors.test_lake_sensor import Harness
 
 THURSDAY = dt.date(2025, 11, 13)
@@ -28,13 +29,13 @@ def test_part_names_give_their_first_tick():
 
 def test_a_stale_feed_is_reported_once_and_resolved_when_parts_resume():
     cursor = cursor_with({"EURUSD": int(NOON * 1000) - 60 * MINUTE_MS, "GBPUSD": int(NOON * 1000) - 5 * MINUTE_MS})
-    [event] = feed_freshness(cursor, ["EURUSD", "GBPUSD"], NOON, 30)
+    [event] = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "GBPUSD"], NOON, 30)
     assert (event.asset_key, event.check_name, event.passed) == (dg.AssetKey("candles_5m"), "freshness", False)
     assert event.partition == str(partition_key("EURUSD", THURSDAY)) and "60 minutes" in event.description
     assert event.severity == dg.AssetCheckSeverity.WARN
-    assert feed_freshness(cursor, ["EURUSD", "GBPUSD"], NOON + 60, 30) == []  # still stale: not reported again
+    assert feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "GBPUSD"], NOON + 60, 30) == []  # still stale: not reported again
     cursor.newest_part_ms["EURUSD"] = int(NOON * 1000) + 2 * MINUTE_MS
-    [back] = feed_freshness(cursor, ["EURUSD", "GBPUSD"], NOON + 180, 30)
+    [back] = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "GBPUSD"], NOON + 180, 30)
     assert back.passed and back.partition == event.partition
     assert cursor.stale == {}
 
@@ -43,12 +44,12 @@ def test_closed_markets_new_days_and_retired_symbols():
     saturday_noon = NOON + 2 * 86_400
     friday_evening = day_start_ms(THURSDAY) + 86_400_000 + 20 * 3_600_000
     cursor = cursor_with({"EURUSD": friday_evening, "BTC-USD": friday_evening, "OLD": int(NOON * 1000) - 10 * 86_400_000})
-    events = feed_freshness(cursor, ["EURUSD", "BTC-USD", "OLD"], saturday_noon, 30)
+    events = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "BTC-USD", "OLD"], saturday_noon, 30)
     assert [(e.partition, e.passed) for e in events] == [(str(partition_key("BTC-USD", THURSDAY + dt.timedelta(days=2))), False)]
     # Just after midnight the day is young: the age counts from midnight, not from yesterday's last part.
     cursor = cursor_with({"EURUSD": day_start_ms(THURSDAY) - 10 * MINUTE_MS})
-    assert feed_freshness(cursor, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 20 * 60, 30) == []
-    [late] = feed_freshness(cursor, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 40 * 60, 30)
+    assert feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 20 * 60, 30) == []
+    [late] = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 40 * 60, 30)
     assert late.partition == str(partition_key("EURUSD", THURSDAY)) and not late.passed
 
 
@@ -58,11 +59,11 @@ def instance():
         yield inst
 
 
-def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource, instance, monkeypatch):
+def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource, instance):
     lake = file_lake_resource.get_lake()
     lake.put(raw_part_key("EURUSD", THURSDAY, int(NOON * 1000) - 120 * MINUTE_MS, suffix="a"), b"")
-    monkeypatch.setattr(sensors, "clock", lambda: NOON)
-    harness = Harness(file_lake_resource, instance, LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, feed_freshness_minutes=30))
+    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, freshness_minutes=30)
+    harness = Harness(file_lake_resource, instance, settings, clock=lambda: NOON)
 
     def freshness_events():
         return [(e.check_name, e.passed, e.partition) for e in harness.tick().asset_events if isinstance(e, dg.AssetCheckEvaluation)]

@@ -11,16 +11,18 @@ from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
 from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.jobs import TICKS_TO_CANDLES, request_partitions
 from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.sensors import LakeCursor, LakeSensorSettings, build_lake_sensor
-from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
+from ticklake_dagster.lake_scan import LakeCursor
+from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
+from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.run_planning import TICKS_TO_CANDLES
+from ticklake_dagster.sensors import build_lake_sensor
+from ticklake_dagster_tests.factories import fetch_candles, random_ticks, wait_until_parts_are_older_than, write_parquet_parts
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 LAST_MONTH = TODAY - dt.timedelta(days=35)
 # skew 1 s covers S3's whole-second LastModified; refresh 0 unless a test is about the interval.
-FAST = LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, sweep_keys=5000, feed_freshness_minutes=None)
+FAST = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=5000, watch_feed=False)
 
 
 @pytest.fixture
@@ -39,12 +41,13 @@ def put_parts(lake, symbol, day, n=1, start=0, data=b"not read by the sensor"):
 class Harness:
     """Evaluates the sensor like the daemon would: the cursor carried over, new symbols registered."""
 
-    def __init__(self, lake_resource, instance, settings=FAST):
-        self.sensor = build_lake_sensor(settings=settings)
-        self.lake_resource, self.instance, self.cursor = lake_resource, instance, None
+    def __init__(self, lake_resource, instance, settings=FAST, clock=time.time):
+        self.sensor = build_lake_sensor(clock=clock)
+        self.resources = {"lake": lake_resource, "settings": settings}
+        self.instance, self.cursor = instance, None
 
     def tick(self) -> dg.SensorResult:
-        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources={"lake": self.lake_resource}) as context:
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources) as context:
             result = self.sensor(context)
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -56,8 +59,9 @@ def requested(result) -> set:
     return {p for r in result.run_requests for p in request_partitions(r)}
 
 
-def settle():
-    time.sleep(1.1)  # parts written now are older than the next tick by more than S3's 1 s mtime resolution
+def settle(lake):
+    """Until the parts just written are older than S3's 1 s mtime resolution: the next tick must tell them from new ones."""
+    wait_until_parts_are_older_than(lake, FAST.sensor_skew_seconds)
 
 
 def test_first_tick_registers_symbols_and_requests_every_day_with_parts(lake_resource, instance):
@@ -65,7 +69,7 @@ def test_first_tick_registers_symbols_and_requests_every_day_with_parts(lake_res
     for day in (TODAY, TODAY - dt.timedelta(days=3), LAST_MONTH):
         put_parts(lake, "EURUSD", day, n=2)
     put_parts(lake, "BTC-USD", TODAY)
-    settle()
+    settle(lake)
     result = Harness(lake_resource, instance).tick()
     [add] = result.dynamic_partitions_requests
     assert add.partitions_def_name == symbol_partitions_def.name and sorted(add.partition_keys) == ["BTC-USD", "EURUSD"]
@@ -80,7 +84,7 @@ def test_no_change_means_no_requests(lake_resource, instance):
     lake = lake_resource.get_lake()
     put_parts(lake, "EURUSD", TODAY, n=3)
     put_parts(lake, "EURUSD", LAST_MONTH, n=3)
-    settle()
+    settle(lake)
     harness = Harness(lake_resource, instance)
     assert requested(harness.tick())
     again = harness.tick()
@@ -91,7 +95,7 @@ def test_new_parts_for_today_and_a_new_symbol(lake_resource, instance):
     lake = lake_resource.get_lake()
     put_parts(lake, "EURUSD", TODAY, n=2)
     put_parts(lake, "EURUSD", LAST_MONTH)
-    settle()
+    settle(lake)
     harness = Harness(lake_resource, instance)
     harness.tick()
     put_parts(lake, "EURUSD", TODAY, n=1, start=100)
@@ -106,7 +110,7 @@ def test_a_late_part_for_last_month_is_noticed(lake_resource, instance):
     lake = lake_resource.get_lake()
     put_parts(lake, "EURUSD", TODAY, n=2)
     put_parts(lake, "EURUSD", LAST_MONTH, n=2, start=10)
-    settle()
+    settle(lake)
     harness = Harness(lake_resource, instance)
     harness.tick()
     put_parts(lake, "EURUSD", LAST_MONTH, n=1, start=0)  # sorts before the parts already there
@@ -119,8 +123,8 @@ def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, i
     lake = lake_resource.get_lake()
     today_keys = put_parts(lake, "EURUSD", TODAY, n=1100)
     put_parts(lake, "EURUSD", LAST_MONTH, n=1005)
-    settle()
-    harness = Harness(lake_resource, instance, LakeSensorSettings(refresh_seconds=0, skew_seconds=1.0, sweep_keys=800))
+    settle(lake)
+    harness = Harness(lake_resource, instance, TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=800, watch_feed=False))
     seen = set()
     for _ in range(4):  # 1100 tailed + 2105 swept at 800 keys a tick
         result = harness.tick()
@@ -137,12 +141,12 @@ def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, i
     assert late == {("EURUSD", LAST_MONTH - dt.timedelta(days=1))}
 
 
-def test_a_live_day_is_refreshed_once_per_interval_and_never_beside_a_pending_run(file_lake_resource, instance, monkeypatch):
+def test_a_live_day_is_refreshed_once_per_interval_and_never_beside_a_pending_run(file_lake_resource, instance):
     lake = file_lake_resource.get_lake()
     put_parts(lake, "EURUSD", TODAY)
-    harness = Harness(file_lake_resource, instance, LakeSensorSettings(refresh_seconds=300, skew_seconds=1.0))
     clock = [time.time() + 5]
-    monkeypatch.setattr("ticklake_dagster.sensors.time.time", lambda: clock[0])
+    settings = TicklakeSettings(sensor_refresh_seconds=300, sensor_skew_seconds=1.0, watch_feed=False)
+    harness = Harness(file_lake_resource, instance, settings, clock=lambda: clock[0])
     assert requested(harness.tick()) == {("EURUSD", TODAY)}
     [key] = put_parts(lake, "EURUSD", TODAY, start=50)
     clock[0] += 60
@@ -181,7 +185,7 @@ def test_consecutive_days_share_one_run_that_dagster_executes(file_lake_resource
     [request] = result.run_requests
     assert request.partition_key is None and set(request_partitions(request)) == {("EURUSD", d) for d in days}
     run = dg.materialize([r2_ticks, candles_5m], instance=instance, tags=request.tags,
-                         resources={"lake": file_lake_resource, "database": database})
+                         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()})
     assert run.success
     assert instance.get_materialized_partitions(dg.AssetKey("candles_1d")) == {partition_key("EURUSD", d) for d in days}
     assert fetch_candles(database)["trades"].sum() > 0
