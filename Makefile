@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_backfill.py
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_ondemand.py
 
 # Coverage-guided fuzzing of the tick parser and the part readers (atheris). Runs until stopped (Ctrl-C),
 # or FUZZ_SECONDS; what it learns stays in .ticklake/fuzz-corpus, a finding is written as crash-*.

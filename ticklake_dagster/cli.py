@@ -20,6 +20,7 @@ COMMANDS = {
     "dev": "ticklake_dagster.commands.dev",
     "ingest": "ticklake_dagster.commands.ingest",
     "serve": "ticklake_dagster.commands.serve",
+    "lake": "ticklake_dagster.commands.lake",
     "import": "ticklake_dagster.commands.import_history",
 }
 

@@ -7,6 +7,7 @@ Production: TICKLAKE_LAKE_URL=s3://... with R2_* credentials, and DATABASE_URL f
 import dagster as dg
 
 from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
+from ticklake_dagster.assets.lake_stats import lake_stats, lake_stats_job, lake_stats_schedule
 from ticklake_dagster.assets.dukascopy import dukascopy_ticks
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.schedules import candle_retention_schedule, daily_candles_schedule
@@ -30,9 +31,9 @@ def build_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=[raw_ticks, r2_ticks, candles_5m, dukascopy_ticks],
-    jobs=[candle_retention_job],
-    schedules=[daily_candles_schedule, candle_retention_schedule],
+    assets=[raw_ticks, r2_ticks, candles_5m, dukascopy_ticks, lake_stats],
+    jobs=[candle_retention_job, lake_stats_job],
+    schedules=[daily_candles_schedule, candle_retention_schedule, lake_stats_schedule],
     sensors=[lake_sensor, alert_sensor],
     resources=build_resources(),
 )

@@ -91,3 +91,41 @@ def report_materialized_days(instance: dg.DagsterInstance, symbol: str, days: li
         key = partition_key(symbol, day)
         instance.report_runless_asset_event(dg.AssetMaterialization("r2_ticks", partition=key, metadata=ticks_meta))
         instance.report_runless_asset_event(dg.AssetMaterialization("candles_5m", partition=key, metadata=candles_meta))
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid the run's worker reported ("Started process for run"), or None when it never did."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = data.metadata.get("pid") if data else None
+        if pid is not None:
+            return int(pid.value)
+    return None
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark runs failed that are STARTED but whose run worker process is gone; return their ids.
+
+    Dagster's run monitoring fails runs stuck STARTING, but cannot check the workers of the default run
+    launcher that `ticklake dev` uses, so a run in flight when `ticklake dev` was stopped or killed would
+    stay STARTED forever. Its worker ran on this machine, so its pid tells whether it still runs.
+    """
+    failed = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        run = record.dagster_run
+        pid = run_worker_pid(instance, run.run_id)
+        if pid is None or process_exists(pid):
+            continue
+        instance.report_run_failed(run, f"Run worker (pid {pid}) is gone: Dagster was stopped while the run was in flight")
+        failed.append(run.run_id)
+    return failed

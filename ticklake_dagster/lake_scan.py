@@ -7,7 +7,9 @@ A sensor tick times out after 60 s, so each scan
 3. advances a bounded sweep over every symbol's keys (`sensor_sweep_keys` per tick, resumed from the cursor),
    which notices late parts for any older day: a part is new when it was modified after the previous
    full pass over that symbol started. A symbol never swept before compares against Dagster instead:
-   its days that have parts but were never materialized are new.
+   its days that have parts but were never materialized are new. A symbol's next pass starts no sooner
+   than `sensor_sweep_minutes` after its last one finished: late parts for old days can wait that long,
+   and on a lake smaller than the budget an unpaced sweep would re-list every key every tick.
 """
 
 import dataclasses
@@ -39,6 +41,7 @@ class LakeCursor:
     sweep_after: str | None = None  # last key the sweep read in sweep_symbol
     pass_started: dict[str, float] = dataclasses.field(default_factory=dict)  # symbol -> start of current pass
     pass_previous: dict[str, float] = dataclasses.field(default_factory=dict)  # symbol -> start of last complete pass
+    pass_finished: dict[str, float] = dataclasses.field(default_factory=dict)  # symbol -> end of last complete pass
     dirty: dict[str, float] = dataclasses.field(default_factory=dict)  # partition -> newest unrequested part mtime
     # partition -> [last request time, newest part mtime known then]
     requested: dict[str, list[float]] = dataclasses.field(default_factory=dict)
@@ -112,10 +115,15 @@ def scan_lake(
     budget = settings.sensor_sweep_keys
     materialized_keys: set[str] | None = None
     visited: set[str] = set()
+    interval = settings.sensor_sweep_minutes * 60
+
+    def due(symbol: str) -> bool:
+        return symbol in cursor.pass_started or now - cursor.pass_finished.get(symbol, float("-inf")) >= interval
+
     while budget > 0 and symbols:
-        symbol = _sweep_symbol(cursor, symbols)
-        if symbol in visited:
-            break  # every symbol finished a pass this tick: the lake is smaller than the budget
+        symbol = _sweep_symbol(cursor, symbols, due)
+        if symbol is None or symbol in visited:
+            break  # no pass is due, or every symbol finished one this tick (the lake is smaller than the budget)
         visited.add(symbol)
         cursor.pass_started.setdefault(symbol, now)
         previous = cursor.pass_previous.get(symbol)
@@ -139,20 +147,28 @@ def scan_lake(
                 break
         if exhausted:
             cursor.pass_previous[symbol] = cursor.pass_started.pop(symbol)
+            cursor.pass_finished[symbol] = now
             completed.append(symbol)
             cursor.sweep_symbol, cursor.sweep_after = _next_symbol(cursor, symbols, symbol), None
     for gone in set(cursor.pass_previous) - set(symbols):
         cursor.pass_previous.pop(gone)
+    cursor.pass_finished = {s: t for s, t in cursor.pass_finished.items() if s in cursor.pass_previous}
     return LakeScan(symbols, found, set(found) - tailed, listed, ignored, completed)
 
 
-def _sweep_symbol(cursor: LakeCursor, symbols: list[str]) -> str:
-    """The symbol to sweep now: a never-swept one first (a new symbol's history), else the current one."""
+def _sweep_symbol(cursor: LakeCursor, symbols: list[str], due: Callable[[str], bool]) -> str | None:
+    """The symbol to sweep now: a never-swept one (a new symbol's history), else the next one due; None if none is."""
     never = [s for s in symbols if s not in cursor.pass_previous]
     current = cursor.sweep_symbol
-    if current in symbols and (current not in cursor.pass_previous or not never):
+    if current in symbols and due(current) and (current not in cursor.pass_previous or not never):
         return current
-    chosen = never[0] if never else symbols[0]
+    if never:
+        chosen = never[0]
+    else:
+        rotation = [s for s in symbols if current is None or s > current] + [s for s in symbols if current is not None and s <= current]
+        chosen = next((s for s in rotation if due(s)), None)
+        if chosen is None:
+            return None
     if chosen != current:
         cursor.sweep_symbol, cursor.sweep_after = chosen, None
     return chosen

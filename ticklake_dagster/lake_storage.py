@@ -59,6 +59,10 @@ class Lake(abc.ABC):
         """The object's bytes; LakeError if it does not exist."""
 
     @abc.abstractmethod
+    def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        """The object's last `nbytes` bytes (all of it when smaller) and its full size: one ranged GET."""
+
+    @abc.abstractmethod
     def put(self, key: str, data: bytes) -> None:
         """Write the whole object atomically (readers see the old or the new bytes, never a mix)."""
 
@@ -129,6 +133,21 @@ class FileLake(Lake):
                 if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                     raise LakeError(f"Lake object {key} is not a regular file")
                 return f.read()
+        except FileNotFoundError:
+            raise LakeError(f"Lake object {key} does not exist") from None
+        except OSError as e:
+            raise LakeError(f"Cannot read lake object {key}: {e.strerror}") from None
+
+    def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        path = self._path(key)
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read.
+            with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise LakeError(f"Lake object {key} is not a regular file")
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - nbytes))
+                return f.read(), size
         except FileNotFoundError:
             raise LakeError(f"Lake object {key} does not exist") from None
         except OSError as e:
@@ -234,6 +253,19 @@ class S3Lake(Lake):
             if _s3_code(e) in ("NoSuchKey", "404"):
                 raise LakeError(f"Lake object {key} does not exist") from None
             raise self._error(e, f"read {key}") from None
+
+    def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
+        full = self._key(key)  # outside the try: a refused key keeps its own reason
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=full, Range=f"bytes=-{int(nbytes)}")
+            data = answer["Body"].read()
+        except Exception as e:
+            if _s3_code(e) in ("NoSuchKey", "404"):
+                raise LakeError(f"Lake object {key} does not exist") from None
+            raise self._error(e, f"read {key}") from None
+        content_range = answer.get("ContentRange") or ""  # "bytes 100-199/200"; absent when the whole object came back
+        size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(data)
+        return data, size
 
     def put(self, key: str, data: bytes) -> None:
         full = self._key(key)

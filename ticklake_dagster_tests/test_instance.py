@@ -1,9 +1,15 @@
 """The Dagster instance `ticklake dev` runs under: dagster.yaml really keeps storage in PostgreSQL."""
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
+from dagster._core.events import EngineEventData
+from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
 
-from ticklake_dagster.instance import prepare_dagster_env, register_symbols
+from ticklake_dagster.instance import fail_orphaned_runs, prepare_dagster_env, register_symbols
 from ticklake_dagster.lake_scan import lake_symbols
 
 
@@ -20,6 +26,39 @@ def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch)
         instance.add_dynamic_partitions("symbol", ["EURUSD"])
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as again:  # persisted, not in memory
         assert again.get_dynamic_partitions("symbol") == ["EURUSD"]
+
+
+def test_dagster_yaml_fails_runs_that_never_start_instead_of_resuming_them(tmp_path, database_url, monkeypatch):
+    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    env = prepare_dagster_env()
+    monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+
+
+def started_run(instance: dg.DagsterInstance, pid: int | None) -> str:
+    run = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED))
+    if pid is not None:
+        instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+    return run.run_id
+
+
+def test_started_runs_whose_worker_is_gone_are_marked_failed():
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    with dg.instance_for_test() as instance:
+        gone = started_run(instance, finished.pid)
+        alive = started_run(instance, os.getpid())
+        unreported = started_run(instance, None)
+        assert fail_orphaned_runs(instance) == [gone]
+        status = {r: instance.get_run_by_id(r).status for r in (gone, alive, unreported)}
+        assert status == {gone: dg.DagsterRunStatus.FAILURE, alive: dg.DagsterRunStatus.STARTED,
+                          unreported: dg.DagsterRunStatus.STARTED}
+        assert fail_orphaned_runs(instance) == []
 
 
 def test_symbols_found_in_the_lake_are_registered_once(file_lake_resource):

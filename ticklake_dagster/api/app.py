@@ -13,12 +13,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe
+from ticklake_dagster.api import history
+from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe, Timeframes, TimeframeWidth
 from ticklake_dagster.api.store import CandleDatabase, CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.lake_candles import LakeCandles, LakeUnavailable, day_seconds
 from ticklake_dagster.redaction import RedactingFilter
 from ticklake_dagster.symbols import validate_symbol
-from ticklake_dagster.timeframes import BY_NAME
+from ticklake_dagster.timeframes import BY_NAME, TIMEFRAMES
 
 log = logging.getLogger("ticklake.api")
 log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
@@ -32,8 +34,11 @@ OPENAPI_SYMBOL_PATTERN = r"^[A-Z0-9]([A-Z0-9_-]|\.[A-Z0-9_-])*\.?$"
 
 ERROR_RESPONSES = {
     400: {"model": ErrorBody, "description": "A parameter is missing or invalid"},
-    503: {"model": ErrorBody, "description": "The database is unreachable"},
+    503: {"model": ErrorBody, "description": "The database, or the lake for days only it holds, is unreachable"},
 }
+LAKE_DAYS_RESPONSE = {200: {"headers": {history.LAKE_DAYS_HEADER: {
+    "description": "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none",
+    "schema": {"type": "string"}}}}}
 UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
 
 DESCRIPTION = """\
@@ -41,6 +46,10 @@ Candles from the ticklake PostgreSQL/TimescaleDB relations `candles_5m` ... `can
 
 Every error is a JSON object `{"detail": "<one line>"}`: 400 for a bad parameter, 404 for an unknown
 symbol, 503 when the database is unreachable.
+
+Days the database no longer (or not yet) holds are built from the lake's compacted days by the same code
+that fills `candles_5m`: the response header `X-Ticklake-Lake-Days` lists them, at most
+TICKLAKE_ONDEMAND_MAX_DAYS (31) per request; 503 when the lake cannot be read for them.
 """
 
 SymbolParam = Annotated[str, Query(
@@ -114,6 +123,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %s", exc.reason)
         return _error(503, "Database unavailable", {"Retry-After": "5"})
 
+    @app.exception_handler(LakeUnavailable)
+    async def lake_unavailable(request: Request, exc: LakeUnavailable):
+        log.warning("lake unavailable: %s", exc.reason)
+        return _error(503, "Lake unavailable: the range needs days only the lake holds; retry later", {"Retry-After": "5"})
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.error("unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
@@ -146,8 +160,10 @@ def _version() -> str:
 
 
 def create_app(database: CandleDatabase | None = None, *, store: CandleStore | None = None,
-               pool_size: int = 8, pooled: bool = True, migrate: bool = True, metadata_ttl_s: float = 5.0) -> FastAPI:
-    """The API and chart page over `database` (a DatabaseResource), or over a ready `store`."""
+               pool_size: int = 8, pooled: bool = True, migrate: bool = True, metadata_ttl_s: float = 5.0,
+               lake: LakeCandles | None = None) -> FastAPI:
+    """The API and chart page over `database` (a DatabaseResource), or over a ready `store`, and, when
+    `lake` is given, candles built from it for the days the database does not hold."""
     if store is None and database is None:
         raise ValueError("create_app needs a database or a store")
     store = store or CandleStore(database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s)
@@ -160,14 +176,17 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
             log.warning("database unavailable at startup, will retry per request: %s", e.reason)
         yield
         store.close()
+        if lake is not None:
+            lake.close()
 
     # docs_url/redoc_url off: FastAPI's docs pages load their scripts from a CDN.
     app = FastAPI(title="ticklake candles API", version=_version(), description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.store = store
+    app.state.lake = lake
     install_error_handlers(app)
 
-    @app.get("/api/candles", response_model=list[Candle], responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+    @app.get("/api/candles", response_model=list[Candle], responses={**LAKE_DAYS_RESPONSE, **ERROR_RESPONSES, **UNKNOWN_SYMBOL},
              summary="Candles of a symbol and timeframe in a time range")
     def candles(
         symbol: SymbolParam,
@@ -187,24 +206,36 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
         if spanned > limit:
             raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
                                 "narrow from/to or use a larger timeframe")
-        body = store.candles_json(symbol, timeframe, start, end, limit)
-        if body is None:
+        answer = history.candles(store, lake, symbol, timeframe, start, end, limit)
+        if answer.body is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
-        return Response(content=body, media_type="application/json")
+        headers = {history.LAKE_DAYS_HEADER: ",".join(str(d) for d in answer.lake_days)} if answer.lake_days else None
+        return Response(content=answer.body, media_type="application/json", headers=headers)
 
-    @app.get("/api/metadata", response_model=Metadata, responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+    @app.get("/api/metadata", response_model=Metadata, response_model_exclude_none=True,
+             responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
              summary="What the API holds for a symbol")
     def symbol_metadata(symbol: SymbolParam):
-        """First and last 5-minute candle, their count, and the timeframes holding candles.
+        """First and last 5-minute candle, their count, the timeframes holding candles, and the lake's days.
 
         Answers are cached for a few seconds (5 by default), so a write shows up here at most that late.
         """
         validate_symbol(symbol)
         found = store.metadata(symbol)
-        if found is None:
+        span = history.lake_span(lake, symbol)
+        lake_days = {"lake_first_day": str(span[0]), "lake_last_day": str(span[1]), "lake_max_days": lake.max_days} if span else {}
+        if found is None and span is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
+        if found is None:  # only the lake holds it: every timeframe is built from there
+            return Metadata(symbol=symbol, timeframes=list(BY_NAME), first=day_seconds(span[0]),
+                            last=day_seconds(span[1]) + 86_400 - 300, count=0, **lake_days)
         return Metadata(symbol=found.symbol, timeframes=found.timeframes, first=found.first, last=found.last,
-                        count=found.count)
+                        count=found.count, **lake_days)
+
+    @app.get("/api/timeframes", response_model=Timeframes, summary="Timeframes and their bucket widths")
+    def timeframes():
+        """The chart reads its timeframe picker and bucket widths from here."""
+        return Timeframes(timeframes=[TimeframeWidth(name=tf.name, seconds=tf.seconds) for tf in TIMEFRAMES])
 
     @app.get("/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]},
              summary="Symbols with candles")

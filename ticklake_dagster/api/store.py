@@ -29,6 +29,10 @@ FROM (SELECT date_part('epoch', time)::bigint AS time, open, high, low, close, t
         AND greatest(abs(open), abs(high), abs(low), abs(close)) < 'Infinity'::float8
       ORDER BY {relation}.time LIMIT %s) AS c
 """
+_DAYS_SQL = """
+SELECT d FROM unnest(%s::timestamptz[]) AS d
+WHERE EXISTS (SELECT 1 FROM {relation} WHERE symbol = %s AND time >= d AND time < d + interval '24 hours')
+"""
 _EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM candles_5m WHERE symbol = %s)"
 _METADATA_SQL = """
 SELECT extract(epoch FROM min(time))::bigint, extract(epoch FROM max(time))::bigint, count(*), {available}
@@ -302,6 +306,22 @@ class CandleStore:
             return None
         timeframes = [BASE.name] + [tf.name for tf, present in zip(ROLLUPS, flags) if present]
         return SymbolMetadata(symbol=symbol, timeframes=timeframes, first=int(first), last=int(last), count=int(count))
+
+    def days_with_candles(self, symbol: str, timeframe: str, days: list[dt.date]) -> set[dt.date]:
+        """Which of `days` (UTC) hold at least one of the symbol's candles in the timeframe's relation.
+
+        One index probe per day: this is how the API decides that a day comes from the database.
+        """
+        if not days:
+            return set()
+        query = sql.SQL(_DAYS_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation))
+        starts = [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc) for d in days]
+
+        def work(cur):
+            guarded(cur, query, (starts, symbol), self.statement_timeout_ms)
+            return {row[0].astimezone(dt.timezone.utc).date() for row in cur.fetchall()}
+
+        return self._run(work)
 
     def symbols(self) -> list[str]:
         def work(query):

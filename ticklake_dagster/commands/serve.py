@@ -1,8 +1,9 @@
 """Serve the candles API and chart page (FastAPI on uvicorn), on the embedded database unless DATABASE_URL is set."""
 
 import socket
+import sys
 
-from ticklake_dagster.errors import InvalidInput, TicklakeError
+from ticklake_dagster.errors import InvalidInput, LakeError, TicklakeError
 
 
 def add_arguments(parser) -> None:
@@ -38,10 +39,22 @@ def run(args) -> int:
     import uvicorn
 
     from ticklake_dagster.api import create_app
-    from ticklake_dagster.resources import DatabaseResource
+    from ticklake_dagster.api.history import ondemand_cache_bytes, ondemand_max_days
+    from ticklake_dagster.lake_candles import LakeCandles
+    from ticklake_dagster.resources import DatabaseResource, LakeResource
 
     database = DatabaseResource.from_env()
-    app = create_app(database, pool_size=args.pool_size, migrate=not args.no_migrate)
-    print(f"Candles API and chart on http://{args.host}:{args.port}/ (database {database.describe()})", flush=True)
+    max_days, cache_bytes = ondemand_max_days(), ondemand_cache_bytes()
+    try:
+        # One retry, not five: a chart waiting on a down lake should get its 503 within seconds.
+        resource = LakeResource.from_env().model_copy(update={"max_attempts": 2})
+        lake = LakeCandles(resource.get_lake(), max_days=max_days, cache_bytes=cache_bytes)
+        where = lake.lake.describe()
+    except LakeError as e:
+        print(f"warning: no candles from the lake beyond the database: {e}", file=sys.stderr, flush=True)
+        lake, where = None, "none"
+    app = create_app(database, pool_size=args.pool_size, migrate=not args.no_migrate, lake=lake)
+    print(f"Candles API and chart on http://{args.host}:{args.port}/ (database {database.describe()}, lake {where})",
+          flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -1,4 +1,4 @@
-"""Structured JSON log lines (one object per line on stderr), with the deployment guide's messages."""
+"""Structured JSON log lines: one object per line on stderr, a fixed message (`msg`) with its fields beside it."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ ENV_FIELDS = {
     "TICKLAKE_SENSOR_REFRESH_SECONDS": ("sensor_refresh_seconds", float, 0),
     "TICKLAKE_SENSOR_LIVE_DAYS": ("sensor_live_days", int, 1),
     "TICKLAKE_SENSOR_SWEEP_KEYS": ("sensor_sweep_keys", int, 0),
+    "TICKLAKE_SENSOR_SWEEP_MINUTES": ("sensor_sweep_minutes", float, 0),
     "TICKLAKE_MAX_REJECTED_RATIO": ("max_rejected_ratio", float, 0),
     "TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO": ("min_rows_for_rejected_ratio", int, 0),
     "TICKLAKE_MAX_GAP_BUCKETS": ("max_gap_buckets", int, 0),
@@ -25,6 +26,8 @@ class TicklakeSettings(dg.ConfigurableResource):
     sensor_refresh_seconds: float = Field(default=300.0, ge=0, description="a live day is re-materialized at most this often")
     sensor_live_days: int = Field(default=2, ge=1, description="days tailed every sensor tick (today and yesterday)")
     sensor_sweep_keys: int = Field(default=5000, ge=0, description="keys the sensor's rotating sweep reads per tick")
+    # Late parts for older days need no 30-s latency; re-listing a small lake every tick is most of its bill.
+    sensor_sweep_minutes: float = Field(default=60.0, ge=0, description="a symbol's sweep pass starts at most this long after its last one finished")
     sensor_skew_seconds: float = Field(default=60.0, ge=0, description="tolerated clock difference between the lake and Dagster")
     max_rejected_ratio: float = Field(default=0.01, ge=0, description="r2_ticks fails above this share of rejected rows")
     # Below this many rows a ratio says little (5 bad rows of 6 is a test fixture, not a broken feed).

@@ -155,6 +155,8 @@ def test_the_pickers_switch_symbol_and_timeframe(browser, base_url):
     state(page)
     options = page.evaluate("Array.from(document.getElementById('symbol').options).map(o => o.value)")
     assert options == sorted(FILLED)
+    timeframes = page.evaluate("Array.from(document.getElementById('timeframe').options).map(o => o.value)")
+    assert timeframes == list(BY_NAME) and page.evaluate("document.getElementById('timeframe').value") == "1h"
     page.evaluate("(() => { const s = document.getElementById('timeframe'); s.value = '1d';"
                   " s.dispatchEvent(new Event('change')); })()")
     page.wait_for("document.getElementById('chart').dataset.timeframe === '1d'")

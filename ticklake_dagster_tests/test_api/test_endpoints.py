@@ -11,7 +11,7 @@ from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
 from ticklake_dagster.api.store import guarded
 from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.timeframes import BY_NAME
+from ticklake_dagster.timeframes import BY_NAME, TIMEFRAMES
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
 from ticklake_dagster_tests.test_api.conftest import FILLED, day_start
@@ -103,6 +103,12 @@ def test_symbols_lists_every_materialized_symbol(client):
     assert response.status_code == 200 and response.json() == {"symbols": sorted(FILLED)}
 
 
+def test_timeframes_lists_every_timeframe_with_its_width(client):
+    response = client.get("/api/timeframes")
+    assert response.status_code == 200
+    assert response.json() == {"timeframes": [{"name": tf.name, "seconds": tf.seconds} for tf in TIMEFRAMES]}
+
+
 def test_health_reports_a_reachable_database(client):
     response = client.get("/health")
     assert response.status_code == 200 and response.json() == {"status": "ok", "database": "postgres"}
@@ -110,7 +116,7 @@ def test_health_reports_a_reachable_database(client):
 
 def test_openapi_documents_the_endpoints_and_their_errors(client):
     spec = client.get("/openapi.json").json()
-    assert {"/api/candles", "/api/metadata", "/api/symbols", "/health"} <= set(spec["paths"])
+    assert {"/api/candles", "/api/metadata", "/api/symbols", "/api/timeframes", "/health"} <= set(spec["paths"])
     candles = spec["paths"]["/api/candles"]["get"]
     assert set(candles["responses"]) == {"200", "400", "404", "503"}
     assert {p["name"] for p in candles["parameters"]} == {"symbol", "timeframe", "from", "to", "limit"}

@@ -1,6 +1,7 @@
 """The lake sensor over a folder lake and the moto S3 server, evaluated with Dagster's build_sensor_context."""
 
 import datetime as dt
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,16 +14,17 @@ from dagster._core.utils import make_new_run_id
 from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.lake_keys import raw_part_key
 from ticklake_dagster.lake_scan import LakeCursor
+from ticklake_dagster.lake_storage import FileLake
 from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
-from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.run_planning import TICKS_TO_CANDLES
 from ticklake_dagster.sensors import build_lake_sensor
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, wait_until_parts_are_older_than, write_parquet_parts
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 LAST_MONTH = TODAY - dt.timedelta(days=35)
-# skew 1 s covers S3's whole-second LastModified; refresh 0 unless a test is about the interval.
-FAST = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=5000, watch_feed=False)
+# skew 1 s covers S3's whole-second LastModified; refresh and sweep pacing 0 unless a test is about them.
+FAST = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=5000, sensor_sweep_minutes=0, watch_feed=False)
 
 
 @pytest.fixture
@@ -53,6 +55,36 @@ class Harness:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         self.cursor = result.cursor
         return result
+
+
+class ListRequests:
+    """Counts the lake's list requests: ListObjectsV2 calls sent to the S3 server, or pages of 1,000 on a folder lake."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        get_lake = LakeResource.get_lake
+        monkeypatch.setattr(LakeResource, "get_lake", lambda resource: self.watch(get_lake(resource)))
+
+    def watch(self, lake):
+        if not isinstance(lake, FileLake):
+            lake.client.meta.events.register("before-call.s3.ListObjectsV2", self._sent)
+            return lake
+        list_keys, list_dirs = lake.list, lake.list_dirs
+
+        def counted_list(prefix, start_after=None):
+            objects = list(list_keys(prefix, start_after))
+            self.count += max(1, math.ceil(len(objects) / 1000))
+            return iter(objects)
+
+        def counted_dirs(prefix):
+            self.count += 1
+            return list_dirs(prefix)
+
+        lake.list, lake.list_dirs = counted_list, counted_dirs
+        return lake
+
+    def _sent(self, **_):
+        self.count += 1
 
 
 def requested(result) -> set:
@@ -124,7 +156,7 @@ def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, i
     today_keys = put_parts(lake, "EURUSD", TODAY, n=1100)
     put_parts(lake, "EURUSD", LAST_MONTH, n=1005)
     settle(lake)
-    harness = Harness(lake_resource, instance, TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=800, watch_feed=False))
+    harness = Harness(lake_resource, instance, TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=800, sensor_sweep_minutes=0, watch_feed=False))
     seen = set()
     for _ in range(4):  # 1100 tailed + 2105 swept at 800 keys a tick
         result = harness.tick()
@@ -139,6 +171,46 @@ def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, i
     for _ in range(4):
         late |= requested(harness.tick())
     assert late == {("EURUSD", LAST_MONTH - dt.timedelta(days=1))}
+
+
+def test_an_unchanged_lake_costs_only_the_symbol_listing_and_tails_until_the_sweep_is_due(lake_resource, instance, monkeypatch):
+    lake = lake_resource.get_lake()
+    for symbol in ("EURUSD", "GBPUSD"):
+        put_parts(lake, symbol, TODAY, n=3)
+        put_parts(lake, symbol, LAST_MONTH, n=3, start=10)
+    settle(lake)
+    requests = ListRequests(monkeypatch)
+    clock = [time.time() - 60]  # behind the lake's clock: parts written from now on are newer than the first pass
+    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False)
+    harness = Harness(lake_resource, instance, settings, clock=lambda: clock[0])
+    assert len(requested(harness.tick())) == 4
+    first = requests.count
+    assert first == 1 + 2 * 2 + 2  # ticks/, today and yesterday per symbol, each symbol's sweep pass
+    put_parts(lake, "EURUSD", LAST_MONTH, n=1, start=0)  # a late part for an old day
+    for _ in range(3):
+        clock[0] += 30
+        assert harness.tick().run_requests == []
+    assert requests.count - first == 3 * (1 + 2 * 2)  # no sweep inside the interval: symbols and tails only
+    clock[0] += 59 * 60
+    assert requested(harness.tick()) == {("EURUSD", LAST_MONTH)}  # the next pass after the interval finds it
+    assert requests.count - first == 3 * 5 + 5 + 2
+    clock[0] += 30
+    assert harness.tick().run_requests == []
+
+
+def test_a_new_symbol_is_swept_at_once_while_the_others_wait_for_the_interval(file_lake_resource, instance):
+    lake = file_lake_resource.get_lake()
+    put_parts(lake, "EURUSD", LAST_MONTH)
+    clock = [time.time()]
+    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False)
+    harness = Harness(file_lake_resource, instance, settings, clock=lambda: clock[0])
+    assert requested(harness.tick()) == {("EURUSD", LAST_MONTH)}
+    finished = LakeCursor.from_json(harness.cursor).pass_finished
+    put_parts(lake, "GBPUSD", LAST_MONTH)
+    clock[0] += 30
+    assert requested(harness.tick()) == {("GBPUSD", LAST_MONTH)}
+    cursor = LakeCursor.from_json(harness.cursor)
+    assert cursor.pass_finished == {**finished, "GBPUSD": clock[0]}  # EURUSD's pass is not due for an hour
 
 
 def test_a_live_day_is_refreshed_once_per_interval_and_never_beside_a_pending_run(file_lake_resource, instance):

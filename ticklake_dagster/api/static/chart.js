@@ -3,7 +3,7 @@
 // view-from, view-to) and window.ticklakeChart.drawn() lists every drawn candle with its pixels.
 "use strict";
 (() => {
-  const WIDTHS = { "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400 };
+  const WIDTHS = {}; // timeframe -> bucket width in seconds, from api/timeframes
   const FETCH_MAX = 5000; // candles per request, below the API's limit
   const MIN_VISIBLE = 10;
   const MAX_VISIBLE = 1500; // 3 x MAX_VISIBLE (view plus a margin each side) stays under FETCH_MAX
@@ -35,9 +35,29 @@
     return { x: PAD.left, y: PAD.top, w: Math.max(10, w - PAD.left - PAD.right), h: Math.max(10, h - PAD.top - PAD.bottom) };
   }
 
+  const daySeconds = (day) => Date.parse(`${day}T00:00:00Z`) / 1000;
+
+  // The database's candles and, beyond them, the days the lake holds (built on demand by the API).
   function dataRange() {
-    const w = bucket();
-    return { from: Math.floor(state.meta.first / w) * w, to: Math.floor(state.meta.last / w) * w + w };
+    const w = bucket(), m = state.meta;
+    let first = m.first, last = m.last;
+    if (m.lake_first_day) {
+      first = Math.min(first, daySeconds(m.lake_first_day));
+      last = Math.max(last, daySeconds(m.lake_last_day) + 86400 - 300);
+    }
+    return { from: Math.floor(first / w) * w, to: Math.floor(last / w) * w + w };
+  }
+
+  // A window reaching outside the database's candles may need days from the lake, which builds at most
+  // lake_max_days per request: such a window is narrowed around `center`.
+  function capped(from, to, center) {
+    const m = state.meta, w = bucket();
+    if (!m.lake_max_days) return { from, to };
+    const inDatabase = m.count > 0 && from >= m.first && to <= m.last + w;
+    const cap = Math.max(w, Math.floor(((m.lake_max_days - 1) * 86400) / w) * w);
+    if (inDatabase || to - from <= cap) return { from, to };
+    const start = Math.max(from, Math.min(to - cap, Math.floor((center - cap / 2) / w) * w));
+    return { from: start, to: start + cap };
   }
 
   async function api(path) {
@@ -73,8 +93,9 @@
   function needsFetch() {
     const l = state.loaded;
     if (!l || l.key !== key()) return true;
-    const range = dataRange();
-    return Math.max(state.view.from, range.from) < l.from || Math.min(state.view.to, range.to) > l.to;
+    const range = dataRange(), { from: vf, to: vt } = state.view;
+    const need = capped(Math.max(vf, range.from), Math.min(vt, range.to), (vf + vt) / 2);
+    return need.from < l.from || need.to > l.to;
   }
 
   // ---- data ---------------------------------------------------------------------------------
@@ -92,6 +113,7 @@
       from = Math.max(range.from, Math.floor(((vf + vt) / 2 - (FETCH_MAX * w) / 2) / w) * w);
       to = Math.min(range.to, from + FETCH_MAX * w);
     }
+    ({ from, to } = capped(from, to, (vf + vt) / 2));
     const seq = ++state.seq, wanted = key();
     state.fetching = true;
     draw();
@@ -355,10 +377,16 @@
 
   async function init() {
     const params = new URLSearchParams(location.search);
-    if (WIDTHS[params.get("timeframe")]) state.timeframe = params.get("timeframe");
-    timeframeSelect.value = state.timeframe;
     draw();
     try {
+      const { timeframes } = await api("api/timeframes");
+      for (const tf of timeframes) {
+        WIDTHS[tf.name] = tf.seconds;
+        timeframeSelect.add(new Option(tf.name, tf.name));
+      }
+      if (WIDTHS[params.get("timeframe")]) state.timeframe = params.get("timeframe");
+      else if (!WIDTHS[state.timeframe]) state.timeframe = timeframes[0].name;
+      timeframeSelect.value = state.timeframe;
       const { symbols } = await api("api/symbols");
       for (const s of symbols) symbolSelect.add(new Option(s, s));
       if (!symbols.length) {
