@@ -317,9 +317,8 @@ class CandleStore:
         query = sql.SQL(_DAYS_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation))
         starts = [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc) for d in days]
 
-        def work(cur):
-            guarded(cur, query, (starts, symbol), self.statement_timeout_ms)
-            return {row[0].astimezone(dt.timezone.utc).date() for row in cur.fetchall()}
+        def work(run):
+            return {row[0].astimezone(dt.timezone.utc).date() for row in run(query, (starts, symbol)).fetchall()}
 
         return self._run(work)
 
