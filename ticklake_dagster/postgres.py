@@ -1,25 +1,12 @@
-"""PostgreSQL outside Dagster: the embedded server under $TICKLAKE_HOME/pg, and URLs safe to log."""
+"""PostgreSQL outside Dagster: the embedded server under $TICKLAKE_HOME/pg (URLs safe to log: redaction.py)."""
 
 import contextlib
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
 from ticklake_dagster.errors import DatabaseError
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced, safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparseable database url>"
-    return url
 
 
 def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:

@@ -12,7 +12,8 @@ from pydantic import Field
 
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.migrate import MigrationReport, apply_migrations
-from ticklake_dagster.postgres import embedded_server_uri, redact_url
+from ticklake_dagster.postgres import embedded_server_uri
+from ticklake_dagster.redaction import describe_database_error, describe_dsn
 from ticklake_dagster.settings import ticklake_home
 
 _flavor_by_url: dict[str, str] = {}
@@ -42,7 +43,7 @@ class DatabaseResource(dg.ConfigurableResource):
         return url or embedded_server_uri(Path(self.home) / "pg")
 
     def describe(self) -> str:
-        return redact_url(self.resolved_url())
+        return describe_dsn(self.resolved_url())
 
     @contextlib.contextmanager
     def connect(self) -> Iterator["psycopg2.extensions.connection"]:
@@ -51,8 +52,7 @@ class DatabaseResource(dg.ConfigurableResource):
         try:
             conn = psycopg2.connect(url, connect_timeout=self.connect_timeout, application_name="ticklake")
         except psycopg2.Error as e:
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise DatabaseError(f"Database unreachable at {redact_url(url)}: {reason}") from None
+            raise DatabaseError(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
         try:
             yield conn
         finally:

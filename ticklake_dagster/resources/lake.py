@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ticklake_dagster.errors import InvalidInput, LakeError
 from ticklake_dagster.lake_storage import FileLake, Lake, S3Lake
+from ticklake_dagster.redaction import register_secret
 from ticklake_dagster.settings import ticklake_home
 
 
@@ -85,6 +86,7 @@ class LakeResource(dg.ConfigurableResource):
 
         if not self.has_credentials():
             raise LakeError("Lake credentials missing: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY")
+        register_secret(_value(self.secret_access_key))  # botocore's messages never print it; redact() hides it anyway
         config = Config(
             retries={"max_attempts": self.max_attempts, "mode": "standard"},
             connect_timeout=self.connect_timeout,
