@@ -11,7 +11,7 @@ from ticklake_dagster.days import day_window, iso_ms
 from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
 from ticklake_dagster.lake_keys import daily_key, is_part_name, raw_day_prefix
-from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_part, table_to_parquet, to_frame
+from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_parts_data, table_to_parquet, to_frame
 
 @dataclasses.dataclass
 class CompactedDay:
@@ -57,7 +57,7 @@ def read_parts(lake: Lake, keys: list[str]) -> pd.DataFrame:
             blobs = list(pool.map(lake.get, keys))
     else:
         blobs = [lake.get(k) for k in keys]
-    return to_frame([read_part(k, b) for k, b in zip(keys, blobs)])
+    return to_frame([read_parts_data(list(zip(keys, blobs)))])
 
 
 def compact_day(lake: Lake, symbol: str, day: dt.date, *, write: bool = True) -> CompactedDay:

@@ -10,7 +10,9 @@ import pytest
 
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.errors import LakeError
-from ticklake_dagster.ticks import REJECT_REASONS, TICK_SCHEMA, clean_day, read_part, ticks_to_parquet, to_frame
+from ticklake_dagster.ticks import (
+    REJECT_REASONS, TICK_SCHEMA, clean_day, read_part, read_parts_data, ticks_to_parquet, to_frame,
+)
 from ticklake_dagster_tests.factories import DAY, random_ticks, reference_clean
 
 START = day_start_ms(DAY)
@@ -169,3 +171,38 @@ def test_prices_that_would_overflow_candles_are_rejected_as_too_large():
     result = clean_day(frame(rows), DAY)
     assert result.ticks.values.tolist() == [[START + 2, 1.0, 1.1]]
     assert result.rejected["too_large"] == 2
+
+
+def mixed_parts() -> list[tuple[str, bytes]]:
+    """Parts of several schemas and formats in one day, as a lake may hold them over the years."""
+    ms = pa.timestamp("ms", tz="UTC")
+    return [
+        ("a.parquet", ticks_to_parquet(np.array([START, START + 1]), np.array([1.0, 1.1]), np.array([1.2, 1.3]))),
+        ("b.parquet", ticks_to_parquet(np.array([START + 2]), np.array([1.0]), np.array([0.9]))),
+        ("c.parquet", parquet_bytes(pa.table({"ts": pa.array([START + 3, None], ms),
+                                              "bid": pa.array([1.0, None]), "ask": [1.1, 1.1]}))),
+        ("d.parquet", parquet_bytes(pa.table({"ts": pa.array([(START + 4) * 1000], pa.timestamp("us", tz="UTC")),
+                                              "bid": pa.array([2], pa.int64()), "ask": pa.array([3], pa.int64())}))),
+        ("e.json", json.dumps([{"timestamp": (START + 5000) / 1000, "bid": 1.0, "ask": True}]).encode()),
+        ("f.parquet", parquet_bytes(pa.table({"ts": pa.array([START + 6], ms), "bid": pa.array([True]),
+                                              "ask": pa.array([1.1])}))),
+        ("g.parquet", ticks_to_parquet(np.array([START + 7]), np.array([np.nan]), np.array([1.1]))),
+        ("h.parquet", ticks_to_parquet(np.array([], dtype="int64"), np.array([]), np.array([]))),
+    ]
+
+
+def test_reading_many_parts_at_once_equals_reading_each_part():
+    parts = mixed_parts()
+    together = to_frame([read_parts_data(parts)])
+    each = to_frame([read_part(k, d) for k, d in parts])
+    pd.testing.assert_frame_equal(together, each)  # NaN where a price is missing, reason markers in ts_ms
+    assert len(together) == 9
+    assert clean_day(together, DAY).rejected == clean_day(each, DAY).rejected
+
+
+def test_an_unreadable_part_among_many_is_named():
+    parts = mixed_parts()
+    bad = parquet_bytes(pa.table({"ts": pa.array([1, 2]), "bid": [1.0, 1.0], "ask": [1.1, 1.1]}))
+    parts.insert(3, ("bad.parquet", bad))
+    with pytest.raises(LakeError, match="Unreadable tick part bad.parquet: ValueError: column ts has type int64"):
+        read_parts_data(parts)
