@@ -257,9 +257,27 @@ def clean_day(raw: pd.DataFrame, day: dt.date) -> CleanDay:
         take("crossed", bid > ask)
         take("outside_day", (ts < start) | (ts >= start + DAY_MS))
     kept = raw.loc[~bad]
-    deduped = kept.drop_duplicates(ignore_index=True)
-    ticks = deduped.sort_values("ts_ms", kind="stable", ignore_index=True)
-    return CleanDay(ticks=ticks, rows_read=len(raw), rejected=rejected, duplicates=len(kept) - len(deduped))
+    ticks = _dedup_sort(kept, ts[~bad])
+    return CleanDay(ticks=ticks, rows_read=len(raw), rejected=rejected, duplicates=len(kept) - len(ticks))
+
+
+def _dedup_sort(kept: pd.DataFrame, ts: np.ndarray) -> pd.DataFrame:
+    """Exact duplicates dropped (first kept), stable-sorted by ts."""
+    if len(ts) and bool(np.all(ts[1:] >= ts[:-1])):
+        return _drop_duplicates_sorted(kept, ts)  # parts arrive in time order: no sort needed
+    return kept.drop_duplicates(ignore_index=True).sort_values("ts_ms", kind="stable", ignore_index=True)
+
+
+def _drop_duplicates_sorted(kept: pd.DataFrame, ts: np.ndarray) -> pd.DataFrame:
+    """`drop_duplicates` of ts-sorted rows, comparing only rows that share their ts with a neighbour."""
+    same = ts[1:] == ts[:-1]
+    shared = np.zeros(len(ts), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    duplicate = np.zeros(len(ts), dtype=bool)
+    if shared.any():
+        duplicate[shared] = kept.loc[shared].duplicated().to_numpy()
+    return kept.loc[~duplicate].reset_index(drop=True)
 
 
 def daily_table(ticks: pd.DataFrame) -> pa.Table:

@@ -206,3 +206,16 @@ def test_an_unreadable_part_among_many_is_named():
     parts.insert(3, ("bad.parquet", bad))
     with pytest.raises(LakeError, match="Unreadable tick part bad.parquet: ValueError: column ts has type int64"):
         read_parts_data(parts)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_time_ordered_ticks_with_repeats_clean_like_the_row_by_row_oracle(seed):
+    """The common case (parts in time order) skips the sort; duplicates within one ts, near or apart, still go."""
+    ticks = random_ticks(seed).sort_values("ts_ms", kind="stable", ignore_index=True)
+    same_ts = ticks[ticks["ts_ms"].duplicated(keep=False)]
+    repeats = pd.concat([same_ts.iloc[::3], ticks.iloc[::50]])
+    with_repeats = pd.concat([ticks, repeats]).sort_values("ts_ms", kind="stable", ignore_index=True)
+    with_repeats.loc[7, "bid"] = np.nan
+    result = clean_day(with_repeats, DAY)
+    pd.testing.assert_frame_equal(result.ticks, reference_clean(with_repeats, DAY))
+    assert result.duplicates == len(with_repeats) - 1 - len(result.ticks) and result.rejected["missing"] == 1
