@@ -12,7 +12,7 @@ import dagster as dg
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.postgres import embedded_server_uri
-from ticklake_dagster.settings import ticklake_home
+from ticklake_dagster.settings import configured_dagster_home, ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 
 DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -56,14 +56,6 @@ def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[s
     if new:
         instance.add_dynamic_partitions(symbol_partitions_def.name, new)
     return new
-
-
-def configured_dagster_home() -> Path | None:
-    """The Dagster instance to report to: DAGSTER_HOME when set, else the one `ticklake dev` prepared, else none."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    prepared = ticklake_home() / "dagster"
-    return prepared if (prepared / "dagster.yaml").is_file() else None
 
 
 @contextlib.contextmanager

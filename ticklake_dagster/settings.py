@@ -15,6 +15,17 @@ def ticklake_home() -> Path:
     return Path(os.environ.get("TICKLAKE_HOME") or ".ticklake").resolve()
 
 
+def configured_dagster_home() -> Path | None:
+    """The Dagster instance to report to: DAGSTER_HOME when set, else the one `ticklake dev` prepared, else none.
+
+    Here, not in instance.py, so the CLI learns whether to report without importing Dagster.
+    """
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    prepared = ticklake_home() / "dagster"
+    return prepared if (prepared / "dagster.yaml").is_file() else None
+
+
 def start_date() -> str:
     """TICKLAKE_START_DATE, the first daily partition, validated as YYYY-MM-DD."""
     text = os.environ.get("TICKLAKE_START_DATE") or DEFAULT_START_DATE
