@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TSDB := ticklake_dagster_tests/tsdb
 
-.PHONY: setup test chromium demo bench clean
+.PHONY: setup test chromium demo bench bench-backfill bench-history clean
 
 setup: $(VENV)/.installed
 
@@ -45,6 +45,13 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_ondemand.py
+
+# Full-size UI backfills through a real webserver + daemon on the embedded PostgreSQL (run on a quiet machine).
+bench-backfill: setup
+	$(BIN)/python benchmarks/bench_ui_backfill.py --days 365 --symbols EURUSD,GBPUSD,USDJPY,AUDUSD,USDCHF --rate 1
+
+bench-history: setup
+	$(BIN)/python benchmarks/bench_history_backfill.py --years 23 --ticks-per-day 10000
 
 clean:
 	rm -rf $(VENV) $(TSDB)/node_modules

@@ -241,5 +241,11 @@ def summarize_all(
     ]
 
 
+def selected_results(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    """The results the run asked for: a subsettable step (one that may record no data) yields only those."""
+    wanted = context.selected_asset_check_keys
+    return [r for r in results if dg.AssetCheckKey(dg.AssetKey.from_coercible(r.asset_key), r.check_name) in wanted]
+
+
 TICKS_SEVERITIES = dict.fromkeys(TICKS_CHECKS, ERROR)
 CANDLES_SEVERITIES = {name: severity for name, (_, severity) in CANDLES_CHECKS.items()}

@@ -1,12 +1,12 @@
 """Environment settings that are not a single external system's: local state and the partition start."""
 
+import datetime as dt
 import os
 from pathlib import Path
 
 from ticklake_dagster.days import parse_day
 from ticklake_dagster.errors import InvalidInput
 
-DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_HISTORY_START = "2003-05-01"
 
 
@@ -26,9 +26,17 @@ def configured_dagster_home() -> Path | None:
     return prepared if (prepared / "dagster.yaml").is_file() else None
 
 
+def default_start_date(today: dt.date) -> dt.date:
+    """The first of the month twelve months before today's: about a year of daily partitions.
+
+    A month boundary, so the daily window never splits a monthly history partition; it moves once a month.
+    """
+    return dt.date(today.year - 1, today.month, 1)
+
+
 def start_date() -> str:
-    """TICKLAKE_START_DATE, the first daily partition, validated as YYYY-MM-DD."""
-    text = os.environ.get("TICKLAKE_START_DATE") or DEFAULT_START_DATE
+    """TICKLAKE_START_DATE, the first daily partition (days before it are the history path's), as YYYY-MM-DD."""
+    text = os.environ.get("TICKLAKE_START_DATE") or default_start_date(dt.datetime.now(dt.timezone.utc).date()).isoformat()
     parse_day(text)
     return text
 

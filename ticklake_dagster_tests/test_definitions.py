@@ -24,3 +24,18 @@ def test_the_deployment_settings_are_a_resource_the_ui_shows():
     settings = defs.resources["settings"]
     assert isinstance(settings, TicklakeSettings)
     assert settings.retention_days >= 1 and settings.sensor_live_days >= 1
+
+
+def test_history_path_is_monthly_and_apart_from_the_daily_automation():
+    from ticklake_dagster.partitions import history_partitions_def
+
+    repo = defs.get_repository_def()
+    for key in ("history_ticks", "history_candles"):
+        node = repo.asset_graph.get(dg.AssetKey(key))
+        assert node.partitions_def == history_partitions_def
+        assert node.group_name == "history"
+    assert dg.AssetKey("history_ticks") in repo.asset_graph.get(dg.AssetKey("history_candles")).parent_keys
+    # The sensor and the schedule drive the daily assets only.
+    from ticklake_dagster.run_planning import TICKS_TO_CANDLES
+
+    assert not {dg.AssetKey("history_ticks"), dg.AssetKey("history_candles")} & set(TICKS_TO_CANDLES)

@@ -144,14 +144,21 @@ def test_ticks_on_bucket_and_day_edges(lake_resource, database):
     assert got["trades"].tolist() == [2, 1, 1]
 
 
-def test_an_empty_or_missing_day_succeeds_with_no_candles(lake_resource, database):
+def no_data_observations(result, asset: str) -> list:
+    return [o for o in result.asset_observations_for_node(asset) if o.metadata.get("no_data")]
+
+
+def test_an_empty_or_missing_day_succeeds_as_no_data(lake_resource, database):
+    """Not a materialization with zero candles: an observation that the day holds no data."""
     lake = lake_resource.get_lake()
     result = materialize_day(lake_resource, database, "EURUSD")  # nothing in the lake at all
-    assert result.success and metadata(result, "candles_5m")["candle_count"] == 0
+    assert result.success and not result.get_asset_materialization_events()
+    assert [o.asset_key.to_user_string() for o in no_data_observations(result, "r2_ticks")] == ["r2_ticks", "candles_5m"]
     assert not lake.exists(daily_key("EURUSD", DAY))
     write_parquet_parts(lake, "EURUSD", random_ticks(13).iloc[:0], parts=1)  # a part with no rows
     result = materialize_day(lake_resource, database, "EURUSD")
     assert metadata(result, "r2_ticks")["parts_read"] == 1 and fetch_candles(database).empty
+    assert not result.asset_materializations_for_node("candles_5m") and no_data_observations(result, "candles_5m")
 
 
 def test_file_and_s3_lakes_give_identical_results(file_lake_resource, s3_lake_resource, database, pg_server_url, tmp_path):

@@ -259,5 +259,5 @@ def test_consecutive_days_share_one_run_that_dagster_executes(file_lake_resource
     run = dg.materialize([r2_ticks, candles_5m], instance=instance, tags=request.tags,
                          resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()})
     assert run.success
-    assert instance.get_materialized_partitions(dg.AssetKey("candles_1d")) == {partition_key("EURUSD", d) for d in days}
+    assert instance.get_materialized_partitions(dg.AssetKey("candles_5m")) == {partition_key("EURUSD", d) for d in days}
     assert fetch_candles(database)["trades"].sum() > 0

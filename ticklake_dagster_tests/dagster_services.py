@@ -1,0 +1,218 @@
+"""Dagster as deployed: webserver, daemon and (optionally) a `dagster api grpc` code server as separate processes.
+
+Used by the topology test and the UI-backfill benchmark: a backfill is launched the way the UI launches
+it (GraphQL `launchPartitionBackfill`), the daemon creates and launches its runs, and the event log in
+Dagster's PostgreSQL storage is counted before and after.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+
+from ticklake_dagster_tests.servers import free_port, wait_for_port
+
+BIN = Path(sys.executable).parent
+DEFINITIONS_MODULE = "ticklake_dagster.definitions"
+LOCATION = "ticklake"
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on PartitionSetNotFoundError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { stepKey invalidOutputName }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions error { message } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+LOCATION_STATUS = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+
+AUTOMATION = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  sensors { name sensorState { id status } } schedules { name scheduleState { id status } } } } } }
+"""
+
+STOP_SENSOR = """
+mutation($id: String!) { stopSensor(id: $id) { __typename ... on PythonError { message } } }
+"""
+
+STOP_SCHEDULE = """
+mutation($id: String!) { stopRunningSchedule(id: $id) { __typename ... on PythonError { message } } }
+"""
+
+FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def workspace_yaml(path: Path, grpc_port: int | None) -> Path:
+    """A workspace file: the code location over gRPC (the Helm chart's shape), or the module in-process."""
+    if grpc_port is None:
+        text = f"load_from:\n  - python_module:\n      module_name: {DEFINITIONS_MODULE}\n      location_name: {LOCATION}\n"
+    else:
+        text = f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {grpc_port}\n      location_name: {LOCATION}\n"
+    path.write_text(text)
+    return path
+
+
+class DagsterServices:
+    """Handles to the running services: GraphQL calls and the storage's event log."""
+
+    def __init__(self, url: str, storage_url: str, logs: Path):
+        self.url = url
+        self.storage_url = storage_url
+        self.logs = logs
+
+    def graphql(self, query: str, variables: dict | None = None, timeout: float = 120.0) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+        if answer.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
+        return answer["data"]
+
+    def wait_loaded(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entries = self.graphql(LOCATION_STATUS)["workspaceOrError"].get("locationEntries") or []
+            loaded = [e for e in entries if e["loadStatus"] == "LOADED"]
+            if loaded:
+                error = loaded[0]["locationOrLoadError"]
+                if error and error["__typename"] == "PythonError":
+                    raise RuntimeError(f"code location failed to load: {error['message']}")
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"code location not loaded within {timeout}s")
+
+    def stop_automation(self) -> list[str]:
+        """Turn every sensor and schedule off (a benchmark measures its backfill alone); return their names."""
+        stopped = []
+        for repo in self.graphql(AUTOMATION)["repositoriesOrError"]["nodes"]:
+            for sensor in repo["sensors"]:
+                if sensor["sensorState"]["status"] == "RUNNING":
+                    self.graphql(STOP_SENSOR, {"id": sensor["sensorState"]["id"]})
+                    stopped.append(sensor["name"])
+            for schedule in repo["schedules"]:
+                if schedule["scheduleState"]["status"] == "RUNNING":
+                    self.graphql(STOP_SCHEDULE, {"id": schedule["scheduleState"]["id"]})
+                    stopped.append(schedule["name"])
+        return stopped
+
+    def launch_backfill(self, asset_keys: list[str], partition_names: list[str], title: str = "ticklake backfill") -> str:
+        """What the asset page's Materialize → partitions dialog sends."""
+        params = {
+            "assetSelection": [{"path": [key]} for key in asset_keys],
+            "partitionNames": partition_names,
+            "fromFailure": False,
+            "title": title,
+        }
+        result = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {result}")
+        return result["backfillId"]
+
+    def wait_backfill(self, backfill_id: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            if status.get("status") in FINISHED:
+                return status["status"]
+            time.sleep(1.0)
+        raise TimeoutError(f"backfill {backfill_id} not finished within {timeout}s")
+
+    def event_counts(self) -> dict[str, int]:
+        """Rows in Dagster's event log by event type (plus 'total')."""
+        conn = psycopg2.connect(self.storage_url.replace("postgresql+psycopg2://", "postgresql://", 1))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT coalesce(dagster_event_type, 'LOG'), count(*) FROM event_logs GROUP BY 1")
+                counts = {kind: n for kind, n in cur.fetchall()}
+        finally:
+            conn.close()
+        counts["total"] = sum(counts.values())
+        return counts
+
+    def tail_logs(self, chars: int = 4000) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))
+
+
+def _start(args: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
+    # Own session: stopping a service stops its children (run workers, the webserver's code server) too.
+    return subprocess.Popen(args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
+
+
+@contextlib.contextmanager
+def dagster_services(env: dict, workdir: Path, *, grpc: bool, automation: bool = True):
+    """Start the webserver and the daemon on a workspace file (plus `dagster api grpc` when grpc=True).
+
+    automation=False turns sensors and schedules off before the daemon starts.
+
+    `env` must hold DAGSTER_HOME (with a dagster.yaml) and TICKLAKE_DAGSTER_PG_URL, as `prepare_dagster_env` makes them.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    cwd = Path(__file__).resolve().parents[1]
+    try:
+        grpc_port = None
+        if grpc:
+            grpc_port = free_port()
+            server = _start(
+                [str(BIN / "dagster"), "api", "grpc", "-m", DEFINITIONS_MODULE, "-h", "127.0.0.1", "-p", str(grpc_port),
+                 "--location-name", LOCATION],
+                env, logs / "grpc.log", cwd,
+            )
+            procs.append(server)
+            wait_for_port(grpc_port, server, timeout=120)
+        workspace = workspace_yaml(workdir / "workspace.yaml", grpc_port)
+        port = free_port()
+        web = _start([str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)], env, logs / "webserver.log", cwd)
+        procs.append(web)
+        wait_for_port(port, web, timeout=180)
+        services = DagsterServices(f"http://127.0.0.1:{port}", env["TICKLAKE_DAGSTER_PG_URL"], logs)
+        services.wait_loaded()
+        if not automation:
+            services.stop_automation()
+        procs.append(_start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, logs / "daemon.log", cwd))
+        yield services
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
