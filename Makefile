@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TSDB := ticklake_dagster_tests/tsdb
 
-.PHONY: setup test chromium demo bench bench-backfill bench-history clean
+.PHONY: setup test chromium demo bench bench-backfill bench-history fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +52,12 @@ bench-backfill: setup
 
 bench-history: setup
 	$(BIN)/python benchmarks/bench_history_backfill.py --years 23 --ticks-per-day 10000
+
+# Coverage-guided fuzzing of the tick parser and the part readers (atheris). Runs until stopped (Ctrl-C),
+# or FUZZ_SECONDS; what it learns stays in .ticklake/fuzz-corpus, a finding is written as crash-*.
+FUZZ_SECONDS ?= 0
+fuzz: setup
+	$(BIN)/python fuzz/fuzz_ticks.py .ticklake/fuzz-corpus fuzz/seeds -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) $(TSDB)/node_modules

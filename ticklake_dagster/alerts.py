@@ -16,11 +16,14 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import dagster as dg
 
 from ticklake_dagster.partitions import run_partition_label
+
+from ticklake_dagster.redaction import redact
 
 WEBHOOK_ENV = "TICKLAKE_ALERT_WEBHOOK_URL"
 WEBSERVER_ENV = "DAGSTER_WEBSERVER_URL"
@@ -101,9 +104,16 @@ def post_webhook(url: str, payload: dict, timeout: float) -> None:
             response.read()
     except urllib.error.HTTPError as e:
         raise AlertDeliveryError(f"HTTP {e.code}") from None
-    except (urllib.error.URLError, OSError) as e:
+    except Exception as e:  # also what urllib lets through: a bad port, a host name idna refuses, a bad URL
         reason = getattr(e, "reason", e)
-        raise AlertDeliveryError(f"{type(reason).__name__}: {getattr(reason, 'strerror', None) or reason}") from None
+        text = f"{type(reason).__name__}: {getattr(reason, 'strerror', None) or reason}"
+        raise AlertDeliveryError(redact(text.splitlines()[0] if text.strip() else type(reason).__name__, _url_secrets(url))) from None
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The webhook URL and the parts of it that carry its token (host, path, query)."""
+    parts = urllib.parse.urlsplit(url.strip()) if isinstance(url, str) else None
+    return [url, url.strip(), *(p for p in (parts.netloc, parts.path, parts.query) if p and p != "/")] if parts else []
 
 
 class AlertDeliveryError(Exception):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import hashlib
 
 import pandas as pd
 from psycopg2.extras import execute_values
@@ -98,11 +99,32 @@ def refresh_continuous_aggregates(conn, start: dt.datetime, end: dt.datetime) ->
         conn.autocommit = previous
 
 
+def window_lock_key(symbol: str, day: dt.date) -> int:
+    """A signed 64-bit advisory-lock key for one symbol-day, the same in every process."""
+    digest = hashlib.blake2b(f"ticklake:candles:{symbol}:{day.isoformat()}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_window(cur, symbol: str, start: dt.datetime, end: dt.datetime) -> None:
+    """Wait until no other transaction writes the symbol's days in [start, end); held until ours ends.
+
+    Without it two writers of a day (the UI, the sensor, the schedule, a user's CLI) both delete the
+    empty window, and the second INSERT fails with UniqueViolation once the first commits. Days are
+    locked in order, so two writers of overlapping windows cannot deadlock.
+    """
+    first = start.astimezone(dt.timezone.utc).date()
+    last = (end - dt.timedelta(microseconds=1)).astimezone(dt.timezone.utc).date()
+    for i in range((last - first).days + 1):
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (window_lock_key(symbol, first + dt.timedelta(days=i)),))
+
+
 def write_window(cur, flavor: str, symbol: str, start: dt.datetime, end: dt.datetime, candles: pd.DataFrame) -> WriteStats:
     """Replace the window's 5-minute candles; on plain PostgreSQL also recompute its rollup tables.
 
     TimescaleDB's continuous aggregates are refreshed by the caller, once per run, outside the transaction.
+    Concurrent writers of the same symbol-days take turns (lock_window), and each one's result is whole.
     """
+    lock_window(cur, symbol, start, end)
     stats = replace_candles(cur, symbol, start, end, candles)
     if flavor != TIMESCALEDB:
         fill_rollups(cur, symbol, start, end)

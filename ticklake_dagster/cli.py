@@ -10,6 +10,7 @@ import os
 import sys
 
 from ticklake_dagster.errors import TicklakeError
+from ticklake_dagster.redaction import redact
 
 # name -> module with a one-line docstring, `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
@@ -45,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(modules[args.command].run(args) or 0)
     except TicklakeError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug, not bad input: still one line, the traceback only on request
         if os.environ.get("TICKLAKE_DEBUG"):
             raise
-        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+        print(f"error: unexpected {type(e).__name__}: {redact(str(e).splitlines()[0]) if str(e) else ''} "
               "(set TICKLAKE_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 

@@ -1,6 +1,7 @@
 """UTC day arithmetic and parsing of the DATE / START:END arguments users type."""
 
 import datetime as dt
+import re
 
 from ticklake_dagster.errors import InvalidInput
 
@@ -8,14 +9,22 @@ DAY_MS = 86_400_000
 MAX_RANGE_DAYS = 3660
 
 
+# The day's end (the next midnight) must be a datetime Python can hold.
+MAX_DAY = dt.date(9999, 12, 30)
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_day(text: str) -> dt.date:
-    """Parse YYYY-MM-DD strictly."""
+    """Parse YYYY-MM-DD strictly (fromisoformat alone also takes week dates such as 2025-W10-3)."""
     try:
-        if len(text) != 10:
+        if not isinstance(text, str) or not _DAY_RE.fullmatch(text):
             raise ValueError
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except (TypeError, ValueError):
         raise InvalidInput(f"Invalid date {text!r}: expected YYYY-MM-DD") from None
+    if day > MAX_DAY:
+        raise InvalidInput(f"Invalid date {text!r}: the last supported day is {MAX_DAY}")
+    return day
 
 
 def parse_day_range(text: str, max_days: int = MAX_RANGE_DAYS) -> list[dt.date]:

@@ -15,7 +15,9 @@ from ticklake_dagster.postgres import embedded_server_uri
 from ticklake_dagster.settings import configured_dagster_home, ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 
-DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+# Inside the package, not at the repository root: Dagster reads ./dagster.yaml when DAGSTER_HOME is unset,
+# and this one needs TICKLAKE_DAGSTER_PG_URL, so `dagster definitions validate -w workspace.yaml` there failed.
+DAGSTER_YAML = Path(__file__).resolve().parent / "dagster.yaml"
 
 
 def dagster_storage_url() -> str:
@@ -35,7 +37,7 @@ def dagster_storage_url() -> str:
 def prepare_dagster_env() -> dict[str, str]:
     """The environment for `dagster dev` and its runs: DAGSTER_HOME with our dagster.yaml, absolute paths."""
     if not DAGSTER_YAML.is_file():
-        raise TicklakeError(f"dagster.yaml not found at {DAGSTER_YAML}: install ticklake with `pip install -e .`")
+        raise TicklakeError(f"dagster.yaml not found at {DAGSTER_YAML}: reinstall ticklake (`pip install -e .`)")
     home = ticklake_home()
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)

@@ -88,8 +88,13 @@ def rollup(days: list[DayCandles], width_s: int) -> DayCandles:
 
 
 def to_records(c: DayCandles, start: int, end: int) -> list[dict]:
-    """Candles with start <= time <= end as the API's JSON objects."""
+    """Candles with start <= time <= end as the API's JSON objects.
+
+    A candle with a non-finite price (a day compacted before prices were bounded, whose mid overflowed)
+    is left out, as the database path does: JSON has no Infinity.
+    """
     keep = (c.time >= start) & (c.time <= end)
+    keep &= np.isfinite(c.open) & np.isfinite(c.high) & np.isfinite(c.low) & np.isfinite(c.close)
     return [
         {"time": t, "open": o, "high": h, "low": lo, "close": cl, "trades": n}
         for t, o, h, lo, cl, n in zip(c.time[keep].tolist(), c.open[keep].tolist(), c.high[keep].tolist(),

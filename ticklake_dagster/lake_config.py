@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from ticklake_dagster.errors import InvalidInput, LakeError
 from ticklake_dagster.lake_storage import FileLake, Lake, S3Lake
+from ticklake_dagster.redaction import register_secret
 from ticklake_dagster.settings import ticklake_home
 
 ACCESS_KEY_ENV = "R2_ACCESS_KEY_ID"
@@ -77,6 +78,7 @@ class LakeConfig:
 
         if not self.has_credentials():
             raise LakeError(f"Lake credentials missing: set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}")
+        register_secret(self.secret_access_key)  # botocore's messages never print it; redact() hides it anyway
         config = Config(
             retries={"max_attempts": self.max_attempts, "mode": "standard"},
             connect_timeout=self.connect_timeout,

@@ -39,6 +39,11 @@ def raw_part_key(symbol: str, day: dt.date, first_tick_ms: int, suffix: str | No
     return f"{raw_day_prefix(symbol, day)}part-{first_tick_ms:013d}-{suffix}.parquet"
 
 
+def is_part_name(name: str) -> bool:
+    """Whether a file name inside a day folder is a raw part (`part-….parquet` or legacy `part-….json`)."""
+    return name.startswith("part-") and "/" not in name and name.endswith(PART_EXTENSIONS)
+
+
 def part_start_ms(key: str) -> int | None:
     """The first tick's epoch ms that raw_part_key put in a part's name; None for other names (legacy parts)."""
     m = _PART_START_RE.search(key)

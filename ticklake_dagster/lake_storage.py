@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ticklake_dagster.errors import LakeError
+from ticklake_dagster.redaction import redact
 
 TEMP_DIR = ".tmp"  # every FileLake.put writes here first: one folder to sweep after a writer was killed
 _BAD_KEY_RE = re.compile(r"(^/)|(//)|(\\)|(^|/)\.\.?(/|$)|[\x00-\x1f]")
@@ -105,8 +106,12 @@ class FileLake(Lake):
                     continue
                 key = rel_dir + name
                 if key.startswith(prefix) and (start_after is None or key > start_after):
-                    st = os.stat(os.path.join(dirpath, name))
-                    found.append(LakeObject(key, st.st_size, st.st_mtime))
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except OSError:  # removed meanwhile, or a dangling link
+                        continue
+                    if stat.S_ISREG(st.st_mode):  # a FIFO or device would block or stream forever
+                        found.append(LakeObject(key, st.st_size, st.st_mtime))
         found.sort(key=lambda o: o.key)
         yield from found
 
@@ -120,8 +125,14 @@ class FileLake(Lake):
         return sorted(f"{prefix}{e.name}/" for e in os.scandir(top) if e.is_dir())
 
     def get(self, key: str) -> bytes:
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise LakeError(f"Lake object {key} is not a regular file")
+                return f.read()
         except FileNotFoundError:
             raise LakeError(f"Lake object {key} does not exist") from None
         except OSError as e:
@@ -180,7 +191,7 @@ class FileLake(Lake):
         self._path(key).unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return self._path(key).is_file()  # is_file: a regular file (after symlinks), as list() reports
 
     def describe(self) -> str:
         return f"file://{self.root}"
@@ -235,8 +246,9 @@ class S3Lake(Lake):
         return sorted(out)
 
     def get(self, key: str) -> bytes:
+        full = self._key(key)  # outside the try: a refused key keeps its own reason
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=full)["Body"].read()
         except Exception as e:
             if _s3_code(e) in ("NoSuchKey", "404"):
                 raise LakeError(f"Lake object {key} does not exist") from None
@@ -256,20 +268,23 @@ class S3Lake(Lake):
         return data, size
 
     def put(self, key: str, data: bytes) -> None:
+        full = self._key(key)
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
         except Exception as e:
             raise self._error(e, f"write {key}") from None
 
     def delete(self, key: str) -> None:
+        full = self._key(key)
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self.client.delete_object(Bucket=self.bucket, Key=full)
         except Exception as e:
             raise self._error(e, f"delete {key}") from None
 
     def exists(self, key: str) -> bool:
+        full = self._key(key)
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            self.client.head_object(Bucket=self.bucket, Key=full)
             return True
         except Exception as e:
             if _s3_code(e) in ("404", "NoSuchKey", "NotFound"):
@@ -278,7 +293,7 @@ class S3Lake(Lake):
 
     def describe(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}"
-        return f"{where} at {self.endpoint}" if self.endpoint else where
+        return f"{where} at {redact(self.endpoint)}" if self.endpoint else where
 
 
 def _s3_code(e: Exception) -> str:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ticklake_dagster.errors import DatabaseError
+from ticklake_dagster.redaction import describe_database_error
 
 TIMESCALEDB = "timescaledb"
 POSTGRES = "postgres"
@@ -104,8 +105,7 @@ def apply_migrations(conn, path: Path | None = None) -> MigrationReport:
                     conn.commit()
                 except Exception as e:
                     conn.rollback()
-                    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                    raise DatabaseError(f"Migration {mig.file_for(flavor).name} failed: {first_line}") from None
+                    raise DatabaseError(f"Migration {mig.file_for(flavor).name} failed: {describe_database_error(e)}") from None
                 finally:
                     conn.autocommit = True
                 applied.append(mig.file_for(flavor).name)

@@ -10,7 +10,7 @@ from ticklake_dagster.candle_sql import WriteStats, refresh_continuous_aggregate
 from ticklake_dagster.days import day_window, iso_ms
 from ticklake_dagster.lake_storage import Lake
 from ticklake_dagster.migrate import TIMESCALEDB
-from ticklake_dagster.lake_keys import PART_EXTENSIONS, daily_key, raw_day_prefix
+from ticklake_dagster.lake_keys import daily_key, is_part_name, raw_day_prefix
 from ticklake_dagster.ticks import CleanDay, clean_day, daily_table, read_daily, read_part, table_to_parquet, to_frame
 
 @dataclasses.dataclass
@@ -42,8 +42,12 @@ class CompactedDay:
 
 
 def list_parts(lake: Lake, symbol: str, day: dt.date) -> list[tuple[str, int]]:
-    """(key, size) of every raw part of the symbol-day, in key order (= first-tick order)."""
-    return [(o.key, o.size) for o in lake.list(raw_day_prefix(symbol, day)) if o.key.endswith(PART_EXTENSIONS)]
+    """(key, size) of every raw part of the symbol-day, in key order (= first-tick order).
+
+    Only `DD/part-*.parquet|json` counts: other names and anything in a sub-folder of the day are not parts.
+    """
+    prefix = raw_day_prefix(symbol, day)
+    return [(o.key, o.size) for o in lake.list(prefix) if is_part_name(o.key[len(prefix):])]
 
 
 def read_parts(lake: Lake, keys: list[str]) -> pd.DataFrame:

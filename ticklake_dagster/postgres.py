@@ -1,4 +1,4 @@
-"""PostgreSQL outside Dagster: the candle database, the embedded server under $TICKLAKE_HOME/pg, URLs safe to log.
+"""PostgreSQL outside Dagster: the candle database and the embedded server under $TICKLAKE_HOME/pg.
 
 Plain code, so the CLI reaches the database without importing Dagster; `DatabaseResource` wraps `Database`.
 """
@@ -10,12 +10,12 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.migrate import MigrationReport, apply_migrations
+from ticklake_dagster.redaction import describe_database_error, describe_dsn
 from ticklake_dagster.settings import ticklake_home
 
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -46,7 +46,7 @@ class Database:
         return self.url or embedded_server_uri(Path(self.home) / "pg")
 
     def describe(self) -> str:
-        return redact_url(self.resolved_url())
+        return describe_dsn(self.resolved_url())
 
     @contextlib.contextmanager
     def connect(self) -> Iterator["psycopg2.extensions.connection"]:
@@ -55,8 +55,7 @@ class Database:
         try:
             conn = psycopg2.connect(url, connect_timeout=self.connect_timeout, application_name="ticklake")
         except psycopg2.Error as e:
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise DatabaseError(f"Database unreachable at {redact_url(url)}: {reason}") from None
+            raise DatabaseError(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
         try:
             yield conn
         finally:
@@ -75,18 +74,6 @@ class Database:
             if url not in _flavor_by_url:
                 self.migrate()
             return _flavor_by_url[url]
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced, safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparseable database url>"
-    return url
 
 
 def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:

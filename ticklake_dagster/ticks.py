@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,14 @@ TICK_SCHEMA = pa.schema(
     ]
 )
 
-# Each rejected row is counted once, under the first of these reasons it fails.
-REJECT_REASONS = ("missing", "non_finite", "non_positive", "crossed", "outside_day")
+# Each rejected row is counted once, under the first of these reasons it fails. The first three are
+# found by the part readers (a price that is a bool or text, a timestamp that is not unix seconds).
+REJECT_REASONS = (
+    "missing", "invalid_price", "invalid_timestamp", "non_finite", "non_positive", "too_large", "crossed",
+    "outside_day",
+)
+# Far above any traded price, far below where sums of a day's prices overflow float64 into Infinity.
+MAX_PRICE = 1e12
 
 
 def ticks_to_parquet(ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> bytes:
@@ -46,7 +53,11 @@ def table_to_parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-_NO_TS = np.iinfo("int64").min  # marks a missing timestamp in the int64 ts_ms column
+# A row a part reader rejected carries its reason in ts_ms, as one of these values no real tick has.
+_NO_TS = np.iinfo("int64").min  # a missing field
+_BAD_PRICE_TS = _NO_TS + 1  # a price that is not a number (a bool, an object, non-numeric text)
+_BAD_TS = _NO_TS + 2  # a timestamp that is not unix seconds (epoch ms, ISO text, a bool)
+_FLAGGED_BELOW = _NO_TS + 3
 RAW_SCHEMA = pa.schema([("ts_ms", pa.int64()), ("bid", pa.float64()), ("ask", pa.float64())])
 
 
@@ -67,32 +78,85 @@ def _read_parquet_part(data: bytes) -> pa.Table:
     ts = table.column("ts")
     if not pa.types.is_timestamp(ts.type):
         raise ValueError(f"column ts has type {ts.type}, expected timestamp")
-    ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz), safe=False).cast(pa.int64())  # truncate sub-ms
-    return pa.table(
-        [ts_ms.fill_null(_NO_TS),
-         table.column("bid").cast(pa.float64()).fill_null(np.nan),
-         table.column("ask").cast(pa.float64()).fill_null(np.nan)],
-        schema=RAW_SCHEMA,
-    )
+    ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz), safe=False).cast(pa.int64()).fill_null(_NO_TS).to_numpy()
+    bid, bid_null, bid_bad = _parquet_prices(table.column("bid"), "bid")
+    ask, ask_null, ask_bad = _parquet_prices(table.column("ask"), "ask")
+    return pa.table([_flag(ts_ms, bid_null | ask_null, bid_bad | ask_bad, None), bid, ask], schema=RAW_SCHEMA)
+
+
+def _parquet_prices(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 prices (NaN where null), a mask of nulls, a mask of cells that hold no number (bools)."""
+    kind = column.type
+    null = column.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(kind):
+        return np.full(len(column), np.nan), null, ~null
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+        raise ValueError(f"column {name} has type {kind}, expected a number")
+    prices = column.cast(pa.float64(), safe=False).fill_null(np.nan).to_numpy()
+    return prices, null, np.zeros(len(column), dtype=bool)
+
+
+def _flag(ts_ms: np.ndarray, missing: np.ndarray, bad_price: np.ndarray, bad_ts: np.ndarray | None) -> np.ndarray:
+    """ts_ms with each row a reader rejects replaced by its reason's marker (missing first)."""
+    out = ts_ms.copy()
+    if bad_ts is not None:
+        out[bad_ts] = _BAD_TS
+    out[bad_price] = _BAD_PRICE_TS
+    out[missing] = _NO_TS
+    return out
+
+
+_ABSENT = object()
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def _read_json_part(data: bytes) -> pa.Table:
-    records = json.loads(data)
+    records = json.loads(data)  # the stdlib: 1e999 and NaN parse (rejected per tick), 10**400 stays an int
     if not isinstance(records, list):
         raise ValueError("legacy JSON part is not an array of ticks")
-    frame = pd.DataFrame.from_records(
-        [r if isinstance(r, dict) else {} for r in records], columns=["timestamp", "bid", "ask"]
-    )
-    seconds = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype="float64")
-    ts_ms = np.full(len(frame), _NO_TS, dtype="int64")
-    ok = np.isfinite(seconds) & (np.abs(seconds) < 1e11)
+    rows = [r if isinstance(r, dict) else {} for r in records]
+    seconds, ts_missing, ts_bad = _json_numbers([r.get("timestamp") for r in rows])
+    bid, bid_missing, bid_bad = _json_numbers([r.get("bid") for r in rows])
+    ask, ask_missing, ask_bad = _json_numbers([r.get("ask") for r in rows])
+    with np.errstate(invalid="ignore"):
+        ts_bad |= ~ts_missing & ~(np.abs(seconds) < 1e11)  # epoch ms, NaN, +-inf: not unix seconds
+    ts_ms = np.zeros(len(rows), dtype="int64")
+    ok = ~(ts_missing | ts_bad)
     ts_ms[ok] = np.round(seconds[ok] * 1000.0).astype("int64")
-    return pa.table(
-        [ts_ms,
-         pd.to_numeric(frame["bid"], errors="coerce").to_numpy(dtype="float64"),
-         pd.to_numeric(frame["ask"], errors="coerce").to_numpy(dtype="float64")],
-        schema=RAW_SCHEMA,
-    )
+    flagged = _flag(ts_ms, ts_missing | bid_missing | ask_missing, bid_bad | ask_bad, ts_bad)
+    return pa.table([flagged, bid, ask], schema=RAW_SCHEMA)
+
+
+def _json_numbers(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 of JSON values (numbers and numeric text), a mask of absent/null ones, a mask of non-numbers.
+
+    All-number columns (the common case) convert in one numpy call; only a column holding something
+    else is looked at value by value.
+    """
+    n = len(values)
+    if set(map(type, values)) <= _NUMBER_TYPES:
+        try:
+            return np.array(values, dtype="float64"), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        except OverflowError:  # an integer beyond float64: +-inf below, rejected as non_finite
+            pass
+    out, missing, bad = np.full(n, np.nan), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for i, v in enumerate(values):
+        kind = type(v)
+        if v is None:
+            missing[i] = True
+        elif kind is int or kind is float:
+            try:
+                out[i] = float(v)
+            except OverflowError:
+                out[i] = math.inf if v > 0 else -math.inf
+        elif kind is str:
+            try:
+                out[i] = float(v)
+            except ValueError:
+                bad[i] = True
+        else:
+            bad[i] = True
+    return out, missing, bad
 
 
 def to_frame(tables: list[pa.Table]) -> pd.DataFrame:
@@ -119,19 +183,25 @@ def clean_day(raw: pd.DataFrame, day: dt.date) -> CleanDay:
     """Drop invalid rows (counted by reason), drop exact duplicate ticks, stable-sort by ts."""
     ts, bid, ask = raw["ts_ms"].to_numpy(), raw["bid"].to_numpy(), raw["ask"].to_numpy()
     start = day_start_ms(day)
-    missing = (ts == _NO_TS) | np.isnan(bid) | np.isnan(ask)
-    non_finite = ~missing & ~(np.isfinite(bid) & np.isfinite(ask))
-    bad = missing | non_finite
-    non_positive = ~bad & ((bid <= 0) | (ask <= 0))
-    bad |= non_positive
-    crossed = ~bad & (bid > ask)
-    bad |= crossed
-    outside = ~bad & ((ts < start) | (ts >= start + DAY_MS))
-    bad |= outside
-    rejected = {
-        reason: int(mask.sum())
-        for reason, mask in zip(REJECT_REASONS, (missing, non_finite, non_positive, crossed, outside))
-    }
+    bad = np.zeros(len(ts), dtype=bool)
+    rejected: dict[str, int] = {}
+
+    def take(reason: str, mask: np.ndarray) -> None:
+        nonlocal bad
+        mask = mask & ~bad
+        rejected[reason] = int(mask.sum())
+        bad |= mask
+
+    with np.errstate(invalid="ignore"):
+        # A reader's verdict stands: a bool price it read as NaN is invalid_price, not missing.
+        take("missing", (ts == _NO_TS) | ((ts >= _FLAGGED_BELOW) & (np.isnan(bid) | np.isnan(ask))))
+        take("invalid_price", ts == _BAD_PRICE_TS)
+        take("invalid_timestamp", ts == _BAD_TS)
+        take("non_finite", ~(np.isfinite(bid) & np.isfinite(ask)))
+        take("non_positive", (bid <= 0) | (ask <= 0))
+        take("too_large", (bid > MAX_PRICE) | (ask > MAX_PRICE))
+        take("crossed", bid > ask)
+        take("outside_day", (ts < start) | (ts >= start + DAY_MS))
     kept = raw.loc[~bad]
     deduped = kept.drop_duplicates(ignore_index=True)
     ticks = deduped.sort_values("ts_ms", kind="stable", ignore_index=True)

@@ -39,3 +39,24 @@ def test_history_path_is_monthly_and_apart_from_the_daily_automation():
     from ticklake_dagster.run_planning import TICKS_TO_CANDLES
 
     assert not {dg.AssetKey("history_ticks"), dg.AssetKey("history_candles")} & set(TICKS_TO_CANDLES)
+
+
+def test_dagster_definitions_validate_runs_from_the_repository_root(tmp_path):
+    """The command a Dagster user types first, in a clean environment (no DAGSTER_HOME, no storage URL).
+
+    Dagster reads a dagster.yaml from the working directory when DAGSTER_HOME is unset; the instance
+    config `ticklake dev` uses needs TICKLAKE_DAGSTER_PG_URL, so it must not sit at the root.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "TICKLAKE_", "DATABASE_URL"))}
+    env.update(TICKLAKE_HOME=str(tmp_path / "home"), PYTHONPATH=str(root))
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "TICKLAKE_DAGSTER_PG_URL" not in proc.stderr

@@ -18,10 +18,12 @@ from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Sym
 from ticklake_dagster.api.store import CandleDatabase, CandleStore, DatabaseUnavailable
 from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.lake_candles import LakeCandles, LakeUnavailable, day_seconds
+from ticklake_dagster.redaction import RedactingFilter
 from ticklake_dagster.symbols import validate_symbol
 from ticklake_dagster.timeframes import BY_NAME, TIMEFRAMES
 
 log = logging.getLogger("ticklake.api")
+log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_LIMIT = 10_000

@@ -213,3 +213,93 @@ def test_payload_is_slack_compatible():
     assert payload["blocks"][0]["text"]["type"] == "plain_text"
     assert f"<{WEBSERVER}/runs/0123456789|01234567>" in json.dumps(payload["blocks"][1])
     json.dumps(payload)
+
+
+SECRET = "T000-B000-s3cr3t-t0ken"
+
+
+class Silent:
+    """A listener that accepts connections and never answers: a webhook that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/services/{SECRET}"
+
+    def close(self):
+        self.sock.close()
+
+
+class Echoing(Webhook):
+    """Answers every POST with 404 and a body and header that repeat the request path (the secret)."""
+
+    def __init__(self):
+        super().__init__()
+        hook = self
+        handler = self.server.RequestHandlerClass
+
+        def do_post(request):
+            hook.attempts += 1
+            body = f"no such hook: {request.path}".encode()
+            request.send_response(404)
+            request.send_header("X-Requested", request.path)
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+
+        handler.do_POST = do_post
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/{SECRET}"
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/services/{SECRET}"
+
+
+@pytest.mark.parametrize("kind", ["refused", "http_error", "timeout", "bad_host", "bad_port", "control_character"])
+def test_delivery_failures_never_carry_the_webhook_url(kind, caplog):
+    """The real delivery path (urllib against loopback servers) failing every way it can, as the lake tests do."""
+    from ticklake_dagster.alerts import AlertDeliveryError, post_webhook
+
+    server = {"http_error": Echoing, "timeout": Silent}.get(kind, lambda: None)()
+    url = {
+        "refused": closed_port_url(),
+        "bad_host": f"http://{SECRET}-{'x' * 64}.localhost/services/{SECRET}",  # refused before any lookup
+        "bad_port": f"http://127.0.0.1:99999/services/{SECRET}",
+        "control_character": f"http://127.0.0.1:1/services/{SECRET}\n",
+    }.get(kind) or server.url
+    alert = Alert(storage_id=7, kind="run", run_id="abcdef12-0000", job="j", partition="2025-11-13|EURUSD",
+                  description="step failed")
+    log = logging.getLogger("ticklake-test")
+    try:
+        with pytest.raises(AlertDeliveryError) as raised:
+            post_webhook(url, {"text": "x"}, timeout=1.0)
+        with caplog.at_level(logging.INFO, logger="ticklake-test"):
+            cursor, failure = send_alerts([alert], 9, AlertSettings(webhook_url=url, timeout_seconds=1.0), log)
+    finally:
+        if server:
+            server.close()
+    assert cursor == 6 and failure
+    for text in (str(raised.value), failure, caplog.text):
+        assert SECRET not in text and "services/" not in text, text
+
+
+def test_the_alert_sensor_log_never_shows_the_webhook_url(file_lake_resource, database, instance, monkeypatch, capfd):
+    """Through the sensor itself: its warning about a failed delivery names the failure, not the URL.
+
+    Dagster's sensor logger writes to its own console handler on stderr, so stderr is what is read.
+    """
+    hook = Echoing()
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", hook.url)
+    try:
+        cursor = tick(instance, None)
+        failing_run(file_lake_resource, database, instance)
+        capfd.readouterr()
+        tick(instance, cursor)
+        logged = "".join(capfd.readouterr())
+    finally:
+        hook.close()
+    assert hook.attempts >= 1 and "alert webhook failed (HTTP 404)" in logged
+    assert SECRET not in logged

@@ -290,3 +290,21 @@ def test_metadata_lags_a_write_by_at_most_its_cache_time(filled):
         with admin.cursor() as cur:
             cur.execute("DELETE FROM candles_5m WHERE symbol = 'EURUSD' AND time = to_timestamp(%s)", (late,))
         admin.close()
+
+
+def test_non_finite_candles_in_the_database_are_never_served(database):
+    """Rows written before prices were bounded (or by hand) hold Infinity/NaN: the API leaves them out."""
+    database.ensure_schema()
+    t0 = dt.datetime(2025, 11, 13, tzinfo=dt.timezone.utc)
+    with database.connect() as conn, conn.cursor() as cur:
+        for i, value in enumerate(["1.1", "Infinity", "NaN", "-Infinity"]):
+            cur.execute("INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) "
+                        "VALUES (%s, 'EURUSD', 1.1, %s::float8, 1.0, 1.1, 1, 0.0001)",
+                        (t0 + dt.timedelta(minutes=5 * i), value))
+        conn.commit()
+    with TestClient(create_app(database)) as client:
+        response = client.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "5m",
+                                                       "from": int(t0.timestamp()), "to": int(t0.timestamp()) + 3600})
+    assert response.status_code == 200
+    assert "Infinity" not in response.text and "NaN" not in response.text
+    assert [c["time"] for c in response.json()] == [int(t0.timestamp())]

@@ -269,3 +269,21 @@ def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource
     assert sorted(len(a.json()) for a in answers) == [1, 2, 6, 24, 96, 288]
     assert all(a.headers["X-Ticklake-Lake-Days"] == str(THU) for a in answers)
     assert built.cache.builds == 1
+
+
+def test_a_lake_day_with_an_overflowing_price_never_serves_non_finite_json(file_lake_resource, database):
+    """A compacted day written before prices were bounded holds 1.7e308 quotes: their mid overflows to
+    Infinity. The API answers strict JSON, leaving those candles out."""
+    from ticklake_dagster.ticks import daily_table, table_to_parquet
+    import json
+    import pandas as pd
+
+    lake = file_lake_resource.get_lake()
+    start_ms = day_start(THU) * 1000
+    ticks = pd.DataFrame({"ts_ms": [start_ms + 1, start_ms + 600_000], "bid": [1.7e308, 1.0], "ask": [1.79e308, 1.1]})
+    lake.put(daily_key("ETH-USD", THU), table_to_parquet(daily_table(ticks)))
+    with TestClient(create_app(database, lake=LakeCandles(lake))) as client:
+        r = get(client, "5m", day_start(THU), day_start(THU) + 86_399, symbol="ETH-USD")
+    assert r.status_code == 200
+    candles = json.loads(r.text, parse_constant=lambda name: pytest.fail(f"non-finite {name} in the answer"))
+    assert [c["time"] for c in candles] == [day_start(THU) + 600]

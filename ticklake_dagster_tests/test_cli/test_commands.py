@@ -77,6 +77,8 @@ def test_migrate_reports_timescaledb(env, timescale_database):
         (["materialize", "eurusd", WEEKDAY], "Invalid symbol 'eurusd'*"),
         (["materialize", "EURUSD", "2025-13-01"], "Invalid date '2025-13-01': expected YYYY-MM-DD"),
         (["materialize", "EURUSD", "2025-11-14:2025-11-13"], "Invalid range '2025-11-14:2025-11-13': end is before start"),
+        (["materialize", "EURUSD", "2025-W10-3"], "Invalid date '2025-W10-3': expected YYYY-MM-DD"),
+        (["materialize", "EURUSD", "9999-12-31"], "Invalid date '9999-12-31': the last supported day is 9999-12-30"),
         (["materialize", "EURUSD", WEEKDAY], f"No tick files found for EURUSD on {WEEKDAY}"),
         (["seed-demo", "--symbols", "BAD/SYM"], "Invalid symbol 'BAD/SYM'*"),
         (["seed-demo", "--days", "0"], "--days must be between 1 and 366, got 0"),

@@ -34,7 +34,8 @@ def test_each_invalid_reason_is_dropped_and_counted_once():
         (START + 8, -1.0, -0.5),             # non_positive wins over crossed: counted once
     ]
     result = clean_day(frame(rows), DAY)
-    assert result.rejected == {"missing": 1, "non_finite": 2, "non_positive": 3, "crossed": 1, "outside_day": 2}
+    assert result.rejected == {"missing": 1, "invalid_price": 0, "invalid_timestamp": 0, "non_finite": 2,
+                               "non_positive": 3, "too_large": 0, "crossed": 1, "outside_day": 2}
     assert set(result.rejected) == set(REJECT_REASONS)
     assert result.ticks.values.tolist() == [[START + 1, 1.0, 1.1]]
     assert result.rows_read == len(rows) and result.rejected_total == len(rows) - 1
@@ -96,7 +97,7 @@ def test_legacy_json_part_with_int_and_float_seconds_and_bad_rows():
     raw = to_frame([read_part("part-1-a.json", json.dumps(records).encode())])
     result = clean_day(raw, DAY)
     assert result.ticks["ts_ms"].tolist() == [START, START + 250]
-    assert result.rejected["missing"] == 4
+    assert result.rejected["missing"] == 3 and result.rejected["invalid_timestamp"] == 1
 
 
 @pytest.mark.parametrize("key,data", [("p.json", b"{not json"), ("p.json", b'{"a": 1}'), ("p.parquet", b"PAR1garbage")])
@@ -113,3 +114,58 @@ def test_parquet_part_with_null_cells_counts_them_as_missing():
     pq.write_table(table, buf)
     result = clean_day(to_frame([read_part("p.parquet", buf.getvalue())]), DAY)
     assert result.ticks["ts_ms"].tolist() == [START] and result.rejected["missing"] == 2
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def json_part(records) -> pd.DataFrame:
+    return to_frame([read_part("part-1-a.json", json.dumps(records).encode())])
+
+
+def test_boolean_prices_in_a_legacy_json_part_are_rejected_as_invalid_price():
+    seconds = START // 1000
+    raw = json_part([{"timestamp": seconds, "bid": True, "ask": True},
+                     {"timestamp": seconds + 1, "bid": 1.0, "ask": False},
+                     {"timestamp": seconds + 2, "bid": {"p": 1}, "ask": 1.1},
+                     {"timestamp": seconds + 3, "bid": "abc", "ask": 1.1},
+                     {"timestamp": seconds + 4, "bid": 1.0, "ask": 1.1}])
+    result = clean_day(raw, DAY)
+    assert result.ticks.values.tolist() == [[START + 4000, 1.0, 1.1]]
+    assert result.rejected["invalid_price"] == 4
+
+
+def test_boolean_price_columns_in_a_parquet_part_are_rejected_as_invalid_price():
+    table = pa.table({"ts": pa.array([START, START + 1], pa.timestamp("ms", tz="UTC")),
+                      "bid": pa.array([True, None]), "ask": pa.array([True, True])})
+    result = clean_day(to_frame([read_part("p.parquet", parquet_bytes(table))]), DAY)
+    assert len(result.ticks) == 0
+    assert result.rejected["invalid_price"] == 1 and result.rejected["missing"] == 1
+
+
+def test_a_huge_integer_price_rejects_only_its_tick_not_the_part():
+    seconds = START // 1000
+    data = f'[{{"timestamp": {seconds}, "bid": {10**400}, "ask": {10**400}}}, {{"timestamp": {seconds}, "bid": 1.0, "ask": 1.1}}]'
+    result = clean_day(to_frame([read_part("part-1-a.json", data.encode())]), DAY)
+    assert result.ticks.values.tolist() == [[START, 1.0, 1.1]]
+    assert result.rejected["non_finite"] == 1
+
+
+def test_ms_and_iso_timestamps_in_a_legacy_part_are_invalid_timestamp_not_missing():
+    raw = json_part([{"timestamp": START, "bid": 1.0, "ask": 1.1},                       # epoch ms
+                     {"timestamp": "2025-11-13T10:00:00Z", "bid": 1.0, "ask": 1.1},
+                     {"timestamp": True, "bid": 1.0, "ask": 1.1},
+                     {"timestamp": None, "bid": 1.0, "ask": 1.1}])
+    result = clean_day(raw, DAY)
+    assert len(result.ticks) == 0
+    assert result.rejected["invalid_timestamp"] == 3 and result.rejected["missing"] == 1
+
+
+def test_prices_that_would_overflow_candles_are_rejected_as_too_large():
+    rows = [(START + 1, 1.7e308, 1.79e308), (START + 2, 1.0, 1.1), (START + 3, 1.0, 1e13)]
+    result = clean_day(frame(rows), DAY)
+    assert result.ticks.values.tolist() == [[START + 2, 1.0, 1.1]]
+    assert result.rejected["too_large"] == 2

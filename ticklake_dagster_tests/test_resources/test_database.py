@@ -8,7 +8,8 @@ import pytest
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.migrate import discover
 from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.postgres import Database, redact_url, stop_embedded_server
+from ticklake_dagster.postgres import Database, stop_embedded_server
+from ticklake_dagster.redaction import describe_dsn
 from ticklake_dagster.timeframes import TIMEFRAMES
 from ticklake_dagster_tests import servers
 
@@ -56,9 +57,11 @@ def test_unreachable_database_is_one_line_without_password(tmp_path):
     assert "hunter2" not in message and "\n" not in message
 
 
-def test_redact_url():
-    assert redact_url("postgresql://u:p%40ss@h:5432/db?sslmode=require") == "postgresql://u:***@h:5432/db?sslmode=require"
-    assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+def test_describe_dsn_masks_only_the_password():
+    assert describe_dsn("postgresql://u:p%40ss@h:5432/db?sslmode=require") == "postgresql://u:***@h:5432/db?sslmode=require"
+    assert describe_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert describe_dsn("host=h user=u password='a b' dbname=db") == "host=h user=u password=*** dbname=db"
+    assert describe_dsn("postgresql//u:pw@h/db") == "<unparseable database url>"
 
 
 def test_embedded_server_is_reused_across_resources(tmp_path):
