@@ -3,7 +3,6 @@
 import contextlib
 import datetime as dt
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +14,15 @@ from ticklake_dagster.postgres import embedded_server_uri
 from ticklake_dagster.settings import configured_dagster_home, ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 
-# Inside the package, not at the repository root: Dagster reads ./dagster.yaml when DAGSTER_HOME is unset,
-# and this one needs TICKLAKE_DAGSTER_PG_URL, so `dagster definitions validate -w workspace.yaml` there failed.
-DAGSTER_YAML = Path(__file__).resolve().parent / "dagster.yaml"
+DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+# Added only in DAGSTER_HOME: the repository's dagster.yaml must load without the variable (Dagster reads
+# ./dagster.yaml when DAGSTER_HOME is unset, e.g. for `dagster definitions validate -w workspace.yaml`).
+STORAGE_SECTION = """
+storage:
+  postgres:
+    postgres_url:
+      env: TICKLAKE_DAGSTER_PG_URL
+"""
 
 
 def dagster_storage_url() -> str:
@@ -41,7 +46,7 @@ def prepare_dagster_env() -> dict[str, str]:
     home = ticklake_home()
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(DAGSTER_YAML, dagster_home / "dagster.yaml")
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML.read_text() + STORAGE_SECTION)
     env = dict(os.environ)
     env.update(
         TICKLAKE_HOME=str(home),
