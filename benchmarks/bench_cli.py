@@ -5,7 +5,9 @@ Measured in the same run, each as a fresh interpreter (median of --repeat runs, 
 - the same with the former eager behaviour: the modules each command used to import at its top
   (Dagster through the resources, the pipeline, pandas) imported first, all of them for `--help`;
 - `ticklake materialize` of one small seeded day, split into import time (`-X importtime`, the sum of
-  top-level imports) and the rest (start-up, lake, database, writing).
+  top-level imports) and the rest (start-up, lake, database, writing): as shipped (plain lake and
+  database code, no Dagster without an instance), next to the former way (Dagster imported through
+  `LakeResource`/`DatabaseResource` and the asset metadata before the command runs).
 
 Usage: python benchmarks/bench_cli.py [--repeat 5] [--rate 0.2]
 (DATABASE_URL to use your own PostgreSQL; otherwise an embedded one in a temp folder).
@@ -38,10 +40,14 @@ EAGER_IMPORTS = {
     "serve": ["ticklake_dagster.resources"],
 }
 
+# What `ticklake materialize` imported before it reached the lake and database through plain code.
+FORMER_MATERIALIZE_IMPORTS = ["ticklake_dagster.asset_metadata", "ticklake_dagster.resources"]
 
-def eager_script(command: str | None) -> str:
+
+def eager_script(command: str | None, modules: list[str] | None = None) -> str:
     """`ticklake` as it started before: the command's former top-level imports (all of them for --help) first."""
-    modules = sorted({m for name, ms in EAGER_IMPORTS.items() if command in (None, name) for m in ms})
+    if modules is None:
+        modules = sorted({m for name, ms in EAGER_IMPORTS.items() if command in (None, name) for m in ms})
     preload = "".join(f"import {m}\n" for m in modules)
     return f"import sys\n{preload}from ticklake_dagster.cli import main\nsys.exit(main(sys.argv[1:]))"
 
@@ -90,19 +96,24 @@ def main() -> None:
         cli = [py, "-m", "ticklake_dagster.cli"]
         wall(cli + ["seed-demo", "--symbols", "EURUSD", "--days", "1", "--end", DAY, "--rate", str(args.rate)], env)
         wall(cli + ["migrate"], env)  # the embedded server started and the schema in place: measure the steady state
-        runs = []
+        variants = {"now": cli, "before": [py, "-c", eager_script("materialize", FORMER_MATERIALIZE_IMPORTS)]}
+        runs = {name: [] for name in variants}
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            proc = subprocess.run([py, "-X", "importtime", *cli[1:], "materialize", "EURUSD", DAY], env=env,
-                                  capture_output=True, text=True)
-            took = time.perf_counter() - t0
-            if proc.returncode != 0:
-                raise SystemExit(f"materialize failed: {proc.stderr.strip().splitlines()[-1:]}")
-            runs.append((took, import_seconds(proc.stderr)))
-        took, imports = statistics.median(t for t, _ in runs), statistics.median(i for _, i in runs)
+            for name, argv in variants.items():  # interleaved, so both see the same machine load
+                t0 = time.perf_counter()
+                proc = subprocess.run([py, "-X", "importtime", *argv[1:], "materialize", "EURUSD", DAY], env=env,
+                                      capture_output=True, text=True)
+                took = time.perf_counter() - t0
+                if proc.returncode != 0:
+                    raise SystemExit(f"materialize failed: {proc.stderr.strip().splitlines()[-1:]}")
+                dagster = any(re.search(r"\|\s+dagster$", line) for line in proc.stderr.splitlines())
+                runs[name].append((took, import_seconds(proc.stderr), dagster))
         ticks = re.search(r"merged (\d+) ticks", proc.stdout).group(1)
-        print(f"ticklake materialize EURUSD {DAY} ({ticks} ticks, 288 candles): {took:.3f} s wall, "
-              f"{imports:.3f} s imports ({imports / took:.0%}), {took - imports:.3f} s start-up and work")
+        print(f"ticklake materialize EURUSD {DAY} ({ticks} ticks, 288 candles), median of {args.repeat}:")
+        for name, measured in runs.items():
+            took, imports = statistics.median(t for t, _, _ in measured), statistics.median(i for _, i, _ in measured)
+            print(f"  {name:<7}{took:.3f} s wall, {imports:.3f} s imports ({imports / took:.0%}), "
+                  f"{took - imports:.3f} s start-up and work; dagster imported: {'yes' if measured[0][2] else 'no'}")
         if not os.environ.get("DATABASE_URL"):
             from ticklake_dagster.postgres import stop_embedded_server
 

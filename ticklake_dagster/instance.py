@@ -3,7 +3,6 @@
 import contextlib
 import datetime as dt
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +11,18 @@ import dagster as dg
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.postgres import embedded_server_uri
-from ticklake_dagster.settings import ticklake_home
+from ticklake_dagster.settings import configured_dagster_home, ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 
-# Inside the package, not at the repository root: Dagster reads ./dagster.yaml when DAGSTER_HOME is unset,
-# and this one needs TICKLAKE_DAGSTER_PG_URL, so `dagster definitions validate -w workspace.yaml` there failed.
-DAGSTER_YAML = Path(__file__).resolve().parent / "dagster.yaml"
+DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+# Added only in DAGSTER_HOME: the repository's dagster.yaml must load without the variable (Dagster reads
+# ./dagster.yaml when DAGSTER_HOME is unset, e.g. for `dagster definitions validate -w workspace.yaml`).
+STORAGE_SECTION = """
+storage:
+  postgres:
+    postgres_url:
+      env: TICKLAKE_DAGSTER_PG_URL
+"""
 
 
 def dagster_storage_url() -> str:
@@ -41,7 +46,7 @@ def prepare_dagster_env() -> dict[str, str]:
     home = ticklake_home()
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(DAGSTER_YAML, dagster_home / "dagster.yaml")
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML.read_text() + STORAGE_SECTION)
     env = dict(os.environ)
     env.update(
         TICKLAKE_HOME=str(home),
@@ -58,14 +63,6 @@ def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[s
     if new:
         instance.add_dynamic_partitions(symbol_partitions_def.name, new)
     return new
-
-
-def configured_dagster_home() -> Path | None:
-    """The Dagster instance to report to: DAGSTER_HOME when set, else the one `ticklake dev` prepared, else none."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    prepared = ticklake_home() / "dagster"
-    return prepared if (prepared / "dagster.yaml").is_file() else None
 
 
 @contextlib.contextmanager

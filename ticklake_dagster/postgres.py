@@ -1,12 +1,79 @@
-"""PostgreSQL outside Dagster: the embedded server under $TICKLAKE_HOME/pg (URLs safe to log: redaction.py)."""
+"""PostgreSQL outside Dagster: the candle database and the embedded server under $TICKLAKE_HOME/pg.
+
+Plain code, so the CLI reaches the database without importing Dagster; `DatabaseResource` wraps `Database`.
+"""
 
 import contextlib
+import dataclasses
+import os
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 
 from ticklake_dagster.errors import DatabaseError
+from ticklake_dagster.migrate import MigrationReport, apply_migrations
+from ticklake_dagster.redaction import describe_database_error, describe_dsn
+from ticklake_dagster.settings import ticklake_home
+
+DATABASE_URL_ENV = "DATABASE_URL"
+
+_flavor_by_url: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def forget_migrations() -> None:
+    """Forget which databases this process has migrated (tests that drop and recreate the schema)."""
+    with _lock:
+        _flavor_by_url.clear()
+
+
+@dataclasses.dataclass(frozen=True)
+class Database:
+    """Where candles live: DATABASE_URL, or the embedded PostgreSQL under `home`; migrations are applied on first use."""
+
+    url: str | None = dataclasses.field(default=None, repr=False)  # may hold a password
+    home: str = ""
+    connect_timeout: int = 10
+
+    @classmethod
+    def from_env(cls) -> "Database":
+        return cls(url=os.environ.get(DATABASE_URL_ENV) or None, home=str(ticklake_home()))
+
+    def resolved_url(self) -> str:
+        return self.url or embedded_server_uri(Path(self.home) / "pg")
+
+    def describe(self) -> str:
+        return describe_dsn(self.resolved_url())
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator["psycopg2.extensions.connection"]:
+        """A fresh connection, closed afterwards (TimescaleDB test servers take one at a time)."""
+        url = self.resolved_url()
+        try:
+            conn = psycopg2.connect(url, connect_timeout=self.connect_timeout, application_name="ticklake")
+        except psycopg2.Error as e:
+            raise DatabaseError(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def migrate(self) -> MigrationReport:
+        with self.connect() as conn:
+            report = apply_migrations(conn)
+        _flavor_by_url[self.resolved_url()] = report.flavor
+        return report
+
+    def ensure_schema(self) -> str:
+        """Apply missing migrations once per process; return the flavor ('timescaledb' or 'postgres')."""
+        url = self.resolved_url()
+        with _lock:
+            if url not in _flavor_by_url:
+                self.migrate()
+            return _flavor_by_url[url]
 
 
 def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:

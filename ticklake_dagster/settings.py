@@ -15,6 +15,17 @@ def ticklake_home() -> Path:
     return Path(os.environ.get("TICKLAKE_HOME") or ".ticklake").resolve()
 
 
+def configured_dagster_home() -> Path | None:
+    """The Dagster instance to report to: DAGSTER_HOME when set, else the one `ticklake dev` prepared, else none.
+
+    Here, not in instance.py, so the CLI learns whether to report without importing Dagster.
+    """
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    prepared = ticklake_home() / "dagster"
+    return prepared if (prepared / "dagster.yaml").is_file() else None
+
+
 def default_start_date(today: dt.date) -> dt.date:
     """The first of the month twelve months before today's: about a year of daily partitions.
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import re
+from pathlib import Path
 
 from ticklake_dagster.days import parse_day_range
 from ticklake_dagster.errors import NoTickFiles, TicklakeError
@@ -18,13 +19,15 @@ def run(args) -> int:
     symbol = validate_symbol(args.symbol)
     days = parse_day_range(args.days)
 
-    from ticklake_dagster.asset_metadata import candles_metadata, ticks_metadata
     from ticklake_dagster.candles import build_candles
+    from ticklake_dagster.lake_config import LakeConfig
     from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
-    from ticklake_dagster.resources import DatabaseResource, LakeResource
+    from ticklake_dagster.postgres import Database
+    from ticklake_dagster.settings import configured_dagster_home
 
-    lake = LakeResource.from_env().get_lake()
-    database = None if args.dry_run else DatabaseResource.from_env()
+    lake = LakeConfig.from_env().get_lake()
+    database = None if args.dry_run else Database.from_env()
+    dagster_home = None if database is None else configured_dagster_home()
     flavor = database.ensure_schema() if database else None
     print(f"Lake {lake.describe()}" + ("" if database is None else f", database {database.describe()}"))
     written, days_with_data = [], 0
@@ -44,25 +47,29 @@ def run(args) -> int:
                 print(f"{symbol} {day}: dry run, nothing written")
                 continue
             stats = write_day(conn, flavor, symbol, day, candles)
-            written.append((day, ticks_metadata([result]), candles_metadata([candles], [stats], flavor)))
+            written.append((day, asset_metadata(result, candles, stats, flavor) if dagster_home else None))
             print(f"{symbol} {day}: {stats.inserted} rows inserted, {stats.updated} updated, "
                   f"{stats.removed} removed in candles_5m")
-        refresh_after_write(conn, flavor, [day for day, _, _ in written])
+        refresh_after_write(conn, flavor, [day for day, _ in written])
     if days_with_data == 0:
         span = str(days[0]) if len(days) == 1 else f"{days[0]}:{days[-1]}"
         raise NoTickFiles(f"No tick files found for {symbol} on {span}")
-    if written:
-        report_to_dagster(symbol, written)
+    if written and dagster_home:
+        report_to_dagster(symbol, [(day, *metadata) for day, metadata in written], dagster_home)
     return 0
 
 
-def report_to_dagster(symbol: str, written: list) -> None:
-    """Show the days just written on the Dagster UI's partition pages, when a Dagster instance is configured."""
-    from ticklake_dagster.instance import configured_dagster_home, open_configured_instance, report_materialized_days
+def asset_metadata(result, candles, stats, flavor: str) -> tuple[dict, dict]:
+    """What r2_ticks and candles_5m record for this day; imports Dagster, so built only when there is an instance."""
+    from ticklake_dagster.asset_metadata import candles_metadata, ticks_metadata
 
-    home = configured_dagster_home()
-    if home is None:
-        return
+    return ticks_metadata([result]), candles_metadata([candles], [stats], flavor)
+
+
+def report_to_dagster(symbol: str, written: list, home: Path) -> None:
+    """Show the days just written on the Dagster UI's partition pages (the configured Dagster instance in `home`)."""
+    from ticklake_dagster.instance import open_configured_instance, report_materialized_days
+
     try:
         with open_configured_instance() as instance:
             report_materialized_days(instance, symbol, written)

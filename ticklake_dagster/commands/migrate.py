@@ -6,9 +6,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ticklake_dagster.resources import DatabaseResource
+    from ticklake_dagster.postgres import Database
 
-    database = DatabaseResource.from_env()
+    database = Database.from_env()
     report = database.migrate()
     kind = "TimescaleDB" if report.flavor == "timescaledb" else "plain PostgreSQL (no timescaledb extension)"
     print(f"Database {database.describe()}: {kind}")

@@ -27,11 +27,11 @@ def run(args) -> int:
     end = parse_day(args.end) if args.end else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 
     from ticklake_dagster.lake_keys import raw_part_key
-    from ticklake_dagster.resources import LakeResource
+    from ticklake_dagster.lake_config import LakeConfig
     from ticklake_dagster.synthetic import batch_bounds, generate_day
     from ticklake_dagster.ticks import ticks_to_parquet
 
-    lake = LakeResource.from_env().get_lake()
+    lake = LakeConfig.from_env().get_lake()
     print(f"Seeding {', '.join(symbols)} for {args.days} days ending {end} into {lake.describe()}")
     for symbol in symbols:
         for offset in range(args.days - 1, -1, -1):

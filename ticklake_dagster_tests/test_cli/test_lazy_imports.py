@@ -44,3 +44,33 @@ def test_help_lists_every_command_with_its_one_line_description():
     for name in cli.COMMANDS:
         proc = run_python("-m", "ticklake_dagster.cli", name, "--help")
         assert proc.returncode == 0 and f"usage: ticklake {name}" in proc.stdout, proc.stderr
+
+
+def imported_packages(importtime_log: str) -> set[str]:
+    """The top-level packages a `python -X importtime` run imported, read from its stderr."""
+    names = set()
+    for line in importtime_log.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name.split(".")[0])
+    return names
+
+
+def test_materialize_without_a_dagster_instance_does_not_import_dagster(env):
+    """The CLI reaches the lake and the database through plain code; Dagster only loads to report to an instance."""
+    seed = run_python_env(env, "-m", "ticklake_dagster.cli", "seed-demo", "--symbols", "EURUSD", "--days", "1",
+                          "--end", "2025-11-13", "--rate", "0.2")
+    assert seed.returncode == 0, seed.stderr
+    proc = run_python_env(env, "-X", "importtime", "-m", "ticklake_dagster.cli", "materialize", "EURUSD", "2025-11-13")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "EURUSD 2025-11-13: 288 rows inserted" in proc.stdout
+    assert "Reported" not in proc.stdout
+    imported = imported_packages(proc.stderr)
+    assert {"pandas", "pyarrow", "psycopg2"} <= imported  # the log is read right: the work's own libraries are there
+    assert "dagster" not in imported and "dagster_aws" not in imported
+
+
+def run_python_env(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300,
+                          env={**env, "PYTHONPATH": os.pathsep.join(sys.path)})

@@ -8,7 +8,7 @@ import pytest
 from ticklake_dagster.errors import DatabaseError
 from ticklake_dagster.migrate import discover
 from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.postgres import stop_embedded_server
+from ticklake_dagster.postgres import Database, stop_embedded_server
 from ticklake_dagster.redaction import describe_dsn
 from ticklake_dagster.timeframes import TIMEFRAMES
 from ticklake_dagster_tests import servers
@@ -111,3 +111,14 @@ def test_a_failing_migration_names_its_file_and_applies_nothing(database, tmp_pa
         assert [r[0] for r in cur.fetchall()] == ["0001"]
         cur.execute("SELECT to_regclass('broken')")
         assert cur.fetchone()[0] is None
+
+
+def test_the_resource_and_the_plain_database_read_the_same_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@db.example:5432/ticklake")
+    resource, plain = DatabaseResource.from_env(), Database.from_env()
+    assert resource.url == "DATABASE_URL"  # the UI shows the variable's name, not the password
+    assert resource.database() == plain and plain.resolved_url() == "postgresql://u:hunter2@db.example:5432/ticklake"
+    assert plain.describe() == "postgresql://u:***@db.example:5432/ticklake" and "hunter2" not in repr(plain)
+    monkeypatch.delenv("DATABASE_URL")
+    assert DatabaseResource.from_env().url is None and Database.from_env() == Database(url=None, home=str(tmp_path))

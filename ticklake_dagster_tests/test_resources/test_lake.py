@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.errors import InvalidInput, LakeError
+from ticklake_dagster.lake_config import LakeConfig
 from ticklake_dagster.resources import LakeResource
 from ticklake_dagster_tests import servers
 
@@ -119,6 +120,10 @@ def test_from_env_defaults_and_r2_endpoint(tmp_path, monkeypatch):
     # Secrets are referenced by variable name, so Dagster's UI never displays them.
     assert isinstance(r2.secret_access_key, dg.EnvVar) and r2.secret_access_key == "R2_SECRET_ACCESS_KEY"
     assert r2.has_credentials()
+    # The plain configuration the CLI uses is the same one, with the secrets' values and out of its repr.
+    plain = LakeConfig.from_env()
+    assert r2.config() == plain and plain.secret_access_key == "secret"
+    assert "secret" not in repr(plain) and "'id'" not in repr(plain)
 
 
 def test_a_fifo_in_a_day_folder_is_never_listed_or_read(file_lake_resource):
