@@ -104,28 +104,14 @@ def main() -> int:
         with dg.DagsterInstance.get() as instance:
             register_symbols(instance, [args.symbol])
         with dagster_services(env, home / "services", grpc=False, automation=False) as services:
-            before = services.event_counts()
-            t0 = time.perf_counter()
-            backfill = services.launch_backfill([HISTORY_TICKS.to_user_string(), HISTORY_CANDLES.to_user_string()], keys,
-                                                title="bench_history_backfill")
-            try:
-                status = services.wait_backfill(backfill, args.timeout)
-            except Exception:
-                print(services.tail_logs(), file=sys.stderr)
-                raise
-            wall = time.perf_counter() - t0
-            after = services.event_counts()
+            m = services.measure_backfill([HISTORY_TICKS.to_user_string(), HISTORY_CANDLES.to_user_string()], keys,
+                                          "bench_history_backfill", args.timeout)
             with dg.DagsterInstance.get() as instance:
-                runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
-                failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
                 done = instance.get_materialized_partitions(HISTORY_CANDLES)
-        rows = after["total"] - before["total"]
+        status, wall, failed = m.status, m.wall, m.failed
         print(f"UI backfill of {len(keys)} symbol-months ({args.years} years of {args.symbol}): {status} in {wall:.1f}s, "
-              f"{len(runs)} runs ({len(failed)} not successful), {len(done)} months with data materialized")
-        print(f"event-log rows written: {rows} ({rows / len(keys):.1f} per partition, {rows / max(len(runs), 1):.0f} per run)")
-        for kind in sorted(after):
-            if kind != "total" and after[kind] - before.get(kind, 0):
-                print(f"  {kind}: {after[kind] - before.get(kind, 0)}")
+              f"{m.runs} runs ({len(failed)} not successful), {len(done)} months with data materialized")
+        m.print_events()
         plain = plain_seconds(args.symbol, months, daily_start)
         print(f"same months through the plain functions, no Dagster: {plain:.1f}s -> candle work {plain / wall:.0%} "
               f"of the wall time, Dagster {max(0.0, 1 - plain / wall):.0%}")

@@ -88,26 +88,11 @@ def main() -> int:
         with dg.DagsterInstance.get() as instance:
             register_symbols(instance, symbols)
         with dagster_services(env, home / "services", grpc=False, automation=False) as services:
-            before = services.event_counts()
-            t0 = time.perf_counter()
-            backfill = services.launch_backfill(asset_keys, keys, title="bench_ui_backfill")
-            try:
-                status = services.wait_backfill(backfill, args.timeout)
-            except Exception:
-                print(services.tail_logs(), file=sys.stderr)
-                raise
-            wall = time.perf_counter() - t0
-            after = services.event_counts()
-            with dg.DagsterInstance.get() as instance:
-                runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
-                failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
-        rows = after["total"] - before["total"]
+            m = services.measure_backfill(asset_keys, keys, "bench_ui_backfill", args.timeout)
+        status, wall, failed = m.status, m.wall, m.failed
         print(f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), assets {', '.join(asset_keys)}: "
-              f"{status} in {wall:.1f}s, {len(runs)} runs ({len(failed)} not successful)")
-        print(f"event-log rows written: {rows} ({rows / len(keys):.1f} per partition, {rows / max(len(runs), 1):.0f} per run)")
-        for kind in sorted(after):
-            if kind != "total" and after[kind] - before.get(kind, 0):
-                print(f"  {kind}: {after[kind] - before.get(kind, 0)} ({(after[kind] - before.get(kind, 0)) / len(keys):.2f} per partition)")
+              f"{status} in {wall:.1f}s, {m.runs} runs ({len(failed)} not successful)")
+        m.print_events()
         if not args.no_plain:
             plain, ticks = plain_pipeline_seconds(symbols, days)
             print(f"same work through the plain functions, no Dagster: {plain:.1f}s for {ticks:,} ticks "

