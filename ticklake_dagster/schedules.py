@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
+from ticklake_dagster.assets.lake_stats import lake_stats
 from ticklake_dagster.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.retention import candle_retention_job
 from ticklake_dagster.run_planning import TRIGGER_TAG, plan_daily, ticks_to_candles_selection
@@ -42,4 +43,17 @@ candle_retention_schedule = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Drops 5-minute candles older than TICKLAKE_RETENTION_DAYS (default 90); the lake is untouched.",
+)
+
+
+lake_stats_job = dg.define_asset_job("lake_stats_job", selection=[lake_stats],
+                                     description="Recompute the lake's coverage, size and monthly bill.")
+
+lake_stats_schedule = dg.ScheduleDefinition(
+    name="lake_stats_schedule",
+    job=lake_stats_job,
+    cron_schedule="0 4 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 04:00 UTC, after the 02:00 candles run and the 03:30 retention.",
 )

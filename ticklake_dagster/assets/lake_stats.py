@@ -84,16 +84,3 @@ def lake_stats(context: dg.AssetExecutionContext, lake: LakeResource, database: 
                      f"{stats.list_requests} list requests, {stats.footer_reads} footer reads; "
                      f"R2 ${report.r2.total:.2f}/month")
     return dg.MaterializeResult(metadata=stats_metadata(stats, report), check_results=[coverage_check(stats)])
-
-
-lake_stats_job = dg.define_asset_job("lake_stats_job", selection=[lake_stats],
-                                     description="Recompute the lake's coverage, size and monthly bill.")
-
-lake_stats_schedule = dg.ScheduleDefinition(
-    name="lake_stats_schedule",
-    job=lake_stats_job,
-    cron_schedule="0 4 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily at 04:00 UTC, after the 02:00 candles run and the 03:30 retention.",
-)
