@@ -12,13 +12,9 @@ Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [
 
 import argparse
 import datetime as dt
-import http.server
 import lzma
-import multiprocessing
 import os
-import re
 import resource
-import socket
 import struct
 import sys
 import tempfile
@@ -26,65 +22,19 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.dukascopy.decode import BI5_DTYPE  # noqa: E402
 from ticklake_dagster.dukascopy.feeds import FEEDS  # noqa: E402
 from ticklake_dagster.dukascopy.fetch import FeedClient  # noqa: E402
 from ticklake_dagster.dukascopy.importer import Importer, ImportSource  # noqa: E402
 from ticklake_dagster.dukascopy.instruments import resolve_instrument  # noqa: E402
 from ticklake_dagster.lake_storage import FileLake  # noqa: E402
 
+from bi5_mirror import bi5_mirror  # noqa: E402
+
 START = dt.date(2019, 1, 1)
-PATH_RE = re.compile(r"/(\d{2})h_ticks\.bi5$")
-
-
-def synthetic_hours(ticks_per_day: int, seed: int = 7) -> list[bytes]:
-    """24 LZMA bodies shaped like EURUSD's: sorted ms, a random walk in points, small spreads, round volumes."""
-    rng = np.random.default_rng(seed)
-    bodies = []
-    price = 114_000
-    for _ in range(24):
-        n = int(ticks_per_day / 24)
-        rec = np.empty(n, dtype=BI5_DTYPE)
-        rec["ms"] = np.sort(rng.integers(0, 3_600_000, n))
-        walk = price + np.cumsum(rng.integers(-2, 3, n))
-        price = int(walk[-1])
-        rec["bid"] = walk
-        rec["ask"] = walk + rng.integers(1, 15, n)
-        rec["ask_volume"] = rng.choice([0.75, 1.0, 1.12, 1.5, 2.25, 3.0, 4.5], n)
-        rec["bid_volume"] = rng.choice([0.75, 1.0, 1.12, 1.5, 2.25, 3.0, 4.5], n)
-        bodies.append(lzma.compress(rec.tobytes(), format=lzma.FORMAT_ALONE))
-    return bodies
-
-
-def serve(port: int, ticks_per_day: int, latency_s: float, ready) -> None:
-    bodies = synthetic_hours(ticks_per_day)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms delayed-ACK stall per answer
-
-        def do_GET(self):
-            if latency_s:
-                time.sleep(latency_s)  # a remote server's answer time; each connection's thread waits on its own
-            m = PATH_RE.search(self.path)
-            body = bodies[int(m[1])] if m else b""
-            self.send_response(200 if m else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    ready.set()
-    server.serve_forever()
 
 
 def naive_import(base: str, days: list[dt.date], root: Path) -> int:
@@ -117,12 +67,6 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=365)
@@ -132,43 +76,38 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer, as from a remote server")
     args = parser.parse_args()
 
-    port = free_port()
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(port, args.ticks_per_day, args.latency_ms / 1000, ready), daemon=True)
-    server.start()
-    ready.wait(120)
-    base = f"http://127.0.0.1:{port}/datafeed"
+    with bi5_mirror(args.ticks_per_day, latency_s=args.latency_ms / 1000) as base:
+        run(args, base)
+
+
+def run(args, base: str) -> None:
     days = [START + dt.timedelta(days=i) for i in range(args.days)]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.days} days x ~{args.ticks_per_day:,} ticks "
           f"from {base} (+{args.latency_ms:g} ms per answer), concurrency {args.concurrency}")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            lake = FileLake(Path(tmp) / "lake")
-            client = FeedClient(args.concurrency, headers=FEEDS["bi5"].headers)
-            source = ImportSource("EURUSD", resolve_instrument("EURUSD"), FEEDS["bi5"], base)
-            started, cpu = time.perf_counter(), cpu_seconds()
-            summary = Importer(lake, client, args.concurrency).run([source], days)
-            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-            client.close()
-            ticks = summary.total("ticks")
-            fast_rate = ticks / seconds
-            written = summary.total("bytes_written")
-            print(f"ticklake: {ticks:,} ticks in {seconds:.1f} s = {fast_rate:,.0f} ticks/s "
-                  f"({args.days * 24 / seconds:,.0f} requests/s, {summary.total('body_bytes') / 1e6:,.0f} MB downloaded, "
-                  f"{written / 1e6:,.0f} MB of Parquet = {written / max(ticks, 1):.2f} bytes/tick); "
-                  f"{cpu:.1f} CPU-s = {ticks / cpu:,.0f} ticks per CPU-second")
+    with tempfile.TemporaryDirectory() as tmp:
+        lake = FileLake(Path(tmp) / "lake")
+        client = FeedClient(args.concurrency, headers=FEEDS["bi5"].headers)
+        source = ImportSource("EURUSD", resolve_instrument("EURUSD"), FEEDS["bi5"], base)
+        started, cpu = time.perf_counter(), cpu_seconds()
+        summary = Importer(lake, client, args.concurrency).run([source], days)
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        client.close()
+        ticks = summary.total("ticks")
+        fast_rate = ticks / seconds
+        written = summary.total("bytes_written")
+        print(f"ticklake: {ticks:,} ticks in {seconds:.1f} s = {fast_rate:,.0f} ticks/s "
+              f"({args.days * 24 / seconds:,.0f} requests/s, {summary.total('body_bytes') / 1e6:,.0f} MB downloaded, "
+              f"{written / 1e6:,.0f} MB of Parquet = {written / max(ticks, 1):.2f} bytes/tick); "
+              f"{cpu:.1f} CPU-s = {ticks / cpu:,.0f} ticks per CPU-second")
 
-            naive_days = days[: args.naive_days]
-            started, cpu = time.perf_counter(), cpu_seconds()
-            naive_ticks = naive_import(base, naive_days, Path(tmp))
-            naive_seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-            naive_rate = naive_ticks / naive_seconds
-            print(f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s = {naive_rate:,.0f} ticks/s; "
-                  f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second")
-            print(f"speedup:  {fast_rate / naive_rate:.1f}x; load average now {os.getloadavg()[0]:.1f}")
-    finally:
-        server.terminate()
-        server.join()
+        naive_days = days[: args.naive_days]
+        started, cpu = time.perf_counter(), cpu_seconds()
+        naive_ticks = naive_import(base, naive_days, Path(tmp))
+        naive_seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        naive_rate = naive_ticks / naive_seconds
+        print(f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s = {naive_rate:,.0f} ticks/s; "
+              f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second")
+        print(f"speedup:  {fast_rate / naive_rate:.1f}x; load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
