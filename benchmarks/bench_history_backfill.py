@@ -1,75 +1,165 @@
-"""History at scale through the real webserver and daemon: decades of one symbol backfilled from the UI.
+"""History at scale, as a user runs it: decades of one symbol imported from a Dukascopy mirror and materialized by one UI backfill.
 
-Writes a synthetic history into a temp lake (FX weekends empty, `--ticks-per-day` on trading days,
-one raw part per hour as a Dukascopy import writes them), then launches the UI backfill of
-history_ticks + history_candles for every symbol-month (GraphQL `launchPartitionBackfill`, as the
-asset page does), waits for the daemon, and reports wall time, runs, Dagster event-log rows per
-partition, and how much of the wall time the candle work itself takes (the same months through the
-plain functions, no Dagster), with an estimate for 30 symbols.
+A local Dukascopy-format mirror (benchmarks/bi5_mirror.py, its own process on 127.0.0.1) serves
+`--ticks-per-day` ticks per trading day spread over the hours the market is open and empty bodies on FX
+weekends. TICKLAKE_DUKASCOPY_URL points at it, and the backfill the asset page launches (GraphQL
+`launchPartitionBackfill`) selects `dukascopy_ticks` + `history_ticks` + `history_candles` for one symbol x
+every month from TICKLAKE_HISTORY_START over `--years` (TICKLAKE_START_DATE is set to the end, so every
+day is the history path's). The real webserver and daemon run it on the embedded PostgreSQL.
 
-    .venv/bin/python benchmarks/bench_history_backfill.py --years 23 --ticks-per-day 10000     # the full size
-    .venv/bin/python benchmarks/bench_history_backfill.py --years 1 --ticks-per-day 2000       # quick
+Reported: wall time, runs, Dagster event-log rows per partition, ticks imported and candles written, a
+per-run timeline (run creation gaps, queueing, run start-up vs step time), and Dagster's share of the
+wall time: the same work through the plain functions (`Importer`, `compact_month`, `write_month` and the
+history checks' findings, as the asset calls them) in this process, with no Dagster, on a sample of
+months spread over the range (`--plain-months`, 0 = all of them) extrapolated to the whole range. Last,
+an estimate for 30 symbols from these measurements.
+
+    .venv/bin/python benchmarks/bench_history_backfill.py --years 23 --ticks-per-day 10000   # full size (make bench-history)
+    .venv/bin/python benchmarks/bench_history_backfill.py --years 2                          # quick
 """
 
 import argparse
 import datetime as dt
 import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-HOUR_MS = 3_600_000
+from bi5_mirror import bi5_mirror  # noqa: E402
+
+TIMEFRAMES = ("candles_5m", "candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d")
 
 
-def write_history(lake, symbol: str, first: dt.date, last: dt.date, ticks_per_day: int) -> tuple[int, int]:
-    """Synthetic ticks for every trading day in [first, last], one part per hour; (ticks, parts) written."""
-    from ticklake_dagster.lake_keys import raw_part_key
-    from ticklake_dagster.synthetic import RandomWalk, generate_day
-    from ticklake_dagster.ticks import ticks_to_parquet
-
-    walk = RandomWalk(symbol)
-    ticks = parts = 0
-    day = first
-    while day <= last:
-        ts, bid, ask = generate_day(symbol, day, rate=ticks_per_day / 86_400, walk=walk)
-        if len(ts):
-            cuts = np.searchsorted(ts, ts[0] - ts[0] % HOUR_MS + HOUR_MS * np.arange(1, 25))
-            for i, j in zip(np.r_[0, cuts[:-1]], cuts):
-                if j > i:
-                    lake.put(raw_part_key(symbol, day, int(ts[i])), ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j]))
-                    parts += 1
-            ticks += len(ts)
-        day += dt.timedelta(days=1)
-    return ticks, parts
+def month_starts(first: dt.date, end: dt.date) -> list[dt.date]:
+    """The first day of every month from `first` up to (not including) `end`."""
+    months, month = [], first.replace(day=1)
+    while month < end:
+        months.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return months
 
 
-def plain_seconds(symbol: str, months: list[dt.date], daily_start: dt.date) -> float:
-    """The same months through the plain functions in one process: the candle work without Dagster."""
+def spread_sample(items: list, n: int) -> list:
+    """n items spread evenly over the list (all of them when n is 0 or not smaller)."""
+    if n <= 0 or n >= len(items):
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else [items[len(items) // 2]]
+
+
+def lake_ticks(lake_root: Path, symbol: str) -> tuple[int, int]:
+    """(compacted days, ticks in them) from the footers of ticks_daily/ files."""
+    import pyarrow.parquet as pq
+
+    files = list((lake_root / "ticks_daily" / f"symbol={symbol}").glob("date=*/*.parquet"))
+    return len(files), sum(pq.read_metadata(f).num_rows for f in files)
+
+
+def candle_rows(database, symbol: str) -> dict[str, int]:
+    with database.connect() as conn, conn.cursor() as cur:
+        out = {}
+        for table in TIMEFRAMES:
+            cur.execute(f"SELECT count(*) FROM {table} WHERE symbol = %s", (symbol,))
+            out[table] = cur.fetchone()[0]
+        return out
+
+
+def utc_seconds(value) -> float:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return float(value)
+
+
+def run_timeline(instance, backfill_id: str, launched: float) -> dict:
+    """From the run records and step stats: when runs were created, how long they queued, started up and worked."""
+    import dagster as dg
+
+    records = sorted(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
+                     key=lambda r: utc_seconds(r.create_timestamp))
+    created = [utc_seconds(r.create_timestamp) for r in records]
+    started = [r.start_time or utc_seconds(r.create_timestamp) for r in records]
+    ended = [r.end_time or s for r, s in zip(records, started)]
+    steps: dict[str, list[float]] = {}
+    overhead = []
+    for record, start, end in zip(records, started, ended):
+        stats = instance.get_run_step_stats(record.dagster_run.run_id)
+        worked = 0.0
+        for s in stats:
+            if s.start_time and s.end_time:
+                steps.setdefault(s.step_key, []).append(s.end_time - s.start_time)
+                worked += s.end_time - s.start_time
+        overhead.append((end - start) - worked)
+    gaps = [b - a for a, b in zip(created, created[1:])]
+    return {
+        "runs": len(records),
+        "first_created": created[0] - launched if created else 0.0,
+        "last_created": created[-1] - launched if created else 0.0,
+        "creation_gap": statistics.median(gaps) if gaps else 0.0,
+        "queued": statistics.median([s - c for s, c in zip(started, created)]) if records else 0.0,
+        "run": statistics.median([e - s for s, e in zip(started, ended)]) if records else 0.0,
+        "run_total": sum(e - s for s, e in zip(started, ended)),
+        "overhead": statistics.median(overhead) if overhead else 0.0,
+        "overhead_total": sum(overhead),
+        "steps": {k: (statistics.median(v), sum(v)) for k, v in steps.items()},
+        "last_end": max(ended) - launched if records else 0.0,
+    }
+
+
+def plain_pass(symbol: str, months: list[dt.date], daily_start: dt.date, base_url: str, lake_root: Path) -> dict:
+    """The same months through the plain functions in this process, no Dagster: import, compact, write, check."""
+    from ticklake_dagster.assets.dukascopy import month_days
+    from ticklake_dagster.assets.history import month_candles_findings, month_ticks_findings
     from ticklake_dagster.definitions import build_resources
+    from ticklake_dagster.dukascopy.feeds import get_feed
+    from ticklake_dagster.dukascopy.importer import Importer, ImportSource
+    from ticklake_dagster.dukascopy.instruments import resolve_instrument
     from ticklake_dagster.history import compact_month, write_month
+    from ticklake_dagster.lake_storage import FileLake
 
     resources = build_resources()
-    lake, database = resources["lake"].get_lake(), resources["database"]
+    database, settings, dukascopy = resources["database"], resources["settings"], resources["dukascopy"]
+    lake = FileLake(lake_root)
     flavor = database.ensure_schema()
     now = dt.datetime.now(dt.timezone.utc)
+    today = now.date()
+    feed = get_feed(dukascopy.feed)
+    source = ImportSource(symbol, resolve_instrument(symbol), feed, base_url)
+    client = dukascopy.client(feed.name)
     t0 = time.perf_counter()
-    with database.connect() as conn:
-        for month in months:
-            write_month(conn, flavor, compact_month(lake, symbol, month, daily_start), resources["settings"].retention_days, now)
-    return time.perf_counter() - t0
+    try:
+        summary = Importer(lake, client, dukascopy.concurrency).run_jobs([(source, month_days(m, today)) for m in months])
+    finally:
+        client.close()
+    imported = time.perf_counter() - t0
+    compacted = written = 0.0
+    ticks = 0
+    for month in months:
+        t0 = time.perf_counter()
+        result = compact_month(lake, symbol, month, daily_start)
+        if result.data_days:
+            month_ticks_findings(result, lake, settings)
+        t1 = time.perf_counter()
+        with database.connect() as conn:
+            result = write_month(conn, flavor, result, settings.retention_days, now)
+        if result.data_days:
+            month_candles_findings(result, now, settings)
+        compacted += t1 - t0
+        written += time.perf_counter() - t1
+        ticks += result.ticks
+    return {"import": imported, "compact": compacted, "write": written, "ticks": ticks,
+            "imported_ticks": summary.total("ticks"), "months": len(months)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--years", type=int, default=1)
-    parser.add_argument("--ticks-per-day", type=int, default=2000)
+    parser.add_argument("--years", type=int, default=2)
+    parser.add_argument("--ticks-per-day", type=int, default=10_000)
     parser.add_argument("--symbol", default="EURUSD")
     parser.add_argument("--history-start", default="2003-05-01")
+    parser.add_argument("--plain-months", type=int, default=24, help="months run through the plain functions (0 = all)")
     parser.add_argument("--timeout", type=float, default=7200)
     parser.add_argument("--home", default=None, help="TICKLAKE_HOME to use (kept); default a temp folder")
     args = parser.parse_args()
@@ -77,48 +167,75 @@ def main() -> int:
     first = dt.date.fromisoformat(args.history_start)
     daily_start = first.replace(year=first.year + args.years)
     os.environ.update(TICKLAKE_HOME=str(home), TICKLAKE_HISTORY_START=first.isoformat(), TICKLAKE_START_DATE=daily_start.isoformat())
-    for name in ("DATABASE_URL", "TICKLAKE_LAKE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME"):
+    for name in ("DATABASE_URL", "TICKLAKE_LAKE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME", "TICKLAKE_DUKASCOPY_FEED"):
         os.environ.pop(name, None)
 
     import dagster as dg
 
-    from ticklake_dagster.assets.history import HISTORY_CANDLES, HISTORY_TICKS, history_partition_key
-    from ticklake_dagster.instance import prepare_dagster_env, register_symbols
-    from ticklake_dagster.resources import LakeResource
+    from ticklake_dagster.assets.history import HISTORY_CANDLES, HISTORY_SOURCE, HISTORY_TICKS, history_partition_key
+    from ticklake_dagster.definitions import build_resources
+    from ticklake_dagster.instance import init_pools, prepare_dagster_env, register_symbols
     from ticklake_dagster.postgres import stop_embedded_server
+    from ticklake_dagster.resources.dukascopy import URL_ENV
     from ticklake_dagster_tests.dagster_services import dagster_services
 
-    months = []
-    month = first
-    while month < daily_start:
-        months.append(month)
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-    if not (home / "lake").is_dir():
-        t0 = time.perf_counter()
-        ticks, parts = write_history(LakeResource.from_env().get_lake(), args.symbol, first, daily_start - dt.timedelta(days=1), args.ticks_per_day)
-        print(f"wrote {ticks:,} ticks in {parts:,} hourly parts ({args.years} years of {args.symbol}) in {time.perf_counter() - t0:.0f}s into {home}")
-    env = prepare_dagster_env()
-    os.environ.update(env)
+    months = month_starts(first, daily_start)
     keys = [history_partition_key(args.symbol, m) for m in months]
+    assets = [HISTORY_SOURCE.to_user_string(), HISTORY_TICKS.to_user_string(), HISTORY_CANDLES.to_user_string()]
+    print(f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; {args.symbol} "
+          f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months) at {args.ticks_per_day:,} ticks per trading day; "
+          f"TICKLAKE_HOME={home}")
     try:
-        with dg.DagsterInstance.get() as instance:
-            register_symbols(instance, [args.symbol])
-        with dagster_services(env, home / "services", grpc=False, automation=False) as services:
-            m = services.measure_backfill([HISTORY_TICKS.to_user_string(), HISTORY_CANDLES.to_user_string()], keys,
-                                          "bench_history_backfill", args.timeout)
+        with bi5_mirror(args.ticks_per_day, market_hours=True) as base:
+            os.environ[URL_ENV] = base
+            env = prepare_dagster_env()
+            os.environ.update(env)
             with dg.DagsterInstance.get() as instance:
-                done = instance.get_materialized_partitions(HISTORY_CANDLES)
-        status, wall, failed = m.status, m.wall, m.failed
-        print(f"UI backfill of {len(keys)} symbol-months ({args.years} years of {args.symbol}): {status} in {wall:.1f}s, "
-              f"{m.runs} runs ({len(failed)} not successful), {len(done)} months with data materialized")
-        m.print_events()
-        plain = plain_seconds(args.symbol, months, daily_start)
-        print(f"same months through the plain functions, no Dagster: {plain:.1f}s -> candle work {plain / wall:.0%} "
-              f"of the wall time, Dagster {max(0.0, 1 - plain / wall):.0%}")
-        print(f"30 symbols, same machine, same settings: ~{30 * wall / 60:.0f} minutes "
-              f"(~{30 * plain / 60:.0f} of them candle work)")
-        if failed:
-            print(f"runs not successful: {failed}", file=sys.stderr)
+                register_symbols(instance, [args.symbol])
+                init_pools(instance)  # as `ticklake dev` does
+            with dagster_services(env, home / "services", grpc=False, automation=False) as services:
+                launched = time.time()
+                m = services.measure_backfill(assets, keys, "bench_history_backfill", args.timeout)
+                load = os.getloadavg()
+                with dg.DagsterInstance.get() as instance:
+                    done = instance.get_materialized_partitions(HISTORY_CANDLES)
+                    timeline = run_timeline(instance, m.backfill_id, launched)
+            days, ticks = lake_ticks(home / "lake", args.symbol)
+            candles = candle_rows(build_resources()["database"], args.symbol)
+            print(f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} ({args.years} years of {args.symbol}): "
+                  f"{m.status} in {m.wall:.1f}s ({m.wall / 60:.1f} min), {m.runs} runs ({len(m.failed)} not successful), "
+                  f"{len(done)} months materialized; load average at the end {'/'.join(f'{x:.1f}' for x in load)}")
+            print(f"imported and compacted: {ticks:,} ticks in {days:,} days; candles written: "
+                  + ", ".join(f"{t[8:]} {n:,}" for t, n in candles.items())
+                  + " (5-minute rows older than TICKLAKE_RETENTION_DAYS are dropped again, as the nightly retention does)")
+            m.print_events()
+            t = timeline
+            print(f"timeline: runs created {t['first_created']:.0f}..{t['last_created']:.0f}s after the launch "
+                  f"(median gap {t['creation_gap']:.1f}s), median queued {t['queued']:.1f}s, median run {t['run']:.1f}s; "
+                  f"last run ended at {t['last_end']:.0f}s")
+            for step, (median, total) in sorted(t["steps"].items()):
+                print(f"  step {step}: median {median:.1f}s per run, {total:.0f}s in all runs")
+            print(f"  run start-up and teardown outside the steps: median {t['overhead']:.1f}s per run, {t['overhead_total']:.0f}s in all runs "
+                  f"(run time in all runs {t['run_total']:.0f}s, with up to 4 runs at once)")
+
+            sample = spread_sample(months, args.plain_months)
+            p = plain_pass(args.symbol, sample, daily_start, base, home / "plain-lake")
+        scale = len(months) / p["months"]
+        plain = {k: p[k] * scale for k in ("import", "compact", "write")}
+        total = sum(plain.values())
+        which = "all months" if p["months"] == len(months) else f"{p['months']} months spread over the range, x{scale:.1f}"
+        print(f"same work through the plain functions, no Dagster ({which}): import {plain['import']:.0f}s, "
+              f"compact + tick checks {plain['compact']:.0f}s, candles + candle checks {plain['write']:.0f}s = {total:.0f}s "
+              f"for ~{p['ticks'] * scale:,.0f} ticks, one process")
+        print(f"-> the work is {total / m.wall:.0%} of the backfill's wall time; Dagster's share (bookkeeping, run and step "
+              f"start-up, waiting for the daemon) {max(0.0, 1 - total / m.wall):.0%}")
+        per_symbol = m.wall
+        print(f"30 symbols, same machine and settings: ~{30 * per_symbol / 3600:.1f} h (30 x this backfill's wall time; "
+              f"runs of different symbols share the same 4 run slots and 2 cores, so the work adds up: "
+              f"~{30 * total / 3600:.1f} h of it single-process work); "
+              f"{30 * len(keys):,} partitions in ~{30 * m.runs} runs")
+        if m.failed:
+            print(f"runs not successful: {m.failed}", file=sys.stderr)
             return 1
     finally:
         stop_embedded_server(home / "pg")

@@ -65,6 +65,28 @@ def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[s
     return new
 
 
+# The pools the assets' steps claim (`pool=` on candles_5m, history_month and dukascopy_ticks).
+POOLS = ("ticklake_database", "dukascopy")
+
+
+def init_pools(instance: dg.DagsterInstance) -> list[str]:
+    """Give every pool without a row yet its default limit now, before runs claim it; return those added.
+
+    A step claiming a pool for the first time inserts the pool's row; two runs doing that at once on
+    PostgreSQL make one fail with a duplicate key (Dagster 1.13 retries the insert as an update inside the
+    aborted transaction), so the first backfill of history lost a run that way. Creating the rows here
+    before the daemon starts leaves nothing to race for.
+    """
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or instance.global_op_concurrency_default_limit is None:
+        return []
+    known = storage.get_concurrency_keys()
+    added = [pool for pool in POOLS if pool not in known]
+    for pool in added:
+        storage.initialize_concurrency_limit_to_default(pool)
+    return added
+
+
 @contextlib.contextmanager
 def open_configured_instance() -> Iterator[dg.DagsterInstance | None]:
     """The configured instance (storage settings as `ticklake dev` gives them), or None when there is none."""

@@ -87,6 +87,7 @@ class BackfillMeasure:
     failed: list[str]
     partitions: int
     events: dict[str, int]  # event-log rows written during the backfill, by kind, and "total"
+    backfill_id: str = ""
 
     def print_events(self) -> None:
         rows = self.events["total"]
@@ -192,7 +193,7 @@ class DagsterServices:
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
         failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
         return BackfillMeasure(status, wall, len(runs), failed, len(partition_names),
-                               {k: after[k] - before.get(k, 0) for k in after})
+                               {k: after[k] - before.get(k, 0) for k in after}, backfill)
 
     def tail_logs(self, chars: int = 4000) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))

@@ -9,7 +9,7 @@ from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
 
-from ticklake_dagster.instance import fail_orphaned_runs, prepare_dagster_env, register_symbols
+from ticklake_dagster.instance import POOLS, fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
 from ticklake_dagster.lake_scan import lake_symbols
 
 
@@ -45,6 +45,24 @@ def started_run(instance: dg.DagsterInstance, pid: int | None) -> str:
     if pid is not None:
         instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
     return run.run_id
+
+
+def test_every_pool_the_assets_claim_gets_its_default_limit_before_any_run(tmp_path, database_url, monkeypatch):
+    from ticklake_dagster.definitions import defs
+
+    claimed = {a.op.pool for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool}
+    assert claimed == set(POOLS)
+    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    env = prepare_dagster_env()
+    monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert sorted(init_pools(instance)) == sorted(POOLS)
+        assert init_pools(instance) == []  # a second `ticklake dev` finds them there
+        for pool in POOLS:
+            info = instance.event_log_storage.get_concurrency_info(pool)
+            assert info.slot_count == instance.global_op_concurrency_default_limit == 2
 
 
 def test_started_runs_whose_worker_is_gone_are_marked_failed():

@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import dagster as dg
 
-    from ticklake_dagster.instance import fail_orphaned_runs, prepare_dagster_env, register_symbols
+    from ticklake_dagster.instance import fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
     from ticklake_dagster.lake_scan import lake_symbols
     from ticklake_dagster.process_group import run_supervised
     from ticklake_dagster.resources import LakeResource
@@ -28,6 +28,7 @@ def run(args) -> int:
     lake = LakeResource.from_env().get_lake()
     with dg.DagsterInstance.get() as instance:
         added = register_symbols(instance, lake_symbols(lake))
+        init_pools(instance)
         orphaned = fail_orphaned_runs(instance)
     if orphaned:
         print(f"Marked {len(orphaned)} runs failed whose run worker is gone: {', '.join(orphaned)}")
