@@ -15,6 +15,9 @@ from ticklake_dagster.timeframes import ROLLUPS
 _BUCKET_ORIGIN = "2000-01-03 00:00:00+00"
 
 
+CANDLES_PER_DAY = 288
+
+
 @dataclasses.dataclass
 class WriteStats:
     inserted: int
@@ -54,7 +57,9 @@ def replace_candles(cur, symbol: str, start: dt.datetime, end: dt.datetime, cand
             cur,
             "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) VALUES %s",
             rows,
-            page_size=2000,
+            # A day of 5-minute candles per statement, the size the daily path always sent: larger
+            # statements (a history month at once) crash the PGlite TimescaleDB test server.
+            page_size=CANDLES_PER_DAY,
         )
     after = set(times.to_pydatetime())
     return WriteStats(inserted=len(after - before), updated=len(after & before), removed=len(before - after))
