@@ -67,6 +67,34 @@ def candle_rows(database, symbol: str) -> dict[str, int]:
         return out
 
 
+class LoadSampler:
+    """The 1-minute load average every few seconds while the backfill runs (ours and everything else on the machine)."""
+
+    def __init__(self, every: float = 10.0):
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "n/a"
+        return f"mean {statistics.mean(self.samples):.1f}, max {max(self.samples):.1f}"
+
+
 def utc_seconds(value) -> float:
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
@@ -195,8 +223,8 @@ def main() -> int:
                 init_pools(instance)  # as `ticklake dev` does
             with dagster_services(env, home / "services", grpc=False, automation=False) as services:
                 launched = time.time()
-                m = services.measure_backfill(assets, keys, "bench_history_backfill", args.timeout)
-                load = os.getloadavg()
+                with LoadSampler() as load:
+                    m = services.measure_backfill(assets, keys, "bench_history_backfill", args.timeout)
                 with dg.DagsterInstance.get() as instance:
                     done = instance.get_materialized_partitions(HISTORY_CANDLES)
                     timeline = run_timeline(instance, m.backfill_id, launched)
@@ -204,7 +232,7 @@ def main() -> int:
             candles = candle_rows(build_resources()["database"], args.symbol)
             print(f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} ({args.years} years of {args.symbol}): "
                   f"{m.status} in {m.wall:.1f}s ({m.wall / 60:.1f} min), {m.runs} runs ({len(m.failed)} not successful), "
-                  f"{len(done)} months materialized; load average at the end {'/'.join(f'{x:.1f}' for x in load)}")
+                  f"{len(done)} months materialized; 1-minute load average during the backfill {load.summary()} on {os.cpu_count()} CPUs")
             print(f"imported and compacted: {ticks:,} ticks in {days:,} days; candles written: "
                   + ", ".join(f"{t[8:]} {n:,}" for t, n in candles.items())
                   + " (5-minute rows older than TICKLAKE_RETENTION_DAYS are dropped again, as the nightly retention does)")
