@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
@@ -51,13 +50,8 @@ def list_parts(lake: Lake, symbol: str, day: dt.date) -> list[tuple[str, int]]:
 
 
 def read_parts(lake: Lake, keys: list[str]) -> pd.DataFrame:
-    """Every part's ticks, concatenated in key order (fetched concurrently where the lake gains from it)."""
-    if len(keys) > 1 and lake.fetch_concurrency > 1:
-        with ThreadPoolExecutor(max_workers=min(lake.fetch_concurrency, len(keys))) as pool:
-            blobs = list(pool.map(lake.get, keys))
-    else:
-        blobs = [lake.get(k) for k in keys]
-    return to_frame([read_parts_data(list(zip(keys, blobs)))])
+    """Every part's ticks, concatenated in key order."""
+    return to_frame([read_parts_data(list(zip(keys, lake.get_many(keys))))])
 
 
 def compact_day(lake: Lake, symbol: str, day: dt.date, *, write: bool = True) -> CompactedDay:
