@@ -200,6 +200,12 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
     expected = pd.concat([reference_candles(reference_clean(all_ticks[d], d)) for d in days], ignore_index=True)
     assert got["time"].tolist() == expected["time"].tolist()
     assert got["close"].tolist() == expected["close"].tolist()
+    # Each day has its line in the run's log, gathered into one log event per step (not one per day).
+    messages = [e.user_message for e in instance.all_logs(result.run_id) if e.dagster_event is None]
+    for step, needle in (("r2_ticks", " parts, "), ("candles_5m", " candles, ")):
+        step_logs = [m for m in messages if needle in m]
+        assert len(step_logs) == 1, (step, step_logs)
+        assert [line.split(":")[0] for line in step_logs[0].splitlines()] == [f"EURUSD {d}" for d in days]
 
 
 def test_rollups_equal_resampled_ticks_on_plain_postgres(file_lake_resource, database):
