@@ -56,7 +56,7 @@ def r2_ticks(context: dg.AssetExecutionContext, lake: LakeResource, settings: Ti
             result = compact_day(store, symbol, day)
             log.add(f"{symbol} {day}: {result.parts} parts, {len(result.ticks)} ticks kept, "
                     f"{result.clean.rejected_total} rejected, {result.clean.duplicates} duplicates -> {result.key}")
-            results.append(result)
+            results.append(result.released())
             if not result.parts:
                 continue
             # Read back what readers will see, not the frame we meant to write.
