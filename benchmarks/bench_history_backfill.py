@@ -95,45 +95,24 @@ class LoadSampler:
         return f"mean {statistics.mean(self.samples):.1f}, max {max(self.samples):.1f}"
 
 
-def utc_seconds(value) -> float:
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
-    return float(value)
-
-
-def run_timeline(instance, backfill_id: str, launched: float) -> dict:
-    """From the run records and step stats: when runs were created, how long they queued, started up and worked."""
+def step_times(instance, backfill_id: str) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """Per step key (median, total) seconds over the backfill's runs; and the runs' time outside their steps
+    (process start-up, resources, teardown): median per run and total."""
     import dagster as dg
 
-    records = sorted(instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
-                     key=lambda r: utc_seconds(r.create_timestamp))
-    created = [utc_seconds(r.create_timestamp) for r in records]
-    started = [r.start_time or utc_seconds(r.create_timestamp) for r in records]
-    ended = [r.end_time or s for r, s in zip(records, started)]
     steps: dict[str, list[float]] = {}
-    overhead = []
-    for record, start, end in zip(records, started, ended):
-        stats = instance.get_run_step_stats(record.dagster_run.run_id)
+    outside = []
+    for record in instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
+        if not (record.start_time and record.end_time):
+            continue
         worked = 0.0
-        for s in stats:
+        for s in instance.get_run_step_stats(record.dagster_run.run_id):
             if s.start_time and s.end_time:
                 steps.setdefault(s.step_key, []).append(s.end_time - s.start_time)
                 worked += s.end_time - s.start_time
-        overhead.append((end - start) - worked)
-    gaps = [b - a for a, b in zip(created, created[1:])]
-    return {
-        "runs": len(records),
-        "first_created": created[0] - launched if created else 0.0,
-        "last_created": created[-1] - launched if created else 0.0,
-        "creation_gap": statistics.median(gaps) if gaps else 0.0,
-        "queued": statistics.median([s - c for s, c in zip(started, created)]) if records else 0.0,
-        "run": statistics.median([e - s for s, e in zip(started, ended)]) if records else 0.0,
-        "run_total": sum(e - s for s, e in zip(started, ended)),
-        "overhead": statistics.median(overhead) if overhead else 0.0,
-        "overhead_total": sum(overhead),
-        "steps": {k: (statistics.median(v), sum(v)) for k, v in steps.items()},
-        "last_end": max(ended) - launched if records else 0.0,
-    }
+        outside.append(record.end_time - record.start_time - worked)
+    return ({k: (statistics.median(v), sum(v)) for k, v in steps.items()},
+            statistics.median(outside) if outside else 0.0, sum(outside))
 
 
 def plain_pass(symbol: str, months: list[dt.date], daily_start: dt.date, base_url: str, lake_root: Path) -> dict:
@@ -222,12 +201,11 @@ def main() -> int:
                 register_symbols(instance, [args.symbol])
                 init_pools(instance)  # as `ticklake dev` does
             with dagster_services(env, home / "services", grpc=False, automation=False) as services:
-                launched = time.time()
                 with LoadSampler() as load:
                     m = services.measure_backfill(assets, keys, "bench_history_backfill", args.timeout)
                 with dg.DagsterInstance.get() as instance:
                     done = instance.get_materialized_partitions(HISTORY_CANDLES)
-                    timeline = run_timeline(instance, m.backfill_id, launched)
+                    steps, outside, outside_total = step_times(instance, m.backfill_id)
             days, ticks = lake_ticks(home / "lake", args.symbol)
             candles = candle_rows(build_resources()["database"], args.symbol)
             print(f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} ({args.years} years of {args.symbol}): "
@@ -237,14 +215,11 @@ def main() -> int:
                   + ", ".join(f"{t[8:]} {n:,}" for t, n in candles.items())
                   + " (5-minute rows older than TICKLAKE_RETENTION_DAYS are dropped again, as the nightly retention does)")
             m.print_events()
-            t = timeline
-            print(f"timeline: runs created {t['first_created']:.0f}..{t['last_created']:.0f}s after the launch "
-                  f"(median gap {t['creation_gap']:.1f}s), median queued {t['queued']:.1f}s, median run {t['run']:.1f}s; "
-                  f"last run ended at {t['last_end']:.0f}s")
-            for step, (median, total) in sorted(t["steps"].items()):
+            m.print_timeline()
+            for step, (median, total) in sorted(steps.items()):
                 print(f"  step {step}: median {median:.1f}s per run, {total:.0f}s in all runs")
-            print(f"  run start-up and teardown outside the steps: median {t['overhead']:.1f}s per run, {t['overhead_total']:.0f}s in all runs "
-                  f"(run time in all runs {t['run_total']:.0f}s, with up to 4 runs at once)")
+            print(f"  runs outside their steps (process start-up, resources, teardown): median {outside:.1f}s per run, "
+                  f"{outside_total:.0f}s in all runs")
 
             sample = spread_sample(months, args.plain_months)
             p = plain_pass(args.symbol, sample, daily_start, base, home / "plain-lake")
