@@ -3,16 +3,17 @@
 ticklake's importer (urllib3 keep-alive pool, numpy decode, Parquet writes overlapping the fetches) next
 to a naive importer measured in the same run, as common downloaders work: one request at a time on a
 new connection, one struct.unpack per record into Python tuples, a pandas DataFrame per day written as
-Parquet. The server runs in its own process and serves 24 distinct LZMA hour files (~100k ticks/day by
-default) for every day, so generation is not measured. The naive importer runs on the first
+Parquet. The server runs in its own process (an asyncio loop answering HTTP/1.1 keep-alive requests with
+pre-built responses: 24 distinct LZMA hour files, ~100k ticks/day by default, for every day), so
+generation is not measured and the server takes little of the shared CPU; its CPU time is printed. The naive importer runs on the first
 --naive-days days (it is slow); rates are ticks per second end to end (request to Parquet in the lake).
 --latency-ms adds a remote server's answer time to every request (0 by default: pure CPU cost).
 Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 5] [--latency-ms 0]
 """
 
 import argparse
+import asyncio
 import datetime as dt
-import http.server
 import lzma
 import multiprocessing
 import os
@@ -61,30 +62,63 @@ def synthetic_hours(ticks_per_day: int, seed: int = 7) -> list[bytes]:
     return bodies
 
 
+class _FeedProtocol(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive: each GET answered with a pre-built response (headers + LZMA body)."""
+
+    def __init__(self, responses: dict[str, bytes], latency_s: float):
+        self.responses = responses
+        self.latency_s = latency_s
+        self.buffer = b""
+        self.next_send = 0.0
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+            path = head.split(b" ", 2)[1].decode()
+            m = PATH_RE.search(path)
+            response = self.responses[m[1]] if m else NOT_FOUND
+            close = b"connection: close" in head.lower()
+            if not self.latency_s:
+                self._send(response, close)
+                continue
+            # A remote server's answer time; answers on one connection stay in order.
+            loop = asyncio.get_running_loop()
+            self.next_send = max(loop.time() + self.latency_s, self.next_send)
+            loop.call_at(self.next_send, self._send, response, close)
+
+    def _send(self, response: bytes, close: bool) -> None:
+        if self.transport.is_closing():
+            return
+        self.transport.write(response)
+        if close:
+            self.transport.close()
+
+
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+
 def serve(port: int, ticks_per_day: int, latency_s: float, ready) -> None:
-    bodies = synthetic_hours(ticks_per_day)
+    """The feed's hours from pre-built responses on one asyncio loop: little CPU per request, none per byte.
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms delayed-ACK stall per answer
+    The server is scaffolding on the same cores as the importers (a real feed is remote), so it should
+    cost as little as possible; both importers are measured against it in the same run.
+    """
+    responses = {
+        f"{hour:02d}": b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: application/octet-stream\r\n\r\n" % len(body) + body
+        for hour, body in enumerate(synthetic_hours(ticks_per_day))
+    }
 
-        def do_GET(self):
-            if latency_s:
-                time.sleep(latency_s)  # a remote server's answer time; each connection's thread waits on its own
-            m = PATH_RE.search(self.path)
-            body = bodies[int(m[1])] if m else b""
-            self.send_response(200 if m else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: _FeedProtocol(responses, latency_s), "127.0.0.1", port, backlog=128)
+        ready.set()
+        await server.serve_forever()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    ready.set()
-    server.serve_forever()
+    asyncio.run(main())
 
 
 def naive_import(base: str, days: list[dt.date], root: Path) -> int:
@@ -112,9 +146,18 @@ def naive_import(base: str, days: list[dt.date], root: Path) -> int:
 
 
 def cpu_seconds() -> float:
-    """This process's user + system CPU time: comparable across runs on a machine other work also loads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU time of this process and its finished children (the importer's encoding processes).
+
+    Comparable across runs on a machine other work also loads. The server process is still running, so
+    it is not counted here but measured on its own.
+    """
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """Another process's user + system CPU time, from /proc (the server's share of the machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -129,6 +172,7 @@ def main() -> None:
     parser.add_argument("--ticks-per-day", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--naive-days", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=None, help="encoding worker processes (default: one per core)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer, as from a remote server")
     args = parser.parse_args()
 
@@ -146,9 +190,10 @@ def main() -> None:
             lake = FileLake(Path(tmp) / "lake")
             client = FeedClient(args.concurrency, headers=FEEDS["bi5"].headers)
             source = ImportSource("EURUSD", resolve_instrument("EURUSD"), FEEDS["bi5"], base)
-            started, cpu = time.perf_counter(), cpu_seconds()
-            summary = Importer(lake, client, args.concurrency).run([source], days)
+            started, cpu, server_cpu = time.perf_counter(), cpu_seconds(), process_cpu_seconds(server.pid)
+            summary = Importer(lake, client, args.concurrency, processes=args.processes).run([source], days)
             seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            server_cpu = process_cpu_seconds(server.pid) - server_cpu
             client.close()
             ticks = summary.total("ticks")
             fast_rate = ticks / seconds
@@ -156,15 +201,16 @@ def main() -> None:
             print(f"ticklake: {ticks:,} ticks in {seconds:.1f} s = {fast_rate:,.0f} ticks/s "
                   f"({args.days * 24 / seconds:,.0f} requests/s, {summary.total('body_bytes') / 1e6:,.0f} MB downloaded, "
                   f"{written / 1e6:,.0f} MB of Parquet = {written / max(ticks, 1):.2f} bytes/tick); "
-                  f"{cpu:.1f} CPU-s = {ticks / cpu:,.0f} ticks per CPU-second")
+                  f"{cpu:.1f} CPU-s = {ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
 
             naive_days = days[: args.naive_days]
-            started, cpu = time.perf_counter(), cpu_seconds()
+            started, cpu, server_cpu = time.perf_counter(), cpu_seconds(), process_cpu_seconds(server.pid)
             naive_ticks = naive_import(base, naive_days, Path(tmp))
             naive_seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            server_cpu = process_cpu_seconds(server.pid) - server_cpu
             naive_rate = naive_ticks / naive_seconds
             print(f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s = {naive_rate:,.0f} ticks/s; "
-                  f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second")
+                  f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
             print(f"speedup:  {fast_rate / naive_rate:.1f}x; load average now {os.getloadavg()[0]:.1f}")
     finally:
         server.terminate()
