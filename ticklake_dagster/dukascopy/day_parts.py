@@ -74,6 +74,15 @@ def part_table(ticks: HourTicks) -> pa.Table:
     )
 
 
+def block_interrupts() -> None:
+    """For the threads that start worker processes: a child inherits the blocked SIGINT from its first instruction.
+
+    A terminal's Ctrl-C reaches the whole process group; a worker still starting up would otherwise die
+    of it with a traceback. The importer's main thread still receives it and stops the import.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
 def ignore_interrupts() -> None:
     """Worker processes leave Ctrl-C to the importer, which finishes the writes it started and drops the rest."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

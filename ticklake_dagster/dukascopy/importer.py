@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.dukascopy.day_parts import PART_SCHEMA, VOLUME_FIELDS, part_parquet, part_table  # noqa: F401 (re-exported)
-from ticklake_dagster.dukascopy.day_parts import EncodedDay, HourUndecodable, encode_day, ignore_interrupts
+from ticklake_dagster.dukascopy.day_parts import EncodedDay, HourUndecodable, block_interrupts, encode_day, ignore_interrupts
 from ticklake_dagster.dukascopy.feeds import Feed, hour_starts
 from ticklake_dagster.dukascopy.fetch import FeedClient, FetchError
 from ticklake_dagster.dukascopy.instruments import Instrument, market_may_be_open
@@ -212,7 +212,8 @@ class Importer:
         writer_count = max(self.writers, processes + 1)
         window = max(3, -(-self.concurrency // 24) + 2, writer_count + 2)
         fetchers = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="dukascopy-fetch")
-        writers = cf.ThreadPoolExecutor(writer_count, thread_name_prefix="dukascopy-write")
+        # Writers submit to the encoder, so they start its processes: with SIGINT blocked, which the children inherit.
+        writers = cf.ThreadPoolExecutor(writer_count, thread_name_prefix="dukascopy-write", initializer=block_interrupts)
         active: list[_DayWork] = []
         try:
             while queue or active:
