@@ -145,13 +145,14 @@ def naive_import(base: str, days: list[dt.date], root: Path) -> int:
     return ticks
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its finished children (the importer's encoding processes).
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU time of this process (or its finished children: the importer's encoding processes).
 
     Comparable across runs on a machine other work also loads. The server process is still running, so
-    it is not counted here but measured on its own.
+    it is not among the finished children but measured on its own.
     """
-    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -191,8 +192,10 @@ def main() -> None:
             client = FeedClient(args.concurrency, headers=FEEDS["bi5"].headers)
             source = ImportSource("EURUSD", resolve_instrument("EURUSD"), FEEDS["bi5"], base)
             started, cpu, server_cpu = time.perf_counter(), cpu_seconds(), process_cpu_seconds(server.pid)
+            workers_cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
             summary = Importer(lake, client, args.concurrency, processes=args.processes).run([source], days)
             seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            workers_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - workers_cpu
             server_cpu = process_cpu_seconds(server.pid) - server_cpu
             client.close()
             ticks = summary.total("ticks")
@@ -201,7 +204,8 @@ def main() -> None:
             print(f"ticklake: {ticks:,} ticks in {seconds:.1f} s = {fast_rate:,.0f} ticks/s "
                   f"({args.days * 24 / seconds:,.0f} requests/s, {summary.total('body_bytes') / 1e6:,.0f} MB downloaded, "
                   f"{written / 1e6:,.0f} MB of Parquet = {written / max(ticks, 1):.2f} bytes/tick); "
-                  f"{cpu:.1f} CPU-s = {ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
+                  f"{cpu + workers_cpu:.1f} CPU-s ({cpu:.1f} main + {workers_cpu:.1f} in worker processes) = "
+                  f"{ticks / (cpu + workers_cpu):,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
 
             naive_days = days[: args.naive_days]
             started, cpu, server_cpu = time.perf_counter(), cpu_seconds(), process_cpu_seconds(server.pid)

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import multiprocessing
 import os
+import queue
 import time
 from collections.abc import Callable, Iterable
 
@@ -156,6 +157,7 @@ class _DayWork:
     hours: list[cf.Future]  # each -> (body, retries)
     write: cf.Future | None = None
     decode_failures: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # hour -> failures
+    finished: bool = False
 
 
 class Importer:
@@ -192,18 +194,18 @@ class Importer:
         """Import each (source, days) in order; an interrupt stops it with every written day whole."""
         started = time.monotonic()
         summary = ImportSummary()
-        queue: collections.deque = collections.deque()
+        waiting: collections.deque = collections.deque()
         existing: dict[tuple[str, dt.date], list[str]] = {}
         for source, days in jobs:
             todo, skipped = plan(self.lake, source, days, self.overwrite)
             for outcome in skipped:
                 self._report(summary, outcome)
             existing.update({(source.symbol, day): keys for day, keys in todo})
-            queue.extend((source, day) for day, _ in todo)
-        if queue and self.probe:
-            source, day = queue[0]
+            waiting.extend((source, day) for day, _ in todo)
+        if waiting and self.probe:
+            source, day = waiting[0]
             self.client.probe(source.hour_url(hour_starts(day)[0]))
-        processes = self._worker_processes(len(queue)) if queue else 0
+        processes = self._worker_processes(len(waiting)) if waiting else 0
         if processes:
             # spawn, not fork: this process already runs threads (urllib3, Dagster's), which fork would copy mid-state.
             self._encoder = cf.ProcessPoolExecutor(processes, multiprocessing.get_context("spawn"), initializer=ignore_interrupts)
@@ -215,22 +217,30 @@ class Importer:
         # Writers submit to the encoder, so they start its processes: with SIGINT blocked, which the children inherit.
         writers = cf.ThreadPoolExecutor(writer_count, thread_name_prefix="dukascopy-write", initializer=block_interrupts)
         active: list[_DayWork] = []
+        # Futures report their day here when they finish: one wake-up per finished request, not a scan of all of them.
+        self._changed = queue.SimpleQueue()
         try:
-            while queue or active:
-                while queue and len(active) < window:
-                    source, day = queue.popleft()
-                    active.append(_DayWork(source, day, [fetchers.submit(self._hour, source, h) for h in hour_starts(day)]))
-                pending = [f for w in active for f in ([w.write] if w.write else w.hours) if not f.done()]
-                if pending:
-                    cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-                still = []
-                for work in active:
+            while waiting or active:
+                while waiting and len(active) < window:
+                    source, day = waiting.popleft()
+                    work = _DayWork(source, day, [])
+                    work.hours = [self._submit(fetchers, work, self._hour, source, h) for h in hour_starts(day)]
+                    active.append(work)
+                try:
+                    changed = {id(w): w for w in [self._changed.get(timeout=0.5)]}
+                except queue.Empty:
+                    continue
+                while not self._changed.empty():
+                    w = self._changed.get()
+                    changed[id(w)] = w
+                for work in changed.values():
+                    if work.finished:
+                        continue
                     outcome = self._advance(work, fetchers, writers, existing.get((work.source.symbol, work.day), []))
-                    if outcome is None:
-                        still.append(work)
-                    else:
+                    if outcome is not None:
+                        work.finished = True
+                        active.remove(work)
                         self._report(summary, outcome)
-                active = still
         except BaseException:  # Ctrl-C, or Dagster terminating the run: stop every request, keep whole days only
             summary.interrupted = True
             self.client.stop.set()
@@ -258,6 +268,11 @@ class Importer:
         summary.outcomes.append(outcome)
         self.on_day(outcome)
 
+    def _submit(self, executor: cf.Executor, work: _DayWork, fn, *args) -> cf.Future:
+        future = executor.submit(fn, *args)
+        future.add_done_callback(lambda _: self._changed.put(work))
+        return future
+
     def _hour(self, source: ImportSource, hour: dt.datetime) -> tuple[bytes, int]:
         return self.client.fetch_body(source.hour_url(hour), market_may_be_open(source.instrument, hour))
 
@@ -281,7 +296,7 @@ class Importer:
         if not all(f.done() for f in work.hours):
             return None
         bodies = [f.result() for f in work.hours]
-        work.write = writers.submit(self._write, work, bodies, existing)
+        work.write = self._submit(writers, work, self._write, work, bodies, existing)
         return None
 
     def _refetch(self, work: _DayWork, error: HourUndecodable, fetchers: cf.ThreadPoolExecutor) -> DayOutcome | None:
@@ -291,7 +306,7 @@ class Importer:
         attempts = self.client.policy.decode_attempts
         if work.decode_failures[error.hour] >= attempts:
             return self._failure(work, FetchError(url, f"undecodable body after {attempts} attempts ({error.reason})"))
-        work.hours[error.hour] = fetchers.submit(self.client.refetch_body, url, work.decode_failures[error.hour])
+        work.hours[error.hour] = self._submit(fetchers, work, self.client.refetch_body, url, work.decode_failures[error.hour])
         work.write = None
         return None
 
