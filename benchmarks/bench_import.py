@@ -145,14 +145,29 @@ def naive_import(base: str, days: list[dt.date], root: Path) -> int:
     return ticks
 
 
-def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
-    """User + system CPU time of this process (or its finished children: the importer's encoding processes).
-
-    Comparable across runs on a machine other work also loads. The server process is still running, so
-    it is not among the finished children but measured on its own.
-    """
-    usage = resource.getrusage(who)
+def cpu_seconds() -> float:
+    """User + system CPU time of this process: comparable across runs on a machine other work also loads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def helpers_cpu_seconds(server_pid: int) -> float:
+    """CPU time of the importer's helper processes: finished children, and live ones with their own finished children.
+
+    The encoding workers are forked by multiprocessing's fork server (a child of this process), which
+    reaps them: their time shows in its cumulative children's time.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = usage.ru_utime + usage.ru_stime
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == os.getpid() and pid != server_pid:
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -192,10 +207,10 @@ def main() -> None:
             client = FeedClient(args.concurrency, headers=FEEDS["bi5"].headers)
             source = ImportSource("EURUSD", resolve_instrument("EURUSD"), FEEDS["bi5"], base)
             started, cpu, server_cpu = time.perf_counter(), cpu_seconds(), process_cpu_seconds(server.pid)
-            workers_cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
+            workers_cpu = helpers_cpu_seconds(server.pid)
             summary = Importer(lake, client, args.concurrency, processes=args.processes).run([source], days)
             seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-            workers_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - workers_cpu
+            workers_cpu = helpers_cpu_seconds(server.pid) - workers_cpu
             server_cpu = process_cpu_seconds(server.pid) - server_cpu
             client.close()
             ticks = summary.total("ticks")

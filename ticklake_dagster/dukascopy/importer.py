@@ -150,6 +150,19 @@ def plan(lake: Lake, source: ImportSource, days: list[dt.date], overwrite: bool
     return todo, skipped
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """forkserver where available, else spawn; never a plain fork of this process, which already runs threads.
+
+    The fork server imports the encoding code once (~1 s for numpy and pyarrow) and forks workers from
+    that thread-free process in milliseconds; spawn would import it again in every worker.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([encode_day.__module__])
+    return context
+
+
 @dataclasses.dataclass
 class _DayWork:
     source: ImportSource
@@ -207,11 +220,11 @@ class Importer:
             self.client.probe(source.hour_url(hour_starts(day)[0]))
         processes = self._worker_processes(len(waiting)) if waiting else 0
         if processes:
-            # spawn, not fork: this process already runs threads (urllib3, Dagster's), which fork would copy mid-state.
-            self._encoder = cf.ProcessPoolExecutor(processes, multiprocessing.get_context("spawn"), initializer=ignore_interrupts)
-        # A writer per encoding process and one more, so uploads overlap encoding; enough days fetched ahead
-        # to keep every connection and encoder busy across day boundaries, few enough to bound memory.
-        writer_count = max(self.writers, processes + 1)
+            self._encoder = cf.ProcessPoolExecutor(processes, _worker_context(), initializer=ignore_interrupts)
+        # Two writers per encoding process, so a day's upload (an fsync, or an S3 round trip) overlaps the next
+        # day's encoding; enough days fetched ahead to keep every connection and encoder busy across day
+        # boundaries, few enough to bound memory.
+        writer_count = max(self.writers, 2 * processes + 1)
         window = max(3, -(-self.concurrency // 24) + 2, writer_count + 2)
         fetchers = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="dukascopy-fetch")
         # Writers submit to the encoder, so they start its processes: with SIGINT blocked, which the children inherit.
