@@ -112,6 +112,7 @@ def main() -> int:
         print(f"UI backfill of {len(keys)} symbol-months ({args.years} years of {args.symbol}): {status} in {wall:.1f}s, "
               f"{m.runs} runs ({len(failed)} not successful), {len(done)} months with data materialized")
         m.print_events()
+        m.print_timeline()
         plain = plain_seconds(args.symbol, months, daily_start)
         print(f"same months through the plain functions, no Dagster: {plain:.1f}s -> candle work {plain / wall:.0%} "
               f"of the wall time, Dagster {max(0.0, 1 - plain / wall):.0%}")

@@ -93,6 +93,7 @@ def main() -> int:
         print(f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), assets {', '.join(asset_keys)}: "
               f"{status} in {wall:.1f}s, {m.runs} runs ({len(failed)} not successful)")
         m.print_events()
+        m.print_timeline()
         if not args.no_plain:
             plain, ticks = plain_pipeline_seconds(symbols, days)
             print(f"same work through the plain functions, no Dagster: {plain:.1f}s for {ticks:,} ticks "

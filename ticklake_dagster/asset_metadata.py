@@ -19,7 +19,7 @@ def ticks_metadata(results: list[CompactedDay]) -> dict:
     return {
         "partitions": len(results),
         "parts_read": sum(r.parts for r in results),
-        "ticks_kept": sum(len(r.ticks) for r in results),
+        "ticks_kept": sum(r.metadata()["ticks_kept"] for r in results),
         "rejected": sum(r.clean.rejected_total for r in results),
         "duplicates_removed": sum(r.clean.duplicates for r in results),
         "bytes_written": sum(r.bytes_written for r in results),

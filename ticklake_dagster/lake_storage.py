@@ -14,6 +14,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ticklake_dagster.errors import LakeError
@@ -57,6 +58,13 @@ class Lake(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
         """The object's bytes; LakeError if it does not exist."""
+
+    def get_many(self, keys: list[str]) -> list[bytes]:
+        """Each key's bytes, in order; `fetch_concurrency` GETs at once where the store gains from it."""
+        if len(keys) > 1 and self.fetch_concurrency > 1:
+            with ThreadPoolExecutor(max_workers=min(self.fetch_concurrency, len(keys))) as pool:
+                return list(pool.map(self.get, keys))
+        return [self.get(k) for k in keys]
 
     @abc.abstractmethod
     def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
@@ -139,6 +147,48 @@ class FileLake(Lake):
             raise LakeError(f"Lake object {key} does not exist") from None
         except OSError as e:
             raise LakeError(f"Cannot read lake object {key}: {e.strerror}") from None
+
+    def get_many(self, keys: list[str]) -> list[bytes]:
+        """Each key's bytes; a folder's keys opened relative to it, resolved once.
+
+        Why: resolving every path costs ~0.15 ms (one lstat per path component), more than reading a
+        ~300-tick part, and a day is ~300 parts in one folder. The folder is resolved and checked like
+        any key; each file is then opened with O_NOFOLLOW, and a symlinked file falls back to `get`,
+        which checks where it leads.
+        """
+        out: list[bytes] = []
+        folder_fd, folder = -1, None
+        try:
+            for key in keys:
+                parent, _, name = check_key(key).rpartition("/")
+                if parent != folder:
+                    if folder_fd >= 0:
+                        os.close(folder_fd)
+                        folder_fd = -1
+                    folder = parent
+                    try:
+                        folder_fd = os.open(self._path(parent) if parent else self.root, os.O_RDONLY | os.O_DIRECTORY)
+                    except OSError:
+                        folder_fd = -1  # missing or not a folder: `get` below gives the key's own error
+                out.append(self._read_in(folder_fd, name) if folder_fd >= 0 else None)
+                if out[-1] is None:
+                    out[-1] = self.get(key)
+        finally:
+            if folder_fd >= 0:
+                os.close(folder_fd)
+        return out
+
+    @staticmethod
+    def _read_in(folder_fd: int, name: str) -> bytes | None:
+        """A regular file's bytes opened in the folder without following links; None to let `get` decide."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=folder_fd)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return None
+            return f.read()
 
     def get_tail(self, key: str, nbytes: int) -> tuple[bytes, int]:
         path = self._path(key)

@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
@@ -22,12 +21,20 @@ class CompactedDay:
     clean: CleanDay
     key: str
     bytes_written: int
+    summary: dict | None = None  # metadata(), kept when the ticks are released
 
     @property
     def ticks(self) -> pd.DataFrame:
         return self.clean.ticks
 
+    def released(self) -> "CompactedDay":
+        """This day's record without its ticks (its metadata kept): a ranged run then holds one day of ticks at a time."""
+        empty = dataclasses.replace(self.clean, ticks=self.clean.ticks.iloc[:0])
+        return dataclasses.replace(self, clean=empty, summary=self.metadata())
+
     def metadata(self) -> dict:
+        if self.summary is not None:
+            return dict(self.summary)
         ts = self.ticks["ts_ms"]
         return {
             "parts_read": self.parts,
@@ -51,13 +58,8 @@ def list_parts(lake: Lake, symbol: str, day: dt.date) -> list[tuple[str, int]]:
 
 
 def read_parts(lake: Lake, keys: list[str]) -> pd.DataFrame:
-    """Every part's ticks, concatenated in key order (fetched concurrently where the lake gains from it)."""
-    if len(keys) > 1 and lake.fetch_concurrency > 1:
-        with ThreadPoolExecutor(max_workers=min(lake.fetch_concurrency, len(keys))) as pool:
-            blobs = list(pool.map(lake.get, keys))
-    else:
-        blobs = [lake.get(k) for k in keys]
-    return to_frame([read_parts_data(list(zip(keys, blobs)))])
+    """Every part's ticks, concatenated in key order."""
+    return to_frame([read_parts_data(list(zip(keys, lake.get_many(keys))))])
 
 
 def compact_day(lake: Lake, symbol: str, day: dt.date, *, write: bool = True) -> CompactedDay:

@@ -87,6 +87,19 @@ class BackfillMeasure:
     failed: list[str]
     partitions: int
     events: dict[str, int]  # event-log rows written during the backfill, by kind, and "total"
+    timeline: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)  # per run: created, started, ended (s from launch)
+
+    def print_timeline(self) -> None:
+        """Where the wall time went: the daemon creating runs, runs waiting in the queue, runs working."""
+        if not self.timeline:
+            return
+        created = [c for c, _, _ in self.timeline]
+        waits = [s - c for c, s, _ in self.timeline]
+        works = [e - s for _, s, e in self.timeline]
+        print(f"runs created from {min(created):.1f}s to {max(created):.1f}s after launch; "
+              f"queued+starting {sum(waits) / len(waits):.1f}s mean; working {sum(works) / len(works):.1f}s mean "
+              f"({min(works):.1f}-{max(works):.1f}s), {sum(works):.0f} run-seconds in all = "
+              f"{sum(works) / self.wall:.2f} runs working on average; last run ended {max(e for _, _, e in self.timeline):.1f}s")
 
     def print_events(self) -> None:
         rows = self.events["total"]
@@ -179,7 +192,7 @@ class DagsterServices:
         import dagster as dg
 
         before = self.event_counts()
-        t0 = time.perf_counter()
+        t0, launched = time.perf_counter(), time.time()
         backfill = self.launch_backfill(asset_keys, partition_names, title=title)
         try:
             status = self.wait_backfill(backfill, timeout)
@@ -189,10 +202,14 @@ class DagsterServices:
         wall = time.perf_counter() - t0
         after = self.event_counts()
         with dg.DagsterInstance.get() as instance:
-            runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
-        failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
-        return BackfillMeasure(status, wall, len(runs), failed, len(partition_names),
-                               {k: after[k] - before.get(k, 0) for k in after})
+            records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
+        failed = [r.dagster_run.run_id for r in records if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
+        timeline = sorted(
+            (r.create_timestamp.timestamp() - launched, r.start_time - launched, r.end_time - launched)
+            for r in records if r.start_time and r.end_time
+        )
+        return BackfillMeasure(status, wall, len(records), failed, len(partition_names),
+                               {k: after[k] - before.get(k, 0) for k in after}, timeline)
 
     def tail_logs(self, chars: int = 4000) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))

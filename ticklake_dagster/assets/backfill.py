@@ -4,8 +4,10 @@ import dagster as dg
 
 from ticklake_dagster.settings import env_number
 
-# ~2 months of one symbol per run: a year x 5 symbols is ~30 runs; each run holds one day in memory at a time.
+# Half a year of one symbol per run: a year x 5 symbols is 10 runs, enough to keep 4 run slots busy, while
+# each run pays its start-up (~3 CPU-seconds to import Dagster and load the definitions) and the daemon's
+# per-run bookkeeping once for ~130 trading days. A run holds one day of ticks in memory at a time.
 # Read once from the environment, not from TicklakeSettings: the BackfillPolicy is fixed when the assets are defined.
-PARTITIONS_PER_RUN = env_number("TICKLAKE_BACKFILL_PARTITIONS_PER_RUN", 60, int, minimum=1)
+PARTITIONS_PER_RUN = env_number("TICKLAKE_BACKFILL_PARTITIONS_PER_RUN", 183, int, minimum=1)
 
 ticks_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)

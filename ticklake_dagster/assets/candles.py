@@ -83,11 +83,12 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
         rollup_rows = count_rollups(conn, [(s, d) for s, d, _, _ in built])
     now = utc_now()
     findings = {}
+    context.log.info("\n".join(
+        f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
+        for (symbol, day, candles, _), s in zip(built, stats)
+    ))
     for (symbol, day, candles, n_ticks), s in zip(built, stats):
         key = str(partition_key(symbol, day))
-        context.log.info(
-            f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
-        )
         if not n_ticks:
             context.log_event(dg.AssetObservation(asset_key=CANDLES_5M, partition=key, metadata={"no_data": True, "rows_removed": s.removed}))
             continue

@@ -10,6 +10,7 @@ from ticklake_dagster.checks import (
 from ticklake_dagster.partitions import partition_key, symbol_days, ticks_partitions_def
 from ticklake_dagster.pipeline import compact_day
 from ticklake_dagster.resources import LakeResource, TicklakeSettings
+from ticklake_dagster.run_log import BatchedLog
 
 # Written by the ingester (a separate service), not by Dagster: the lake sensor reports new parts on it.
 raw_ticks = dg.AssetSpec(
@@ -50,19 +51,17 @@ def r2_ticks(context: dg.AssetExecutionContext, lake: LakeResource, settings: Ti
     """
     store = lake.get_lake()
     results, findings = [], {}
-    for symbol, day in symbol_days(context):
-        result = compact_day(store, symbol, day)
-        meta = result.metadata()
-        context.log.info(
-            f"{symbol} {day}: {result.parts} parts, {meta['ticks_kept']} ticks kept, "
-            f"{result.clean.rejected_total} rejected, {result.clean.duplicates} duplicates -> {result.key}"
-        )
-        results.append(result)
-        if not result.parts:
-            continue
-        # Read back what readers will see, not the frame we meant to write.
-        written = read_compacted_table(store.get(result.key)) if store.exists(result.key) else None
-        findings[str(partition_key(symbol, day))] = ticks_findings(written, day, result.clean.rows_read, result.clean.rejected_total, settings)
+    with BatchedLog(context.log.info) as log:
+        for symbol, day in symbol_days(context):
+            result = compact_day(store, symbol, day)
+            log.add(f"{symbol} {day}: {result.parts} parts, {len(result.ticks)} ticks kept, "
+                    f"{result.clean.rejected_total} rejected, {result.clean.duplicates} duplicates -> {result.key}")
+            results.append(result.released())
+            if not result.parts:
+                continue
+            # Read back what readers will see, not the frame we meant to write.
+            written = read_compacted_table(store.get(result.key)) if store.exists(result.key) else None
+            findings[str(partition_key(symbol, day))] = ticks_findings(written, day, result.clean.rows_read, result.clean.rejected_total, settings)
     empty = [str(partition_key(r.symbol, r.day)) for r in results if not r.parts]
     if not findings:
         for key in empty:

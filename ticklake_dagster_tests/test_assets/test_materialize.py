@@ -200,6 +200,26 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
     expected = pd.concat([reference_candles(reference_clean(all_ticks[d], d)) for d in days], ignore_index=True)
     assert got["time"].tolist() == expected["time"].tolist()
     assert got["close"].tolist() == expected["close"].tolist()
+    totals = metadata(result, "r2_ticks")
+    assert totals["partitions"] == 4 and totals["ticks_kept"] == sum(len(reference_clean(all_ticks[d], d)) for d in days)
+    # Each day has its line in the run's log, gathered into one log event per step (not one per day).
+    messages = [e.user_message for e in instance.all_logs(result.run_id) if e.dagster_event is None]
+    for step, needle in (("r2_ticks", " parts, "), ("candles_5m", " candles, ")):
+        step_logs = [m for m in messages if needle in m]
+        assert len(step_logs) == 1, (step, step_logs)
+        assert [line.split(":")[0] for line in step_logs[0].splitlines()] == [f"EURUSD {d}" for d in days]
+
+
+def test_a_released_day_keeps_its_metadata_without_its_ticks(file_lake_resource):
+    """A ranged run keeps only released days, so it holds one day of ticks at a time."""
+    from ticklake_dagster.pipeline import compact_day
+
+    lake = file_lake_resource.get_lake()
+    write_parquet_parts(lake, "EURUSD", random_ticks(3, n=5000), parts=3)
+    day = compact_day(lake, "EURUSD", DAY)
+    light = day.released()
+    assert len(day.ticks) > 0 and len(light.ticks) == 0
+    assert light.metadata() == day.metadata() and light.metadata()["ticks_kept"] == len(day.ticks)
 
 
 def test_rollups_equal_resampled_ticks_on_plain_postgres(file_lake_resource, database):

@@ -7,13 +7,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ticklake_dagster.assets import candles_5m, r2_ticks
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.checks import (
     CANDLES_CHECKS, CANDLES_FRESHNESS_CHECK, CANDLES_GAPS_CHECK, CANDLES_OHLC_CHECK, CANDLES_TRADES_CHECK,
     CANDLES_UNIQUE_CHECK, TICKS_BID_LE_ASK_CHECK, TICKS_CHECKS, TICKS_INSIDE_DAY_CHECK, TICKS_NO_DUPLICATES_CHECK,
-    TICKS_REJECTED_RATIO_CHECK, TICKS_SCHEMA_CHECK, TICKS_SORTED_CHECK, candles_findings, ticks_findings,
+    TICKS_REJECTED_RATIO_CHECK, TICKS_SCHEMA_CHECK, TICKS_SORTED_CHECK, candles_findings, count_exact_duplicates,
+    ticks_findings,
 )
 from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.partitions import partition_key
@@ -62,6 +65,20 @@ def _with(table: pa.Table, **columns) -> pa.Table:
 def test_each_tick_check_fails_on_crafted_data(make_bad, check):
     bad = make_bad(good_table())
     assert failing(ticks_findings(bad, DAY, rows_read=2000, rejected=0, settings=SETTINGS)) == {check}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([1.0, 1.5, np.nan]), st.sampled_from([2.0, np.nan])), max_size=40),
+       st.booleans())
+def test_duplicate_count_equals_hashing_the_whole_day(rows, sort):
+    """The sorted shortcut (hash only rows sharing a timestamp) counts what pandas counts over every row."""
+    frame = pd.DataFrame(rows, columns=["ts", "bid", "ask"], dtype="float64").astype({"ts": "int64"})
+    if sort:
+        frame = frame.sort_values("ts", kind="stable")
+    ts, bid, ask = (frame[c].to_numpy() for c in ("ts", "bid", "ask"))
+    expected = int(frame.duplicated().sum())
+    ts_sorted = bool((np.diff(ts) >= 0).all())
+    assert count_exact_duplicates(ts, bid, ask, ts_sorted) == expected
 
 
 def test_rejected_ratio_threshold_and_minimum_rows():

@@ -33,6 +33,37 @@ def test_put_get_list_delete(lake_resource):
         lake.get("ticks/none")
 
 
+def test_get_many_equals_get_key_by_key(lake_resource):
+    lake = lake_resource.get_lake()
+    keys = [f"ticks/EURUSD/2025/11/{d}/part-{i}-a.parquet" for d in (13, 14) for i in range(5)] + ["top"]
+    for i, k in enumerate(keys):
+        lake.put(k, f"{i}".encode() * i)
+    order = keys[5:] + keys[:5] + keys[:2]  # folders revisited, a key twice
+    assert lake.get_many(order) == [lake.get(k) for k in order]
+    assert lake.get_many([]) == []
+    with pytest.raises(LakeError, match="does not exist"):
+        lake.get_many([keys[0], "ticks/EURUSD/2025/11/13/part-9-none.parquet"])
+    with pytest.raises(LakeError, match="Refusing lake key"):
+        lake.get_many([keys[0], "ticks/../../outside"])
+
+
+def test_get_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_path):
+    """Parts are opened relative to their folder without following links; a link is checked like `get` does."""
+    import os
+
+    lake = file_lake_resource.get_lake()
+    lake.put("ticks/EURUSD/2025/11/13/part-1-a.parquet", b"inside")
+    folder = lake.root / "ticks/EURUSD/2025/11/13"
+    os.symlink(folder / "part-1-a.parquet", folder / "part-2-link.parquet")
+    (tmp_path / "secret").write_bytes(b"outside")
+    os.symlink(tmp_path / "secret", folder / "part-3-out.parquet")
+    os.symlink(tmp_path, lake.root / "ticks/EURUSD/2025/12")
+    assert lake.get_many(["ticks/EURUSD/2025/11/13/part-2-link.parquet"]) == [b"inside"]
+    for key in ("ticks/EURUSD/2025/11/13/part-3-out.parquet", "ticks/EURUSD/2025/12/secret"):
+        with pytest.raises(LakeError, match="resolves outside the lake"):
+            lake.get_many(["ticks/EURUSD/2025/11/13/part-1-a.parquet", key])
+
+
 def test_listing_paginates_past_1000_keys(lake_resource):
     lake = lake_resource.get_lake()
     keys = [f"ticks/EURUSD/2025/11/13/part-{i:013d}-a.parquet" for i in range(1234)]
@@ -139,8 +170,9 @@ def test_a_fifo_in_a_day_folder_is_never_listed_or_read(file_lake_resource):
     folder.mkdir(parents=True)
     os.mkfifo(folder / "part-1-fifo.json")
     assert list(lake.list("ticks/")) == []
-    with pytest.raises(LakeError, match="not a regular file"):
-        lake.get(f"ticks/EURUSD/{DAY:%Y/%m/%d}/part-1-fifo.json")
+    for read in (lake.get, lambda key: lake.get_many([key])):
+        with pytest.raises(LakeError, match="not a regular file"):
+            read(f"ticks/EURUSD/{DAY:%Y/%m/%d}/part-1-fifo.json")
     done = threading.Event()
     threading.Thread(target=lambda: (compact_day(lake, "EURUSD", DAY, write=False), done.set()), daemon=True).start()
     assert done.wait(30), "compact_day hung on a FIFO"
