@@ -8,7 +8,7 @@ pre-built responses: 24 distinct LZMA hour files, ~100k ticks/day by default, fo
 generation is not measured and the server takes little of the shared CPU; its CPU time is printed. The naive importer runs on the first
 --naive-days days (it is slow); rates are ticks per second end to end (request to Parquet in the lake).
 --latency-ms adds a remote server's answer time to every request (0 by default: pure CPU cost).
-Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 5] [--latency-ms 0]
+Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 10] [--processes N] [--latency-ms 0]
 """
 
 import argparse
@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--ticks-per-day", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--naive-days", type=int, default=5)
+    parser.add_argument("--naive-days", type=int, default=10)
     parser.add_argument("--processes", type=int, default=None, help="encoding worker processes (default: one per core)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer, as from a remote server")
     args = parser.parse_args()
