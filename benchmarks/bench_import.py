@@ -222,6 +222,8 @@ def main() -> None:
                   f"{cpu + workers_cpu:.1f} CPU-s ({cpu:.1f} main + {workers_cpu:.1f} in worker processes) = "
                   f"{ticks / (cpu + workers_cpu):,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
 
+            if not args.naive_days:
+                return
             naive_days = days[: args.naive_days]
             started, cpu, server_cpu = time.perf_counter(), cpu_seconds(), process_cpu_seconds(server.pid)
             naive_ticks = naive_import(base, naive_days, Path(tmp))
