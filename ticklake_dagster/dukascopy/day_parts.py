@@ -55,8 +55,8 @@ def part_parquet(ticks: HourTicks) -> bytes:
     """The day as Parquet (zstd like every raw part), delta-encoded times, dictionaries for prices and volumes.
 
     Measured on 100k-tick days: a day's prices and volumes repeat a few thousand distinct values, so
-    dictionaries make the part ~15% smaller and ~10% faster to write than plain pages; epoch times never
-    repeat and are delta-encoded. Every Parquet reader (pyarrow, DuckDB, Polars) reads these encodings.
+    dictionaries make the part 16% smaller than plain pages (4.61 against 5.48 bytes/tick) and no slower
+    to write (11-12 ms against 12-14 ms); epoch times never repeat and are delta-encoded. Every Parquet reader (pyarrow, DuckDB, Polars) reads these encodings.
     """
     buf = io.BytesIO()
     pq.write_table(part_table(ticks), buf, compression="zstd", use_dictionary=["bid", "ask", "ask_volume", "bid_volume"],

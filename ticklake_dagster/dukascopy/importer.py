@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable
 
 from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.dukascopy.day_parts import PART_SCHEMA, VOLUME_FIELDS, part_parquet, part_table  # noqa: F401 (re-exported)
 from ticklake_dagster.dukascopy.day_parts import EncodedDay, HourUndecodable, block_interrupts, encode_day, ignore_interrupts
 from ticklake_dagster.dukascopy.feeds import Feed, hour_starts
 from ticklake_dagster.dukascopy.fetch import FeedClient, FetchError
@@ -29,8 +28,8 @@ from ticklake_dagster.lake_keys import PART_EXTENSIONS, RAW_ROOT, raw_part_key
 from ticklake_dagster.lake_storage import Lake
 
 PART_SUFFIX = "dukascopy"
-# Worker processes take ~1 s to start (a fresh interpreter importing numpy and pyarrow): worth it from about
-# a month of days, while a few days (tests, a resumed import) stay in this process.
+# Worker processes take ~1 s to start (the fork server imports numpy and pyarrow once): worth it from about a
+# month of days (a month partition of the Dagster asset), while a few days (tests, a resumed import) stay here.
 PROCESS_MIN_DAYS = 28
 
 IMPORTED, DONE, LIVE, FAILED = "imported", "already_imported", "live_parts", "failed"

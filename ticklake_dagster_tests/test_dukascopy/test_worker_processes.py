@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ticklake_dagster.dukascopy.importer import DONE, IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
+from ticklake_dagster.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
 from ticklake_dagster.lake_storage import FileLake
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 from ticklake_dagster_tests.test_dukascopy.test_cli import env, ticklake  # noqa: F401 (env is a fixture)
