@@ -1,14 +1,17 @@
 """History import throughput: a year of one FX symbol as synthetic bi5 files from a local server into a file lake.
 
-ticklake's importer (urllib3 keep-alive pool, numpy decode, Parquet writes overlapping the fetches) next
-to a naive importer measured in the same run, as common downloaders work: one request at a time on a
-new connection, one struct.unpack per record into Python tuples, a pandas DataFrame per day written as
-Parquet. The server runs in its own process (an asyncio loop answering HTTP/1.1 keep-alive requests with
-pre-built responses: 24 distinct LZMA hour files, ~100k ticks/day by default, for every day), so
-generation is not measured and the server takes little of the shared CPU; its CPU time is printed. The naive importer runs on the first
---naive-days days (it is slow); rates are ticks per second end to end (request to Parquet in the lake).
---latency-ms adds a remote server's answer time to every request (0 by default: pure CPU cost).
-Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 10] [--processes N] [--latency-ms 0]
+ticklake's importer (urllib3 keep-alive pool; days decoded with numpy and encoded as Parquet in one
+worker process per core, overlapping the fetches; `--processes 0` keeps it in one process) next to a
+naive importer measured in the same run, as common downloaders work: one request at a time on a new
+connection, one struct.unpack per record into Python tuples, a pandas DataFrame per day written as
+Parquet. The server runs in its own process (an asyncio loop answering HTTP/1.1 keep-alive requests
+with pre-built responses: 24 distinct LZMA hour files, ~100k ticks/day by default, for every day), so
+generation is not measured and the server takes little of the shared CPU; its CPU time is printed.
+The naive importer runs on the first --naive-days days (it is slow); rates are ticks per second end
+to end (request to Parquet in the lake). --latency-ms adds a remote server's answer time to every
+request (0 by default: pure CPU cost).
+Usage: python benchmarks/bench_import.py [--days 365] [--ticks-per-day 100000] [--concurrency 8] [--naive-days 10]
+       [--processes N] [--latency-ms 0]
 """
 
 import argparse
