@@ -193,7 +193,8 @@ def main() -> int:
           f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months) at {args.ticks_per_day:,} ticks per trading day; "
           f"TICKLAKE_HOME={home}")
     try:
-        with bi5_mirror(args.ticks_per_day, market_hours=True) as base:
+        with bi5_mirror(args.ticks_per_day, market_hours=True) as mirror:
+            base = mirror.url
             os.environ[URL_ENV] = base
             env = prepare_dagster_env()
             os.environ.update(env)

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="price = feed integer / F, for instruments not in the built-in table")
     p.add_argument("--concurrency", type=int, default=None, metavar="N",
                    help="requests in flight (default 8, or TICKLAKE_DUKASCOPY_CONCURRENCY)")
+    p.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="worker processes that decode and encode days (default one per core from 28 days on, "
+                   "else 0: all in this process)")
     p.add_argument("--overwrite", action="store_true",
                    help="re-import days already imported, and replace the live ingester's parts on days that have them")
     p.add_argument("--dry-run", action="store_true", help="show what would be fetched; fetch and write nothing")
@@ -63,6 +66,8 @@ def run(args) -> int:
     instruments = [resolve_instrument(name, args.point_value) for name in names]
     if args.concurrency is not None and not 1 <= args.concurrency <= 64:
         raise InvalidInput(f"Invalid --concurrency {args.concurrency}: expected 1 to 64 requests in flight")
+    if args.processes is not None and not 0 <= args.processes <= 64:
+        raise InvalidInput(f"Invalid --processes {args.processes}: expected 0 to 64 worker processes")
     from ticklake_dagster.resources import DukascopyResource, LakeResource  # dagster: only once the input is valid
 
     settings = DukascopyResource.from_env()
@@ -101,7 +106,7 @@ def run(args) -> int:
         if progress:
             progress.advance(outcome)
 
-    importer = Importer(lake, client, concurrency, overwrite=args.overwrite, on_day=on_day)
+    importer = Importer(lake, client, concurrency, overwrite=args.overwrite, on_day=on_day, processes=args.processes)
     try:
         summary = importer.run(sources, days)
     except KeyboardInterrupt:

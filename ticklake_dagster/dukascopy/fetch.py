@@ -13,7 +13,6 @@ import time
 
 import urllib3
 
-from ticklake_dagster.dukascopy.decode import DecodeError, HourTicks
 from ticklake_dagster.errors import TicklakeError
 
 RETRY_STATUSES = frozenset({202, 408, 425, 429, 500, 502, 503, 504})  # 202: the JSON API's WAF answer without data
@@ -65,14 +64,6 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER_S)
 
 
-@dataclasses.dataclass
-class HourResult:
-    ticks: HourTicks
-    body_bytes: int
-    retries: int
-    empty: bool
-
-
 class FeedClient:
     """Fetches and decodes hours; at most `concurrency` requests are in flight across all threads using it."""
 
@@ -115,28 +106,20 @@ class FeedClient:
                 self._wait(delay if delay is not None else self.policy.backoff(attempt))
         raise FetchError(url, f"{reason} after {attempts} attempts")
 
-    def fetch_hour(self, url: str, decode, hour_start_ms: int, recheck_empty: bool) -> HourResult:
-        """GET and decode one hour; a body that fails to decode is fetched again, an empty one once if suspicious."""
-        retries, reason = 0, ""
-        for attempt in range(self.policy.decode_attempts):
+    def fetch_body(self, url: str, recheck_empty: bool) -> tuple[bytes, int]:
+        """An hour's body and the retries it took; an empty one is asked for once more when `recheck_empty`."""
+        body, retries = self.get(url)
+        if not body and recheck_empty:
+            # Empty answers while the market trades are sometimes transient: ask once more before believing it.
+            self._wait(self.policy.backoff(0))
             body, r = self.get(url)
-            retries += r
-            if not body and recheck_empty:
-                # Empty answers while the market trades are sometimes transient: ask once more before believing it.
-                recheck_empty = False
-                self._wait(self.policy.backoff(0))
-                body, r = self.get(url)
-                retries += r + 1
-            try:
-                ticks = decode(body, hour_start_ms)
-            except DecodeError as e:
-                reason = str(e)
-                retries += 1
-                if attempt + 1 < self.policy.decode_attempts:
-                    self._wait(self.policy.backoff(attempt))
-                continue
-            return HourResult(ticks, len(body), retries, empty=len(ticks) == 0)
-        raise FetchError(url, f"undecodable body after {self.policy.decode_attempts} attempts ({reason})")
+            retries += r + 1
+        return body, retries
+
+    def refetch_body(self, url: str, attempt: int) -> tuple[bytes, int]:
+        """An hour again after its body failed to decode `attempt` times, after a backoff."""
+        self._wait(self.policy.backoff(attempt - 1))
+        return self.get(url)
 
     def probe(self, url: str) -> None:
         """One quick request before a long import, so a wrong or unreachable URL is one error, not days of retries."""

@@ -96,6 +96,7 @@ def test_dry_run_fetches_and_writes_nothing(env, mirror, tmp_path):
     (["EURUSD", "2019-01-01", "--url", "http://127.0.0.1:9/datafeed"], "Cannot reach the Dukascopy feed at http://127.0.0.1:9/datafeed/EURUSD/2019/00/01/00h_ticks.bi5*"),
     (["EURUSD", "2019-01-01", "--url", "file:///etc"], "Invalid Dukascopy URL 'file:///etc'*"),
     (["EURUSD", "2019-01-01", "--concurrency", "0"], "Invalid --concurrency 0*"),
+    (["EURUSD", "2019-01-01", "--processes", "-1"], "Invalid --processes -1*"),
     (["EURUSD,USDJPY", "2019-01-01", "--as", "FX"], "--as stores one instrument under another lake symbol*"),
 ])
 def test_bad_input_is_one_line(env, args, error, tmp_path):

@@ -15,11 +15,11 @@ DAYS = [dt.date(2019, 1, 3) + dt.timedelta(days=i) for i in range(5)]  # Thursda
 FAST = RetryPolicy(backoff_base_s=0.01, backoff_cap_s=0.05)
 
 
-def run_import(lake, base, names, days=DAYS, feed="bi5", overwrite=False, concurrency=8, policy=FAST):
+def run_import(lake, base, names, days=DAYS, feed="bi5", overwrite=False, concurrency=8, policy=FAST, processes=None, on_day=None):
     client = FeedClient(concurrency, policy, headers=FEEDS[feed].headers)
     sources = [ImportSource(n, resolve_instrument(n), FEEDS[feed], base) for n in names]
     try:
-        return Importer(lake, client, concurrency, overwrite=overwrite).run(sources, days)
+        return Importer(lake, client, concurrency, overwrite=overwrite, processes=processes, on_day=on_day).run(sources, days)
     finally:
         client.close()
 
