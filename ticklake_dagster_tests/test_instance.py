@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
@@ -28,13 +29,19 @@ def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch)
         assert again.get_dynamic_partitions("symbol") == ["EURUSD"]
 
 
-def test_dagster_yaml_fails_runs_that_never_start_instead_of_resuming_them(tmp_path, database_url, monkeypatch):
+@pytest.fixture
+def configured_home(tmp_path, database_url, monkeypatch) -> str:
+    """DAGSTER_HOME as `ticklake dev` prepares it, its storage on the test PostgreSQL."""
     monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
     env = prepare_dagster_env()
     monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    return env["DAGSTER_HOME"]
+
+
+def test_dagster_yaml_fails_runs_that_never_start_instead_of_resuming_them(configured_home):
+    with dg.DagsterInstance.from_config(configured_home) as instance:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_start_timeout_seconds == 180
         assert instance.run_monitoring_max_resume_run_attempts == 0
@@ -47,17 +54,12 @@ def started_run(instance: dg.DagsterInstance, pid: int | None) -> str:
     return run.run_id
 
 
-def test_every_pool_the_assets_claim_gets_its_default_limit_before_any_run(tmp_path, database_url, monkeypatch):
+def test_every_pool_the_assets_claim_gets_its_default_limit_before_any_run(configured_home):
     from ticklake_dagster.definitions import defs
 
     claimed = {a.op.pool for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool}
     assert claimed == set(POOLS)
-    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
-    env = prepare_dagster_env()
-    monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with dg.DagsterInstance.from_config(configured_home) as instance:
         assert sorted(init_pools(instance)) == sorted(POOLS)
         assert init_pools(instance) == []  # a second `ticklake dev` finds them there
         for pool in POOLS:
