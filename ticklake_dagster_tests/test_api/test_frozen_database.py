@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from ticklake_dagster.candles import build_candles
 from ticklake_dagster.resources import DatabaseResource

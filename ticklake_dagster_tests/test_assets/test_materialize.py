@@ -13,7 +13,7 @@ from ticklake_dagster.days import day_start_ms
 from ticklake_dagster.lake_keys import daily_key
 from ticklake_dagster.partitions import partition_key
 from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.ticks import TICK_SCHEMA, clean_day
+from ticklake_dagster.ticks import TICK_SCHEMA
 from ticklake_dagster.timeframes import ROLLUPS, TIMEFRAMES
 from ticklake_dagster_tests.factories import (
     DAY, fetch_candles, instance_with_symbols, materialize_day, random_ticks, reference_candles,

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -49,3 +50,10 @@ def assert_same_ticks(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert len(got) == len(expected)
     for column in ("ts_ms", "bid", "ask", "ask_volume", "bid_volume"):
         np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The environment of a `ticklake` subprocess: no ticklake, R2 or database settings, a home of its own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL"))}
+    return {**clean, "TICKLAKE_HOME": str(tmp_path / "home")}

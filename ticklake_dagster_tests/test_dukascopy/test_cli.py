@@ -1,7 +1,6 @@
 """`ticklake import dukascopy` as a user runs it: a subprocess against a local mirror, then `ticklake materialize`."""
 
 import datetime as dt
-import os
 import signal
 import subprocess
 import sys
@@ -17,12 +16,6 @@ from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 
 SYMBOLS = ("EURUSD", "USDJPY", "XAUUSD", "BTCUSD")
-
-
-@pytest.fixture
-def env(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL"))}
-    return {**clean, "TICKLAKE_HOME": str(tmp_path / "home")}
 
 
 def ticklake(env, *args):

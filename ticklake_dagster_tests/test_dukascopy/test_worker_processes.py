@@ -13,7 +13,7 @@ import pytest
 from ticklake_dagster.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
 from ticklake_dagster.lake_storage import FileLake
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
-from ticklake_dagster_tests.test_dukascopy.test_cli import env, ticklake  # noqa: F401 (env is a fixture)
+from ticklake_dagster_tests.test_dukascopy.test_cli import ticklake
 from ticklake_dagster_tests.test_dukascopy.test_importer import DAYS, FAST, hour_path, run_import
 
 

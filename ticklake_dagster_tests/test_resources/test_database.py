@@ -2,7 +2,6 @@ import subprocess
 import sys
 
 import psutil
-import psycopg2
 import pytest
 
 from ticklake_dagster.errors import DatabaseError
