@@ -17,12 +17,24 @@ from ticklake_dagster.symbols import is_valid_symbol
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Added only in DAGSTER_HOME: the repository's dagster.yaml must load without the variable (Dagster reads
 # ./dagster.yaml when DAGSTER_HOME is unset, e.g. for `dagster definitions validate -w workspace.yaml`).
-STORAGE_SECTION = """
-storage:
-  postgres:
+STORAGE_SECTION = "".join(
+    f"""
+{section}:
+  module: {module}
+  class: {cls}
+  config:
     postgres_url:
       env: TICKLAKE_DAGSTER_PG_URL
 """
+    for section, module, cls in (
+        ("run_storage", "dagster_postgres.run_storage", "PostgresRunStorage"),
+        ("event_log_storage", "ticklake_dagster.dagster_storage", "PooledPostgresEventLogStorage"),
+        ("schedule_storage", "dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
+    )
+)
+# Dagster buffers a batch's events (a run's planned events) up to this many before one write; a run of
+# 183 days x 2 assets plans 366. Only our event log writes planned events as one batch (dagster_storage).
+EVENT_BATCH_SIZE = "1000"
 
 
 def dagster_storage_url() -> str:
@@ -53,6 +65,7 @@ def prepare_dagster_env() -> dict[str, str]:
         DAGSTER_HOME=str(dagster_home),
         TICKLAKE_DAGSTER_PG_URL=dagster_storage_url(),
     )
+    env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     return env
 
 
