@@ -24,6 +24,9 @@ from ticklake_dagster.settings import start_date
 TICKS_TO_CANDLES = [r2_ticks.key, *candles_5m.keys]
 ticks_to_candles_selection = dg.AssetSelection.assets(*TICKS_TO_CANDLES)
 TRIGGER_TAG = "ticklake/trigger"
+# The live window's runs go before queued backfill runs (run queue) and their steps before backfill steps
+# waiting for a pool slot; dagster.yaml keeps a run slot free of backfills for them.
+LIVE_RUN_TAGS = {"dagster/priority": "10"}
 
 # Queued, starting, running or suspended: a run that may still write these partitions.
 IN_PROGRESS_STATUSES = [
@@ -42,6 +45,7 @@ def run_requests_for(symbol_days: set[SymbolDay], tags: dict[str, str], run_key_
 
     A range run is what the BackfillPolicy would produce (range tags, read by `context.partition_keys`).
     """
+    tags = {**LIVE_RUN_TAGS, **tags}
     by_symbol: dict[str, list[dt.date]] = defaultdict(list)
     for symbol, day in symbol_days:
         by_symbol[symbol].append(day)

@@ -1,5 +1,6 @@
 """The Dagster instance `ticklake dev` runs under: dagster.yaml really keeps storage in PostgreSQL."""
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -91,3 +92,26 @@ def test_symbols_found_in_the_lake_are_registered_once(file_lake_resource):
         assert register_symbols(instance, lake_symbols(lake)) == ["BTC-USD", "EURUSD"]
         assert register_symbols(instance, lake_symbols(lake)) == []
         assert sorted(instance.get_dynamic_partitions("symbol")) == ["BTC-USD", "EURUSD"]
+
+
+def test_a_backfill_of_years_leaves_a_run_slot_and_the_queue_front_to_the_live_window(configured_home):
+    """Dagster's own queue logic, on our dagster.yaml: 4 backfill runs in flight block a fifth, not the sensor's."""
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+    from dagster._utils.tags import TagConcurrencyLimitsCounter
+
+    from ticklake_dagster.run_planning import run_requests_for
+
+    live_tags = run_requests_for({("EURUSD", dt.date(2025, 11, 13))}, {"ticklake/trigger": "lake_sensor"})[0].tags
+
+    def run(tags: dict) -> dg.DagsterRun:
+        return dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), tags=tags)
+
+    with dg.DagsterInstance.from_config(configured_home) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+    backfill_runs = [run({"dagster/backfill": f"b{i % 2}"}) for i in range(4)]
+    counter = TagConcurrencyLimitsCounter(queue.tag_concurrency_limits, backfill_runs)
+    assert counter.is_blocked(run({"dagster/backfill": "b2"}))
+    assert not counter.is_blocked(run(live_tags))
+    assert queue.max_concurrent_runs > len(backfill_runs)
+    queued = [run({"dagster/backfill": "b0"}), run(live_tags)]
+    assert QueuedRunCoordinatorDaemon(interval_seconds=5)._priority_sort(queued)[0].tags == live_tags
