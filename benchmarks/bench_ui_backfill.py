@@ -8,6 +8,11 @@ Dagster at all, so the report separates Dagster's bookkeeping from the candle wo
 
     .venv/bin/python benchmarks/bench_ui_backfill.py --days 365 --symbols EURUSD,GBPUSD,USDJPY,AUDUSD,USDCHF --rate 1
     .venv/bin/python benchmarks/bench_ui_backfill.py --days 14 --symbols EURUSD,GBPUSD --rate 0.05   # quick
+
+With --live SYMBOL, the lake sensor stays on (re-materializing a live day at most every 60 s) and a feed
+writes a raw part of SYMBOL for today every 20 s while the backfill runs, as the ingester would; the
+report then says how long the live window's runs waited in the run queue and how long after each part
+its candles were written.
 """
 
 import argparse
@@ -16,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +57,55 @@ def plain_pipeline_seconds(symbols: list[str], days: list[dt.date]) -> tuple[flo
     return time.perf_counter() - t0, ticks
 
 
+class LiveFeed(threading.Thread):
+    """Writes a 20-second raw part of `symbol` for today every `every` seconds; keeps when each was written."""
+
+    def __init__(self, symbol: str, every: float = 20.0):
+        super().__init__(daemon=True)
+        self.symbol, self.every, self.written, self.stop = symbol, every, [], threading.Event()
+
+    def run(self) -> None:
+        import numpy as np
+
+        from ticklake_dagster.lake_config import LakeConfig
+        from ticklake_dagster.lake_keys import raw_part_key
+        from ticklake_dagster.synthetic import RandomWalk
+        from ticklake_dagster.ticks import ticks_to_parquet
+
+        lake, walk = LakeConfig.from_env().get_lake(), RandomWalk(self.symbol, seed=7)
+        while not self.stop.is_set():
+            now_ms = int(time.time() * 1000)
+            ts = np.arange(now_ms - 20_000, now_ms, 100, dtype="int64")
+            bid, ask = walk.step(len(ts))
+            day = dt.datetime.fromtimestamp(ts[0] / 1000, dt.timezone.utc).date()
+            lake.put(raw_part_key(self.symbol, day, int(ts[0]), "live"), ticks_to_parquet(ts, bid, ask))
+            self.written.append(time.time())
+            self.stop.wait(self.every)
+
+
+def print_live(instance, feed: LiveFeed, launched: float, ended: float) -> None:
+    """The lake sensor's runs during the backfill: their queue wait, and how long after each part its candles were written."""
+    import dagster as dg
+
+    from ticklake_dagster.run_planning import TRIGGER_TAG
+
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={TRIGGER_TAG: "lake_sensor"}))
+    runs = sorted((r.create_timestamp.timestamp(), r.start_time, r.end_time) for r in records
+                  if r.start_time and r.end_time and launched <= r.create_timestamp.timestamp() <= ended)
+    if not runs:
+        print(f"live window: no lake-sensor run for {feed.symbol} while the backfill ran ({len(feed.written)} parts written)")
+        return
+    waits = sorted(start - created for created, start, _ in runs)
+    # A run lists the day's parts when it starts: a part's candles are in once the first run started after it ends.
+    covered = sorted(min(end for _, start, end in runs if start >= w) - w for w in feed.written if w <= runs[-1][1])
+    median = covered[len(covered) // 2] if covered else float("nan")
+    print(f"live window during the backfill: {len(runs)} lake-sensor runs of {feed.symbol} today; queued+starting "
+          f"{waits[len(waits) // 2]:.1f}s median, {waits[-1]:.1f}s max; a part's candles were written "
+          f"{median:.0f}s median, {max(covered, default=float('nan')):.0f}s max after the part "
+          f"({len(covered)} of {len(feed.written)} parts, one every {feed.every:.0f}s; the sensor refreshes a live day at most "
+          f"every {os.environ.get('TICKLAKE_SENSOR_REFRESH_SECONDS', '300')}s)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=14)
@@ -60,6 +115,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--home", default=None, help="TICKLAKE_HOME to use (kept); default a temp folder")
     parser.add_argument("--no-plain", action="store_true", help="skip the no-Dagster comparison")
+    parser.add_argument("--live", default=None, metavar="SYMBOL", help="keep the lake sensor on and feed SYMBOL's today meanwhile")
     args = parser.parse_args()
     home = Path(args.home or tempfile.mkdtemp(prefix="ticklake-bench-ui-")).resolve()
     end = dt.date.fromisoformat(args.end)
@@ -67,6 +123,8 @@ def main() -> int:
     os.environ.update(TICKLAKE_HOME=str(home), TICKLAKE_START_DATE=start.isoformat())
     for name in ("DATABASE_URL", "TICKLAKE_LAKE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME"):
         os.environ.pop(name, None)
+    if args.live:
+        os.environ.setdefault("TICKLAKE_SENSOR_REFRESH_SECONDS", "60")
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     days = [start + dt.timedelta(days=i) for i in range(args.days)]
     if not (home / "lake").is_dir():
@@ -87,8 +145,17 @@ def main() -> int:
     try:
         with dg.DagsterInstance.get() as instance:
             register_symbols(instance, symbols)
-        with dagster_services(env, home / "services", grpc=False, automation=False) as services:
+        feed = LiveFeed(args.live) if args.live else None
+        keep = ("lake_sensor",) if feed else ()
+        with dagster_services(env, home / "services", grpc=False, automation=False, keep_running=keep) as services:
+            if feed:
+                feed.start()
+            launched = time.time()
             m = services.measure_backfill(asset_keys, keys, "bench_ui_backfill", args.timeout)
+            if feed:
+                feed.stop.set()
+                with dg.DagsterInstance.get() as instance:
+                    print_live(instance, feed, launched, launched + m.wall)
         status, wall, failed = m.status, m.wall, m.failed
         print(f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), assets {', '.join(asset_keys)}: "
               f"{status} in {wall:.1f}s, {m.runs} runs ({len(failed)} not successful)")

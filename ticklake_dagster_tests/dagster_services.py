@@ -54,8 +54,12 @@ LOCATION_STATUS = """
 """
 
 AUTOMATION = """
-{ repositoriesOrError { ... on RepositoryConnection { nodes {
+{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name }
   sensors { name sensorState { id status } } schedules { name scheduleState { id status } } } } } }
+"""
+
+START_SENSOR = """
+mutation($selector: SensorSelector!) { startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } } }
 """
 
 STOP_SENSOR = """
@@ -140,12 +144,18 @@ class DagsterServices:
             time.sleep(0.5)
         raise RuntimeError(f"code location not loaded within {timeout}s")
 
-    def stop_automation(self) -> list[str]:
-        """Turn every sensor and schedule off (a benchmark measures its backfill alone); return their names."""
+    def stop_automation(self, keep: tuple[str, ...] = ()) -> list[str]:
+        """Turn every sensor and schedule off but the sensors in `keep`, which are turned on; return the names stopped."""
         stopped = []
         for repo in self.graphql(AUTOMATION)["repositoriesOrError"]["nodes"]:
             for sensor in repo["sensors"]:
-                if sensor["sensorState"]["status"] == "RUNNING":
+                if sensor["name"] in keep and sensor["sensorState"]["status"] != "RUNNING":
+                    selector = {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
+                                "sensorName": sensor["name"]}
+                    started = self.graphql(START_SENSOR, {"selector": selector})["startSensor"]
+                    if started["__typename"] != "Sensor":
+                        raise RuntimeError(f"sensor {sensor['name']} not started: {started}")
+                elif sensor["sensorState"]["status"] == "RUNNING" and sensor["name"] not in keep:
                     self.graphql(STOP_SENSOR, {"id": sensor["sensorState"]["id"]})
                     stopped.append(sensor["name"])
             for schedule in repo["schedules"]:
@@ -235,10 +245,10 @@ def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def dagster_services(env: dict, workdir: Path, *, grpc: bool, automation: bool = True):
+def dagster_services(env: dict, workdir: Path, *, grpc: bool, automation: bool = True, keep_running: tuple[str, ...] = ()):
     """Start the webserver and the daemon on a workspace file (plus `dagster api grpc` when grpc=True).
 
-    automation=False turns sensors and schedules off before the daemon starts.
+    automation=False turns sensors and schedules off before the daemon starts, except the sensors in keep_running.
 
     `env` must hold DAGSTER_HOME (with a dagster.yaml) and TICKLAKE_DAGSTER_PG_URL, as `prepare_dagster_env` makes them.
     """
@@ -266,7 +276,7 @@ def dagster_services(env: dict, workdir: Path, *, grpc: bool, automation: bool =
         services = DagsterServices(f"http://127.0.0.1:{port}", env["TICKLAKE_DAGSTER_PG_URL"], logs)
         services.wait_loaded()
         if not automation:
-            services.stop_automation()
+            services.stop_automation(keep=keep_running)
         procs.append(_start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, logs / "daemon.log", cwd))
         yield services
     finally:
