@@ -7,8 +7,8 @@ asset, so those connections were most of the daemon's work. This class changes o
 are written:
 
 - it keeps a small pool of connections (as Dagster's webserver already does), dropped after a fork;
-- with `DAGSTER_EVENT_BATCH_SIZE` set (`instance.prepare_dagster_env` sets it), the planned events of a run, which
-  Dagster already hands over as one batch, go in one INSERT and one index transaction.
+- with `DAGSTER_EVENT_BATCH_SIZE` set (`instance.prepare_dagster_env` sets it), the planned events of a
+  run, which Dagster already hands over as one batch, go in one INSERT and one index transaction.
 """
 
 import os
@@ -91,4 +91,3 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     def dispose(self) -> None:
         super().dispose()
         self._engine.dispose()
-

@@ -10,7 +10,6 @@ import sqlalchemy as db
 from dagster._core.events import DagsterEventType
 
 from ticklake_dagster.dagster_storage import PooledPostgresEventLogStorage
-from ticklake_dagster.instance import STORAGE_SECTION
 from ticklake_dagster_tests import servers
 
 RANGE = ("2025-01-01", "2025-01-10")
@@ -88,10 +87,6 @@ def test_the_ui_reads_the_same_from_the_pooled_event_log_as_from_dagsters(pg_ser
     assert seen[True]["materialized"] == ten_days
     assert seen[True]["last_run"] == 1
     assert opened[True] <= 3 < 20 < opened[False]
-
-
-def test_dagster_home_configures_the_pooled_event_log():
-    assert "class: PooledPostgresEventLogStorage" in STORAGE_SECTION
 
 
 @pytest.fixture

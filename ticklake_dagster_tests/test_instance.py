@@ -11,11 +11,13 @@ from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
 
+from ticklake_dagster.dagster_storage import PooledPostgresEventLogStorage
 from ticklake_dagster.instance import POOLS, fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
 from ticklake_dagster.lake_scan import lake_symbols
 
 
 def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch):
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
@@ -25,6 +27,8 @@ def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch)
     monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)
+        assert env["DAGSTER_EVENT_BATCH_SIZE"] == "1000"
         instance.add_dynamic_partitions("symbol", ["EURUSD"])
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as again:  # persisted, not in memory
         assert again.get_dynamic_partitions("symbol") == ["EURUSD"]
