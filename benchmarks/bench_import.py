@@ -72,6 +72,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def proc_stat_fields(stat: Path) -> list[str]:
+    """/proc/PID/stat's fields after the command name (which may hold spaces): state is [0], utime [11]."""
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
 def helpers_cpu_seconds(server_pid: int) -> float:
     """CPU time of the importer's helper processes: finished children, and live ones with their own finished children.
 
@@ -82,7 +87,7 @@ def helpers_cpu_seconds(server_pid: int) -> float:
     total = usage.ru_utime + usage.ru_stime
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat_fields(stat)
         except OSError:
             continue
         pid = int(stat.parent.name)
@@ -93,7 +98,7 @@ def helpers_cpu_seconds(server_pid: int) -> float:
 
 def process_cpu_seconds(pid: int) -> float:
     """Another process's user + system CPU time, from /proc (the server's share of the machine)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = proc_stat_fields(Path(f"/proc/{pid}/stat"))
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -17,6 +17,12 @@ from ticklake_dagster.symbols import is_valid_symbol
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Added only in DAGSTER_HOME: the repository's dagster.yaml must load without the variable (Dagster reads
 # ./dagster.yaml when DAGSTER_HOME is unset, e.g. for `dagster definitions validate -w workspace.yaml`).
+# (dagster.yaml section, module, class): Dagster's PostgreSQL run and schedule storage, our event log.
+STORAGE_CLASSES = (
+    ("run_storage", "dagster_postgres.run_storage", "PostgresRunStorage"),
+    ("event_log_storage", "ticklake_dagster.dagster_storage", "PooledPostgresEventLogStorage"),
+    ("schedule_storage", "dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
+)
 STORAGE_SECTION = "".join(
     f"""
 {section}:
@@ -26,29 +32,26 @@ STORAGE_SECTION = "".join(
     postgres_url:
       env: TICKLAKE_DAGSTER_PG_URL
 """
-    for section, module, cls in (
-        ("run_storage", "dagster_postgres.run_storage", "PostgresRunStorage"),
-        ("event_log_storage", "ticklake_dagster.dagster_storage", "PooledPostgresEventLogStorage"),
-        ("schedule_storage", "dagster_postgres.schedule_storage", "PostgresScheduleStorage"),
-    )
+    for section, module, cls in STORAGE_CLASSES
 )
 # Dagster buffers a batch's events (a run's planned events) up to this many before one write; a run of
 # 183 days x 2 assets plans 366. Only our event log writes planned events as one batch (dagster_storage).
 EVENT_BATCH_SIZE = "1000"
 
 
-def dagster_storage_url() -> str:
-    """DAGSTER_PG_URL, else DATABASE_URL, else the embedded server's own `dagster` database.
+def psycopg2_url(url: str) -> str:
+    """A postgres(ql):// URL with its driver pinned to psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg2://{rest}" if sep and scheme in ("postgres", "postgresql") else url
 
-    The scheme is pinned to psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
-    """
-    url = (
+
+def dagster_storage_url() -> str:
+    """DAGSTER_PG_URL, else DATABASE_URL, else the embedded server's own `dagster` database (psycopg2 pinned)."""
+    return psycopg2_url(
         os.environ.get("DAGSTER_PG_URL")
         or os.environ.get("DATABASE_URL")
         or embedded_server_uri(ticklake_home() / "pg", database="dagster")
     )
-    scheme, sep, rest = url.partition("://")
-    return f"postgresql+psycopg2://{rest}" if sep and scheme in ("postgres", "postgresql") else url
 
 
 def prepare_dagster_env() -> dict[str, str]:

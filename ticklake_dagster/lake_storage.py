@@ -170,9 +170,8 @@ class FileLake(Lake):
                         folder_fd = os.open(self._path(parent) if parent else self.root, os.O_RDONLY | os.O_DIRECTORY)
                     except OSError:
                         folder_fd = -1  # missing or not a folder: `get` below gives the key's own error
-                out.append(self._read_in(folder_fd, name) if folder_fd >= 0 else None)
-                if out[-1] is None:
-                    out[-1] = self.get(key)
+                data = self._read_in(folder_fd, name) if folder_fd >= 0 else None
+                out.append(self.get(key) if data is None else data)
         finally:
             if folder_fd >= 0:
                 os.close(folder_fd)

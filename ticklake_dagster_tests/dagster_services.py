@@ -149,13 +149,15 @@ class DagsterServices:
         stopped = []
         for repo in self.graphql(AUTOMATION)["repositoriesOrError"]["nodes"]:
             for sensor in repo["sensors"]:
-                if sensor["name"] in keep and sensor["sensorState"]["status"] != "RUNNING":
-                    selector = {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
-                                "sensorName": sensor["name"]}
-                    started = self.graphql(START_SENSOR, {"selector": selector})["startSensor"]
-                    if started["__typename"] != "Sensor":
-                        raise RuntimeError(f"sensor {sensor['name']} not started: {started}")
-                elif sensor["sensorState"]["status"] == "RUNNING" and sensor["name"] not in keep:
+                running = sensor["sensorState"]["status"] == "RUNNING"
+                if sensor["name"] in keep:
+                    if not running:  # a stop from an earlier run of the services stays in the instance
+                        selector = {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
+                                    "sensorName": sensor["name"]}
+                        started = self.graphql(START_SENSOR, {"selector": selector})["startSensor"]
+                        if started["__typename"] != "Sensor":
+                            raise RuntimeError(f"sensor {sensor['name']} not started: {started}")
+                elif running:
                     self.graphql(STOP_SENSOR, {"id": sensor["sensorState"]["id"]})
                     stopped.append(sensor["name"])
             for schedule in repo["schedules"]:

@@ -10,6 +10,7 @@ import sqlalchemy as db
 from dagster._core.events import DagsterEventType
 
 from ticklake_dagster.dagster_storage import PooledPostgresEventLogStorage
+from ticklake_dagster.instance import STORAGE_CLASSES, psycopg2_url
 from ticklake_dagster_tests import servers
 
 RANGE = ("2025-01-01", "2025-01-10")
@@ -25,20 +26,13 @@ def days(context: dg.AssetExecutionContext):
                                 check_results=[dg.AssetCheckResult(check_name="rows", passed=True)])
 
 
-def psycopg2_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
-
-
 def storage_overrides(url: str, pooled: bool) -> dict:
+    """Dagster's own `storage: postgres:`, or the storage classes `prepare_dagster_env` configures."""
     url = psycopg2_url(url)
     if not pooled:
         return {"storage": {"postgres": {"postgres_url": url}}}
-    config = {"postgres_url": url}
-    return {
-        "run_storage": {"module": "dagster_postgres.run_storage", "class": "PostgresRunStorage", "config": config},
-        "event_log_storage": {"module": "ticklake_dagster.dagster_storage", "class": "PooledPostgresEventLogStorage", "config": config},
-        "schedule_storage": {"module": "dagster_postgres.schedule_storage", "class": "PostgresScheduleStorage", "config": config},
-    }
+    return {section: {"module": module, "class": cls, "config": {"postgres_url": url}}
+            for section, module, cls in STORAGE_CLASSES}
 
 
 def ranged_runs(instance: dg.DagsterInstance) -> tuple[list[str], int]:

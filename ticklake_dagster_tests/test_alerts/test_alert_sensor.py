@@ -12,6 +12,7 @@ import pytest
 
 from ticklake_dagster.alerts import Alert, AlertSettings, build_payload, send_alerts
 from ticklake_dagster.assets import candles_5m, r2_ticks
+from ticklake_dagster.instance import psycopg2_url
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.resources import AlertWebhookResource, TicklakeSettings
 from ticklake_dagster.sensors import build_alert_sensor
@@ -63,8 +64,7 @@ def webhook():
 def instance(pg_server_url):
     """Dagster storage on PostgreSQL, as `ticklake dev` runs it (SQLite's run-sharded log can't list failures across runs)."""
     with fresh_database(pg_server_url) as url:
-        storage_url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": storage_url}}}) as inst:
+        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": psycopg2_url(url)}}}) as inst:
             inst.add_dynamic_partitions(symbol_partitions_def.name, ["EURUSD"])
             yield inst
 
