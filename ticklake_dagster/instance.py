@@ -11,7 +11,7 @@ import dagster as dg
 from ticklake_dagster.errors import TicklakeError
 from ticklake_dagster.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.postgres import embedded_server_uri
-from ticklake_dagster.settings import configured_dagster_home, ticklake_home
+from ticklake_dagster.settings import configured_dagster_home, env_number, ticklake_home
 from ticklake_dagster.symbols import is_valid_symbol
 
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -68,7 +68,8 @@ def prepare_dagster_env() -> dict[str, str]:
         DAGSTER_HOME=str(dagster_home),
         TICKLAKE_DAGSTER_PG_URL=dagster_storage_url(),
     )
-    env.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+    # Dagster reads it with int() while it writes events: a bad value is one line here, not a failed run later.
+    env["DAGSTER_EVENT_BATCH_SIZE"] = str(env_number("DAGSTER_EVENT_BATCH_SIZE", int(EVENT_BATCH_SIZE), int))
     return env
 
 

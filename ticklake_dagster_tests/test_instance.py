@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
 
 from ticklake_dagster.dagster_storage import PooledPostgresEventLogStorage
+from ticklake_dagster.errors import InvalidInput
 from ticklake_dagster.instance import POOLS, fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
 from ticklake_dagster.lake_scan import lake_symbols
 
@@ -32,6 +34,18 @@ def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch)
         instance.add_dynamic_partitions("symbol", ["EURUSD"])
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as again:  # persisted, not in memory
         assert again.get_dynamic_partitions("symbol") == ["EURUSD"]
+
+
+def test_event_batch_size_is_checked_before_dagster_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:9/unused")
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    assert prepare_dagster_env()["DAGSTER_EVENT_BATCH_SIZE"] == "0"  # batching off, as Dagster's default
+    for bad in ("lots", "-1", "2.5"):
+        monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", bad)
+        with pytest.raises(InvalidInput, match=f"^Invalid DAGSTER_EVENT_BATCH_SIZE='{re.escape(bad)}'") as error:
+            prepare_dagster_env()
+        assert "\n" not in str(error.value)
 
 
 @pytest.fixture
