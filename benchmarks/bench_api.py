@@ -30,11 +30,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.candle_sql import refresh_continuous_aggregates, write_window  # noqa: E402
-from ticklake_dagster.candles import build_candles  # noqa: E402
-from ticklake_dagster.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.postgres import stop_embedded_server  # noqa: E402
-from ticklake_dagster.synthetic import RandomWalk, generate_day  # noqa: E402
+from ticklake_dagster.candles.sql import refresh_continuous_aggregates, write_window  # noqa: E402
+from ticklake_dagster.candles.building import build_candles  # noqa: E402
+from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
+from ticklake_dagster.candles.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.sources.synthetic import RandomWalk, generate_day  # noqa: E402
 
 SYMBOLS = ("EURUSD", "GBPUSD", "BTC-USD")
 WINDOW = 1000  # candles per /api/candles request
@@ -43,7 +43,7 @@ LAST_DAY = dt.date(2025, 11, 14)
 SERVER = """
 import sys, uvicorn
 from ticklake_dagster.api import create_app
-from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.defs.resources import DatabaseResource
 url, port, pooled, ttl = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "pooled", float(sys.argv[4])
 app = create_app(DatabaseResource(url=url, home="."), pooled=pooled, migrate=False, metadata_ttl_s=ttl)
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -58,11 +58,11 @@ def main() -> int:
     from dagster._core.definitions.events import AssetKeyPartitionKey
     from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests_with_backfill_policies
 
-    from ticklake_dagster.assets import candles_5m, r2_ticks, raw_ticks
+    from ticklake_dagster.defs.assets import candles_5m, r2_ticks, raw_ticks
     from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.run_planning import TICKS_TO_CANDLES
-    from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-    from ticklake_dagster.postgres import stop_embedded_server
+    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
+    from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
+    from ticklake_dagster.candles.database import stop_embedded_server
 
     symbols = args.symbols.split(",")
     days = [start + dt.timedelta(days=i) for i in range(args.days)]

@@ -26,22 +26,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ticklake_dagster.cli import COMMANDS  # noqa: E402
+from ticklake_dagster.commands.cli import COMMANDS  # noqa: E402
 
 DAY = "2025-11-13"
 # What each command module imported at its top before the imports moved into run(); --help imported them all.
 EAGER_IMPORTS = {
-    "materialize": ["ticklake_dagster.candles", "ticklake_dagster.pipeline", "ticklake_dagster.resources"],
-    "migrate": ["ticklake_dagster.resources"],
-    "seed-demo": ["ticklake_dagster.lake_keys", "ticklake_dagster.resources", "ticklake_dagster.synthetic",
-                  "ticklake_dagster.ticks"],
-    "dev": ["dagster", "ticklake_dagster.instance", "ticklake_dagster.resources"],
+    "materialize": ["ticklake_dagster.candles.building", "ticklake_dagster.ticks.compaction", "ticklake_dagster.defs.resources"],
+    "migrate": ["ticklake_dagster.defs.resources"],
+    "seed-demo": ["ticklake_dagster.lake.keys", "ticklake_dagster.defs.resources", "ticklake_dagster.sources.synthetic",
+                  "ticklake_dagster.lake.parts"],
+    "dev": ["dagster", "ticklake_dagster.defs.instance", "ticklake_dagster.defs.resources"],
     "ingest": [],
-    "serve": ["ticklake_dagster.resources"],
+    "serve": ["ticklake_dagster.defs.resources"],
 }
 
 # What `ticklake materialize` imported before it reached the lake and database through plain code.
-FORMER_MATERIALIZE_IMPORTS = ["ticklake_dagster.asset_metadata", "ticklake_dagster.resources"]
+FORMER_MATERIALIZE_IMPORTS = ["ticklake_dagster.defs.metadata", "ticklake_dagster.defs.resources"]
 
 
 def eager_script(command: str | None, modules: list[str] | None = None) -> str:
@@ -49,7 +49,7 @@ def eager_script(command: str | None, modules: list[str] | None = None) -> str:
     if modules is None:
         modules = sorted({m for name, ms in EAGER_IMPORTS.items() if command in (None, name) for m in ms})
     preload = "".join(f"import {m}\n" for m in modules)
-    return f"import sys\n{preload}from ticklake_dagster.cli import main\nsys.exit(main(sys.argv[1:]))"
+    return f"import sys\n{preload}from ticklake_dagster.commands.cli import main\nsys.exit(main(sys.argv[1:]))"
 
 
 def wall(argv: list[str], env: dict) -> float:
@@ -89,11 +89,11 @@ def main() -> None:
         print(f"{'command':<26}{'lazy (now)':>12}{'eager (before)':>16}")
         for cmd in [[], *[[name] for name in COMMANDS]]:
             argv = [*cmd, "--help"]
-            lazy = median_wall([py, "-m", "ticklake_dagster.cli", *argv], env, args.repeat)
+            lazy = median_wall([py, "-m", "ticklake_dagster.commands.cli", *argv], env, args.repeat)
             eager = median_wall([py, "-c", eager_script(cmd[0] if cmd else None), *argv], env, args.repeat)
             print(f"{'ticklake ' + ' '.join(argv):<26}{lazy:>10.3f} s{eager:>14.3f} s")
 
-        cli = [py, "-m", "ticklake_dagster.cli"]
+        cli = [py, "-m", "ticklake_dagster.commands.cli"]
         wall(cli + ["seed-demo", "--symbols", "EURUSD", "--days", "1", "--end", DAY, "--rate", str(args.rate)], env)
         wall(cli + ["migrate"], env)  # the embedded server started and the schema in place: measure the steady state
         variants = {"now": cli, "before": [py, "-c", eager_script("materialize", FORMER_MATERIALIZE_IMPORTS)]}
@@ -115,7 +115,7 @@ def main() -> None:
             print(f"  {name:<7}{took:.3f} s wall, {imports:.3f} s imports ({imports / took:.0%}), "
                   f"{took - imports:.3f} s start-up and work; dagster imported: {'yes' if measured[0][2] else 'no'}")
         if not os.environ.get("DATABASE_URL"):
-            from ticklake_dagster.postgres import stop_embedded_server
+            from ticklake_dagster.candles.database import stop_embedded_server
 
             stop_embedded_server(Path(tmp) / "pg")
 

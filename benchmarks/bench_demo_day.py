@@ -20,14 +20,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster import pipeline, ticks  # noqa: E402
-from ticklake_dagster.candles import build_candles  # noqa: E402
-from ticklake_dagster.lake_keys import raw_part_key  # noqa: E402
-from ticklake_dagster.lake_storage import FileLake  # noqa: E402
-from ticklake_dagster.postgres import stop_embedded_server  # noqa: E402
-from ticklake_dagster.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.synthetic import batch_bounds, generate_day  # noqa: E402
-from ticklake_dagster.ticks import _convert_parquet, _decode_parquet, _guarded, to_frame, ticks_to_parquet  # noqa: E402
+from ticklake_dagster.candles.sql import write_day  # noqa: E402
+from ticklake_dagster.ticks.compaction import CompactedDay, compact_day  # noqa: E402
+from ticklake_dagster.candles.building import build_candles  # noqa: E402
+from ticklake_dagster.lake.keys import raw_part_key  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.candles.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
+from ticklake_dagster.sources.synthetic import batch_bounds, generate_day  # noqa: E402
+from ticklake_dagster.lake.parts import _convert_parquet, _decode_parquet, _guarded, ticks_to_parquet, to_frame  # noqa: E402
 
 SYMBOL, DAY = "EURUSD", dt.date(2025, 11, 13)
 YEAR_SYMBOL_DAYS = 1305
@@ -52,12 +53,12 @@ def previous_path():
     return stack
 
 
-def one_day(lake: FileLake, conn, flavor: str) -> tuple[float, float, float, pipeline.CompactedDay]:
+def one_day(lake: FileLake, conn, flavor: str) -> tuple[float, float, float, CompactedDay]:
     t0 = time.perf_counter()
-    day = pipeline.compact_day(lake, SYMBOL, DAY)
+    day = compact_day(lake, SYMBOL, DAY)
     t1 = time.perf_counter()
     candles = build_candles(day.ticks)
-    pipeline.write_day(conn, flavor, SYMBOL, DAY, candles)
+    write_day(conn, flavor, SYMBOL, DAY, candles)
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, t2 - t0, day
 

@@ -117,14 +117,14 @@ def step_times(instance, backfill_id: str) -> tuple[dict[str, tuple[float, float
 
 def plain_pass(symbol: str, months: list[dt.date], daily_start: dt.date, base_url: str, lake_root: Path) -> dict:
     """The same months through the plain functions in this process, no Dagster: import, compact, write, check."""
-    from ticklake_dagster.assets.dukascopy import month_days
-    from ticklake_dagster.assets.history import month_candles_findings, month_ticks_findings
+    from ticklake_dagster.defs.assets.dukascopy import month_days
+    from ticklake_dagster.defs.assets.history import month_candles_findings, month_ticks_findings
     from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.dukascopy.feeds import get_feed
-    from ticklake_dagster.dukascopy.importer import Importer, ImportSource
-    from ticklake_dagster.dukascopy.instruments import resolve_instrument
-    from ticklake_dagster.history import compact_month, write_month
-    from ticklake_dagster.lake_storage import FileLake
+    from ticklake_dagster.sources.dukascopy.feeds import get_feed
+    from ticklake_dagster.sources.dukascopy.importer import Importer, ImportSource
+    from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
+    from ticklake_dagster.candles.history_path import compact_month, write_month
+    from ticklake_dagster.lake.storage import FileLake
 
     resources = build_resources()
     database, settings, dukascopy = resources["database"], resources["settings"], resources["dukascopy"]
@@ -179,11 +179,11 @@ def main() -> int:
 
     import dagster as dg
 
-    from ticklake_dagster.assets.history import HISTORY_CANDLES, HISTORY_SOURCE, HISTORY_TICKS, history_partition_key
+    from ticklake_dagster.defs.assets.history import HISTORY_CANDLES, HISTORY_SOURCE, HISTORY_TICKS, history_partition_key
     from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.instance import init_pools, prepare_dagster_env, register_symbols
-    from ticklake_dagster.postgres import stop_embedded_server
-    from ticklake_dagster.resources.dukascopy import URL_ENV
+    from ticklake_dagster.defs.instance import init_pools, prepare_dagster_env, register_symbols
+    from ticklake_dagster.candles.database import stop_embedded_server
+    from ticklake_dagster.defs.resources.dukascopy import URL_ENV
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     months = month_starts(first, daily_start)

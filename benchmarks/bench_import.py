@@ -31,11 +31,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.dukascopy.feeds import FEEDS  # noqa: E402
-from ticklake_dagster.dukascopy.fetch import FeedClient  # noqa: E402
-from ticklake_dagster.dukascopy.importer import Importer, ImportSource  # noqa: E402
-from ticklake_dagster.dukascopy.instruments import resolve_instrument  # noqa: E402
-from ticklake_dagster.lake_storage import FileLake  # noqa: E402
+from ticklake_dagster.sources.dukascopy.feeds import FEEDS  # noqa: E402
+from ticklake_dagster.sources.dukascopy.fetch import FeedClient  # noqa: E402
+from ticklake_dagster.sources.dukascopy.importer import Importer, ImportSource  # noqa: E402
+from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 
 from bi5_mirror import bi5_mirror  # noqa: E402
 

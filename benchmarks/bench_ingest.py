@@ -26,14 +26,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.days import day_start_ms  # noqa: E402
-from ticklake_dagster.ingest.service import IngestService  # noqa: E402
-from ticklake_dagster.ingest.sources import JsonlSource  # noqa: E402
-from ticklake_dagster.lake_keys import RAW_ROOT, raw_part_key  # noqa: E402
-from ticklake_dagster.lake_storage import FileLake  # noqa: E402
-from ticklake_dagster.resources import IngesterResource, LakeResource  # noqa: E402
-from ticklake_dagster.synthetic import RandomWalk  # noqa: E402
-from ticklake_dagster.ticks import read_part  # noqa: E402
+from ticklake_dagster.core.days import day_start_ms  # noqa: E402
+from ticklake_dagster.sources.ingest.service import IngestService  # noqa: E402
+from ticklake_dagster.sources.ingest.sources import JsonlSource  # noqa: E402
+from ticklake_dagster.lake.keys import RAW_ROOT, raw_part_key  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource  # noqa: E402
+from ticklake_dagster.sources.synthetic import RandomWalk  # noqa: E402
+from ticklake_dagster.lake.parts import read_part  # noqa: E402
 
 DAY = dt.date(2025, 11, 13)
 SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "XAUUSD", "BTC-USD", "ETH-USD", "USDCAD"]

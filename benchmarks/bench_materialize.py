@@ -20,15 +20,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.candles import build_candles  # noqa: E402
-from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key  # noqa: E402
-from ticklake_dagster.lake_storage import FileLake  # noqa: E402
-from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day  # noqa: E402
-from ticklake_dagster.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.postgres import stop_embedded_server  # noqa: E402
-from ticklake_dagster.synthetic import RandomWalk, batch_bounds  # noqa: E402
-from ticklake_dagster.days import day_start_ms  # noqa: E402
-from ticklake_dagster.ticks import ticks_to_parquet  # noqa: E402
+from ticklake_dagster.candles.building import build_candles  # noqa: E402
+from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.ticks.compaction import compact_day
+from ticklake_dagster.candles.sql import refresh_after_write, write_day  # noqa: E402
+from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
+from ticklake_dagster.candles.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.sources.synthetic import RandomWalk, batch_bounds  # noqa: E402
+from ticklake_dagster.core.days import day_start_ms  # noqa: E402
+from ticklake_dagster.lake.parts import ticks_to_parquet  # noqa: E402
 
 SYMBOL, DAY = "EURUSD", dt.date(2025, 11, 13)
 

@@ -23,11 +23,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.days import day_start_ms  # noqa: E402
-from ticklake_dagster.lake_storage import FileLake  # noqa: E402
-from ticklake_dagster.lake_candles import LakeCandles, day_seconds, to_records  # noqa: E402
-from ticklake_dagster.lake_keys import daily_key  # noqa: E402
-from ticklake_dagster.ticks import daily_table, table_to_parquet  # noqa: E402
+from ticklake_dagster.core.days import day_start_ms  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.candles.from_lake import LakeCandles, day_seconds, to_records  # noqa: E402
+from ticklake_dagster.lake.keys import daily_key  # noqa: E402
+from ticklake_dagster.lake.parts import daily_table, table_to_parquet  # noqa: E402
 
 SYMBOL = "EURUSD"
 FIRST = dt.date(2025, 1, 6)

@@ -38,9 +38,10 @@ def seed(home: Path, args, end: dt.date) -> None:
 
 def plain_pipeline_seconds(symbols: list[str], days: list[dt.date]) -> tuple[float, int]:
     """The same compaction and candle writes through the plain functions, one process, no Dagster."""
-    from ticklake_dagster.candles import build_candles
+    from ticklake_dagster.candles.building import build_candles
     from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
+    from ticklake_dagster.ticks.compaction import compact_day
+    from ticklake_dagster.candles.sql import refresh_after_write, write_day
 
     resources = build_resources()
     lake, database = resources["lake"].get_lake(), resources["database"]
@@ -67,10 +68,10 @@ class LiveFeed(threading.Thread):
     def run(self) -> None:
         import numpy as np
 
-        from ticklake_dagster.lake_config import LakeConfig
-        from ticklake_dagster.lake_keys import raw_part_key
-        from ticklake_dagster.synthetic import RandomWalk
-        from ticklake_dagster.ticks import ticks_to_parquet
+        from ticklake_dagster.lake.config import LakeConfig
+        from ticklake_dagster.lake.keys import raw_part_key
+        from ticklake_dagster.sources.synthetic import RandomWalk
+        from ticklake_dagster.lake.parts import ticks_to_parquet
 
         lake, walk = LakeConfig.from_env().get_lake(), RandomWalk(self.symbol, seed=7)
         while not self.stop.is_set():
@@ -87,7 +88,7 @@ def print_live(instance, feed: LiveFeed, launched: float, ended: float) -> None:
     """The lake sensor's runs during the backfill: their queue wait, and how long after each part its candles were written."""
     import dagster as dg
 
-    from ticklake_dagster.run_planning import TRIGGER_TAG
+    from ticklake_dagster.defs.run_planning import TRIGGER_TAG
 
     records = instance.get_run_records(filters=dg.RunsFilter(tags={TRIGGER_TAG: "lake_sensor"}))
     runs = sorted((r.create_timestamp.timestamp(), r.start_time, r.end_time) for r in records
@@ -132,10 +133,10 @@ def main() -> int:
 
     import dagster as dg
 
-    from ticklake_dagster.instance import prepare_dagster_env, register_symbols
-    from ticklake_dagster.run_planning import TICKS_TO_CANDLES
-    from ticklake_dagster.partitions import partition_key
-    from ticklake_dagster.postgres import stop_embedded_server
+    from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
+    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
+    from ticklake_dagster.defs.partitions import partition_key
+    from ticklake_dagster.candles.database import stop_embedded_server
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     env = prepare_dagster_env()

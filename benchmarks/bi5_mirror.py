@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.dukascopy.decode import BI5_DTYPE  # noqa: E402
-from ticklake_dagster.dukascopy.instruments import FX, Instrument, INSTRUMENTS, market_may_be_open  # noqa: E402
+from ticklake_dagster.sources.dukascopy.decode import BI5_DTYPE  # noqa: E402
+from ticklake_dagster.sources.dukascopy.instruments import FX, Instrument, INSTRUMENTS, market_may_be_open  # noqa: E402
 
 PATH_RE = re.compile(r"/([A-Z0-9]+)/(\d{4})/(\d{2})/(\d{2})/(\d{2})h_ticks\.bi5$")
 

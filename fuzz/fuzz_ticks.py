@@ -17,10 +17,11 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["ticklake_dagster"]):
-    from ticklake_dagster.days import DAY_MS, day_start_ms
-    from ticklake_dagster.errors import LakeError
-    from ticklake_dagster.ingest.parse import parse_messages
-    from ticklake_dagster.ticks import MAX_PRICE, clean_day, read_part, to_frame
+    from ticklake_dagster.core.days import DAY_MS, day_start_ms
+    from ticklake_dagster.core.errors import LakeError
+    from ticklake_dagster.sources.ingest.parse import parse_messages
+    from ticklake_dagster.ticks.validation import MAX_PRICE, clean_day
+    from ticklake_dagster.lake.parts import read_part, to_frame
 
 DAY = dt.date(2025, 11, 13)
 START = day_start_ms(DAY)
@@ -66,7 +67,7 @@ def seeds() -> dict[str, bytes]:
     """Small valid inputs of each kind, so the fuzzer starts from inside the formats."""
     import numpy as np
 
-    from ticklake_dagster.ticks import ticks_to_parquet
+    from ticklake_dagster.lake.parts import ticks_to_parquet
 
     s = START // 1000
     feed = "\n".join([json.dumps({"symbol": "EURUSD", "bid": 1.1, "ask": 1.2, "timestamp": NOW_MS - 5}),

@@ -13,9 +13,9 @@ import psycopg2
 import pytest
 from botocore.config import Config
 
-from ticklake_dagster.resources import DatabaseResource, LakeResource
-from ticklake_dagster.resources import database as database_module
-from ticklake_dagster.timeframes import ROLLUPS
+from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
+from ticklake_dagster.defs.resources import database as database_module
+from ticklake_dagster.core.timeframes import ROLLUPS
 from ticklake_dagster_tests import servers
 
 

@@ -8,12 +8,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.lake_keys import raw_day_prefix, raw_part_key
-from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key
+from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.parts import ticks_to_parquet
 
 DAY = dt.date(2025, 11, 13)  # a Thursday
 

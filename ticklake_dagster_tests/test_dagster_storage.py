@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as db
 from dagster._core.events import DagsterEventType
 
-from ticklake_dagster.dagster_storage import PooledPostgresEventLogStorage
-from ticklake_dagster.instance import STORAGE_CLASSES, psycopg2_url
+from ticklake_dagster.defs.dagster_internals import PooledPostgresEventLogStorage
+from ticklake_dagster.defs.instance import STORAGE_CLASSES, psycopg2_url
 from ticklake_dagster_tests import servers
 
 RANGE = ("2025-01-01", "2025-01-10")

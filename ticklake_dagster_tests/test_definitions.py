@@ -1,9 +1,9 @@
 import dagster as dg
 
-from ticklake_dagster.assets.backfill import PARTITIONS_PER_RUN
+from ticklake_dagster.defs.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.definitions import defs
-from ticklake_dagster.partitions import ticks_partitions_def
-from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.defs.partitions import ticks_partitions_def
+from ticklake_dagster.defs.resources import TicklakeSettings
 
 
 def test_definitions_load_with_the_spine_assets():
@@ -27,7 +27,7 @@ def test_the_deployment_settings_are_a_resource_the_ui_shows():
 
 
 def test_history_path_is_monthly_and_apart_from_the_daily_automation():
-    from ticklake_dagster.partitions import history_partitions_def
+    from ticklake_dagster.defs.partitions import history_partitions_def
 
     repo = defs.get_repository_def()
     for key in ("history_ticks", "history_candles"):
@@ -36,7 +36,7 @@ def test_history_path_is_monthly_and_apart_from_the_daily_automation():
         assert node.group_name == "history"
     assert dg.AssetKey("history_ticks") in repo.asset_graph.get(dg.AssetKey("history_candles")).parent_keys
     # The sensor and the schedule drive the daily assets only.
-    from ticklake_dagster.run_planning import TICKS_TO_CANDLES
+    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
 
     assert not {dg.AssetKey("history_ticks"), dg.AssetKey("history_candles")} & set(TICKS_TO_CANDLES)
 

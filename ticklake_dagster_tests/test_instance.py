@@ -12,10 +12,10 @@ from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
 
-from ticklake_dagster.dagster_storage import PooledPostgresEventLogStorage
-from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.instance import POOLS, fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
-from ticklake_dagster.lake_scan import lake_symbols
+from ticklake_dagster.defs.dagster_internals import PooledPostgresEventLogStorage
+from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.defs.instance import POOLS, fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
+from ticklake_dagster.lake.scan import lake_symbols
 
 
 def test_dagster_home_uses_postgres_storage(tmp_path, database_url, monkeypatch):
@@ -117,7 +117,7 @@ def test_a_backfill_of_years_leaves_a_run_slot_and_the_queue_front_to_the_live_w
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
     from dagster._utils.tags import TagConcurrencyLimitsCounter
 
-    from ticklake_dagster.run_planning import run_requests_for
+    from ticklake_dagster.defs.run_planning import run_requests_for
 
     live_tags = run_requests_for({("EURUSD", dt.date(2025, 11, 13))}, {"ticklake/trigger": "lake_sensor"})[0].tags
 

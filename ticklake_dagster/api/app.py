@@ -13,14 +13,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ticklake_dagster.api import history
+from ticklake_dagster.api import lake_fallback
 from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe, Timeframes, TimeframeWidth
-from ticklake_dagster.api.store import CandleDatabase, CandleStore, DatabaseUnavailable
-from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.lake_candles import LakeCandles, LakeUnavailable, day_seconds
-from ticklake_dagster.redaction import RedactingFilter
-from ticklake_dagster.symbols import validate_symbol
-from ticklake_dagster.timeframes import BY_NAME, TIMEFRAMES
+from ticklake_dagster.api.sql import CandleDatabase, CandleStore, DatabaseUnavailable
+from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, day_seconds
+from ticklake_dagster.core.redaction import RedactingFilter
+from ticklake_dagster.core.symbols import validate_symbol
+from ticklake_dagster.core.timeframes import BY_NAME, TIMEFRAMES
 
 log = logging.getLogger("ticklake.api")
 log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
@@ -28,7 +28,7 @@ log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a libra
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_LIMIT = 10_000
 MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second PostgreSQL and Python both represent
-# The symbol rule (ticklake_dagster.symbols) written without a lookahead, so OpenAPI tools can generate
+# The symbol rule (ticklake_dagster.core.symbols) written without a lookahead, so OpenAPI tools can generate
 # from it: no leading '.', never two dots in a row. validate_symbol stays the authority.
 OPENAPI_SYMBOL_PATTERN = r"^[A-Z0-9]([A-Z0-9_-]|\.[A-Z0-9_-])*\.?$"
 
@@ -36,7 +36,7 @@ ERROR_RESPONSES = {
     400: {"model": ErrorBody, "description": "A parameter is missing or invalid"},
     503: {"model": ErrorBody, "description": "The database, or the lake for days only it holds, is unreachable"},
 }
-LAKE_DAYS_RESPONSE = {200: {"headers": {history.LAKE_DAYS_HEADER: {
+LAKE_DAYS_RESPONSE = {200: {"headers": {lake_fallback.LAKE_DAYS_HEADER: {
     "description": "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none",
     "schema": {"type": "string"}}}}}
 UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
@@ -206,10 +206,10 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
         if spanned > limit:
             raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
                                 "narrow from/to or use a larger timeframe")
-        answer = history.candles(store, lake, symbol, timeframe, start, end, limit)
+        answer = lake_fallback.candles(store, lake, symbol, timeframe, start, end, limit)
         if answer.body is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
-        headers = {history.LAKE_DAYS_HEADER: ",".join(str(d) for d in answer.lake_days)} if answer.lake_days else None
+        headers = {lake_fallback.LAKE_DAYS_HEADER: ",".join(str(d) for d in answer.lake_days)} if answer.lake_days else None
         return Response(content=answer.body, media_type="application/json", headers=headers)
 
     @app.get("/api/metadata", response_model=Metadata, response_model_exclude_none=True,
@@ -222,7 +222,7 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
         """
         validate_symbol(symbol)
         found = store.metadata(symbol)
-        span = history.lake_span(lake, symbol)
+        span = lake_fallback.lake_span(lake, symbol)
         lake_days = {"lake_first_day": str(span[0]), "lake_last_day": str(span[1]), "lake_max_days": lake.max_days} if span else {}
         if found is None and span is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ticklake_dagster.timeframes import BY_NAME
+from ticklake_dagster.core.timeframes import BY_NAME
 
 Timeframe = Literal[tuple(BY_NAME)]
 

@@ -5,7 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ticklake_dagster.errors import TicklakeError
+from ticklake_dagster.core.errors import TicklakeError
 
 
 def add_arguments(parser) -> None:
@@ -18,10 +18,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import dagster as dg
 
-    from ticklake_dagster.instance import fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
-    from ticklake_dagster.lake_scan import lake_symbols
-    from ticklake_dagster.process_group import run_supervised
-    from ticklake_dagster.resources import LakeResource
+    from ticklake_dagster.defs.instance import fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
+    from ticklake_dagster.lake.scan import lake_symbols
+    from ticklake_dagster.commands.process_group import run_supervised
+    from ticklake_dagster.defs.resources import LakeResource
 
     env = prepare_dagster_env()
     os.environ.update(env)

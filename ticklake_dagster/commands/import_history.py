@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_import_days(text: str, today: dt.date) -> list[dt.date]:
     """START[:END] as `ticklake materialize` reads it; only whole UTC days (before today) can be imported."""
-    from ticklake_dagster.days import parse_day, parse_day_range
-    from ticklake_dagster.errors import InvalidInput
+    from ticklake_dagster.core.days import parse_day, parse_day_range
+    from ticklake_dagster.core.errors import InvalidInput
 
     start_text, sep, end_text = text.partition(":")
     start, end = parse_day(start_text), parse_day(end_text) if sep else parse_day(start_text)
@@ -49,11 +49,11 @@ def parse_import_days(text: str, today: dt.date) -> list[dt.date]:
 
 
 def run(args) -> int:
-    from ticklake_dagster.dukascopy.feeds import get_feed
-    from ticklake_dagster.dukascopy.importer import FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
-    from ticklake_dagster.dukascopy.instruments import resolve_instrument
-    from ticklake_dagster.errors import InvalidInput
-    from ticklake_dagster.symbols import validate_symbol
+    from ticklake_dagster.sources.dukascopy.feeds import get_feed
+    from ticklake_dagster.sources.dukascopy.importer import FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
+    from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
+    from ticklake_dagster.core.errors import InvalidInput
+    from ticklake_dagster.core.symbols import validate_symbol
 
     names = list(dict.fromkeys(s.strip() for s in args.symbols.split(",")))
     for name in names:
@@ -68,7 +68,7 @@ def run(args) -> int:
         raise InvalidInput(f"Invalid --concurrency {args.concurrency}: expected 1 to 64 requests in flight")
     if args.processes is not None and not 0 <= args.processes <= 64:
         raise InvalidInput(f"Invalid --processes {args.processes}: expected 0 to 64 worker processes")
-    from ticklake_dagster.resources import DukascopyResource, LakeResource  # dagster: only once the input is valid
+    from ticklake_dagster.defs.resources import DukascopyResource, LakeResource  # dagster: only once the input is valid
 
     settings = DukascopyResource.from_env()
     feed = get_feed(args.feed or settings.feed)

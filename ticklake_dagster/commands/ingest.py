@@ -1,6 +1,6 @@
 """Run the long-running tick ingester: feeds -> write-ahead spool -> per-symbol Parquet parts in the lake."""
 
-from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.core.errors import InvalidInput
 
 
 def add_arguments(parser) -> None:
@@ -26,11 +26,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ticklake_dagster.ingest import logs
-    from ticklake_dagster.ingest.backoff import Backoff
-    from ticklake_dagster.ingest.service import IngestService, run_service
-    from ticklake_dagster.ingest.sources import parse_source
-    from ticklake_dagster.resources.ingester import IngesterResource
+    from ticklake_dagster.sources.ingest import logs
+    from ticklake_dagster.sources.ingest.backoff import Backoff
+    from ticklake_dagster.sources.ingest.service import IngestService, run_service
+    from ticklake_dagster.sources.ingest.sources import parse_source
+    from ticklake_dagster.defs.resources.ingester import IngesterResource
 
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise InvalidInput(f"--metrics-port must be 0-65535, got {args.metrics_port}")

@@ -4,11 +4,10 @@ import json
 import sys
 import warnings
 
-from ticklake_dagster.days import parse_day
-from ticklake_dagster.errors import DatabaseError, InvalidInput
-from ticklake_dagster.lake_report import cost_report, postgres_footprint, render_text, sensor_figures
-from ticklake_dagster.lake_stats import collect_stats
-from ticklake_dagster.resources import DatabaseResource, LakeResource, TicklakeSettings
+from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.errors import DatabaseError, InvalidInput
+from ticklake_dagster.lake.report import cost_report, postgres_footprint, render_text, sensor_figures
+from ticklake_dagster.lake.stats import collect_stats
 
 
 def _progress(stream):
@@ -28,6 +27,8 @@ def _progress(stream):
 
 
 def _postgres(stderr):
+    from ticklake_dagster.defs.resources import DatabaseResource
+
     database = DatabaseResource.from_env()
     try:
         flavor = database.ensure_schema()
@@ -39,6 +40,8 @@ def _postgres(stderr):
 
 
 def run_stats(args) -> int:
+    from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
+
     first = parse_day(args.first) if args.first else None
     last = parse_day(args.last) if args.last else None
     if first and last and last < first:
@@ -49,7 +52,7 @@ def run_stats(args) -> int:
     done()
     with warnings.catch_warnings():  # Dagster's beta warnings from loading the sensor's assets
         warnings.simplefilter("ignore")
-        from ticklake_dagster.sensors import lake_sensor
+        from ticklake_dagster.defs.sensors import lake_sensor
     sensor = sensor_figures(TicklakeSettings.from_env(), lake_sensor.minimum_interval_seconds or 30)
     postgres = None if args.no_database else _postgres(sys.stderr)
     report = cost_report(stats, sensor, postgres)

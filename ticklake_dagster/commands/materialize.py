@@ -4,9 +4,9 @@ import contextlib
 import re
 from pathlib import Path
 
-from ticklake_dagster.days import parse_day_range
-from ticklake_dagster.errors import NoTickFiles, TicklakeError
-from ticklake_dagster.symbols import validate_symbol
+from ticklake_dagster.core.days import parse_day_range
+from ticklake_dagster.core.errors import NoTickFiles, TicklakeError
+from ticklake_dagster.core.symbols import validate_symbol
 
 
 def add_arguments(parser) -> None:
@@ -19,11 +19,12 @@ def run(args) -> int:
     symbol = validate_symbol(args.symbol)
     days = parse_day_range(args.days)
 
-    from ticklake_dagster.candles import build_candles
-    from ticklake_dagster.lake_config import LakeConfig
-    from ticklake_dagster.pipeline import compact_day, refresh_after_write, write_day
-    from ticklake_dagster.postgres import Database
-    from ticklake_dagster.settings import configured_dagster_home
+    from ticklake_dagster.candles.building import build_candles
+    from ticklake_dagster.lake.config import LakeConfig
+    from ticklake_dagster.ticks.compaction import compact_day
+    from ticklake_dagster.candles.sql import refresh_after_write, write_day
+    from ticklake_dagster.candles.database import Database
+    from ticklake_dagster.core.settings import configured_dagster_home
 
     lake = LakeConfig.from_env().get_lake()
     database = None if args.dry_run else Database.from_env()
@@ -61,14 +62,14 @@ def run(args) -> int:
 
 def asset_metadata(result, candles, stats, flavor: str) -> tuple[dict, dict]:
     """What r2_ticks and candles_5m record for this day; imports Dagster, so built only when there is an instance."""
-    from ticklake_dagster.asset_metadata import candles_metadata, ticks_metadata
+    from ticklake_dagster.defs.metadata import candles_metadata, ticks_metadata
 
     return ticks_metadata([result]), candles_metadata([candles], [stats], flavor)
 
 
 def report_to_dagster(symbol: str, written: list, home: Path) -> None:
     """Show the days just written on the Dagster UI's partition pages (the configured Dagster instance in `home`)."""
-    from ticklake_dagster.instance import open_configured_instance, report_materialized_days
+    from ticklake_dagster.defs.instance import open_configured_instance, report_materialized_days
 
     try:
         with open_configured_instance() as instance:

@@ -6,7 +6,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ticklake_dagster.postgres import Database
+    from ticklake_dagster.candles.database import Database
 
     database = Database.from_env()
     report = database.migrate()

@@ -2,9 +2,9 @@
 
 import datetime as dt
 
-from ticklake_dagster.days import parse_day
-from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.symbols import validate_symbol
+from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.core.symbols import validate_symbol
 
 DEFAULT_SYMBOLS = "EURUSD,GBPUSD,USDJPY"
 
@@ -26,10 +26,10 @@ def run(args) -> int:
         raise InvalidInput(f"--rate must be in (0, 1000] ticks/s, got {args.rate}")
     end = parse_day(args.end) if args.end else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 
-    from ticklake_dagster.lake_keys import raw_part_key
-    from ticklake_dagster.lake_config import LakeConfig
-    from ticklake_dagster.synthetic import batch_bounds, generate_day
-    from ticklake_dagster.ticks import ticks_to_parquet
+    from ticklake_dagster.lake.keys import raw_part_key
+    from ticklake_dagster.lake.config import LakeConfig
+    from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
+    from ticklake_dagster.lake.parts import ticks_to_parquet
 
     lake = LakeConfig.from_env().get_lake()
     print(f"Seeding {', '.join(symbols)} for {args.days} days ending {end} into {lake.describe()}")

@@ -3,7 +3,7 @@
 import socket
 import sys
 
-from ticklake_dagster.errors import InvalidInput, LakeError, TicklakeError
+from ticklake_dagster.core.errors import InvalidInput, LakeError, TicklakeError
 
 
 def add_arguments(parser) -> None:
@@ -39,9 +39,9 @@ def run(args) -> int:
     import uvicorn
 
     from ticklake_dagster.api import create_app
-    from ticklake_dagster.api.history import ondemand_cache_bytes, ondemand_max_days
-    from ticklake_dagster.lake_candles import LakeCandles
-    from ticklake_dagster.resources import DatabaseResource, LakeResource
+    from ticklake_dagster.api.lake_fallback import ondemand_cache_bytes, ondemand_max_days
+    from ticklake_dagster.candles.from_lake import LakeCandles
+    from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 
     database = DatabaseResource.from_env()
     max_days, cache_bytes = ondemand_max_days(), ondemand_cache_bytes()

@@ -10,12 +10,12 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from ticklake_dagster.alerts import Alert, AlertSettings, build_payload, send_alerts
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.instance import psycopg2_url
-from ticklake_dagster.partitions import partition_key, symbol_partitions_def
-from ticklake_dagster.resources import AlertWebhookResource, TicklakeSettings
-from ticklake_dagster.sensors import build_alert_sensor
+from ticklake_dagster.defs.alerts import Alert, AlertSettings, build_payload, send_alerts
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.instance import psycopg2_url
+from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
+from ticklake_dagster.defs.resources import AlertWebhookResource, TicklakeSettings
+from ticklake_dagster.defs.sensors import build_alert_sensor
 from ticklake_dagster_tests.factories import DAY, random_ticks, write_parquet_parts
 from ticklake_dagster_tests.servers import fresh_database
 
@@ -188,7 +188,7 @@ def test_without_a_url_alerts_are_logged_and_the_secret_never_is(caplog):
     assert "candles_5m / gaps failed (WARN) on 2025-11-13|EURUSD: 12 missing" in caplog.text
 
     def down(url, payload, timeout):
-        from ticklake_dagster.alerts import AlertDeliveryError
+        from ticklake_dagster.defs.alerts import AlertDeliveryError
         raise AlertDeliveryError("HTTP 503")
 
     caplog.clear()
@@ -261,7 +261,7 @@ def closed_port_url() -> str:
 @pytest.mark.parametrize("kind", ["refused", "http_error", "timeout", "bad_host", "bad_port", "control_character"])
 def test_delivery_failures_never_carry_the_webhook_url(kind, caplog):
     """The real delivery path (urllib against loopback servers) failing every way it can, as the lake tests do."""
-    from ticklake_dagster.alerts import AlertDeliveryError, post_webhook
+    from ticklake_dagster.defs.alerts import AlertDeliveryError, post_webhook
 
     server = {"http_error": Echoing, "timeout": Silent}.get(kind, lambda: None)()
     url = {

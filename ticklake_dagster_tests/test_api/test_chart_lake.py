@@ -5,9 +5,9 @@ import datetime as dt
 import httpx
 import pytest
 
-from ticklake_dagster.lake_keys import daily_key
-from ticklake_dagster.pipeline import compact_day
-from ticklake_dagster.resources import LakeResource
+from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.ticks.compaction import compact_day
+from ticklake_dagster.defs.resources import LakeResource
 from ticklake_dagster_tests.factories import DAY
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
 from ticklake_dagster_tests.test_api.test_chart_page import assert_draws_the_api, browser, state, ticklake_serve  # noqa: F401

@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from ticklake_dagster.timeframes import BY_NAME
+from ticklake_dagster.core.timeframes import BY_NAME
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_api.browser import Browser
 from ticklake_dagster_tests.test_api.conftest import FILLED
@@ -23,7 +23,7 @@ def ticklake_serve(database_url: str, home):
     port = servers.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "DATABASE_URL"))}
     env.update(TICKLAKE_HOME=str(home), DATABASE_URL=database_url)
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         servers.wait_for_port(port, proc)

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
-from ticklake_dagster.api.store import guarded
-from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.timeframes import BY_NAME, TIMEFRAMES
+from ticklake_dagster.api.sql import guarded
+from ticklake_dagster.defs.resources import DatabaseResource
+from ticklake_dagster.core.timeframes import BY_NAME, TIMEFRAMES
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
 from ticklake_dagster_tests.test_api.conftest import FILLED, day_start

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, random_ticks
 
@@ -58,13 +58,13 @@ def test_a_frozen_database_gets_503_within_seconds_and_the_api_recovers(tmp_path
     with servers.own_embedded_postgres(pgdata) as url:
         database = DatabaseResource(url=servers.with_database(url, "postgres"), home=str(tmp_path))
         flavor = database.ensure_schema()
-        from ticklake_dagster.pipeline import write_day
+        from ticklake_dagster.candles.sql import write_day
 
         with database.connect() as conn:
             write_day(conn, flavor, "EURUSD", DAY, build_candles(random_ticks(1).sort_values("ts_ms", kind="stable")))
         port = servers.free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "DATABASE_URL"))}
-        api = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "serve", "--port", str(port)],
+        api = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
                                env={**env, "DATABASE_URL": database.url, "TICKLAKE_HOME": str(tmp_path / "home")},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"

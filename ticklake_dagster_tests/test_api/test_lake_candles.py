@@ -9,13 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.timeframes import BY_NAME, ROLLUPS
-from ticklake_dagster.lake_candles import DayCache, DayCandles, LakeCandles
-from ticklake_dagster.lake_keys import daily_key
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.pipeline import compact_day, write_day
-from ticklake_dagster.resources import LakeResource, TicklakeSettings
-from ticklake_dagster.retention import candle_retention_job
+from ticklake_dagster.core.timeframes import BY_NAME, ROLLUPS
+from ticklake_dagster.candles.from_lake import DayCache, DayCandles, LakeCandles
+from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.ticks.compaction import compact_day
+from ticklake_dagster.candles.sql import write_day
+from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
+from ticklake_dagster.defs.retention import candle_retention_job
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import instance_with_symbols, materialize_day
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
@@ -274,7 +275,7 @@ def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource
 def test_a_lake_day_with_an_overflowing_price_never_serves_non_finite_json(file_lake_resource, database):
     """A compacted day written before prices were bounded holds 1.7e308 quotes: their mid overflows to
     Infinity. The API answers strict JSON, leaving those candles out."""
-    from ticklake_dagster.ticks import daily_table, table_to_parquet
+    from ticklake_dagster.lake.parts import daily_table, table_to_parquet
     import json
     import pandas as pd
 

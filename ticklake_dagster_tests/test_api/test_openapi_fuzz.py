@@ -10,8 +10,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import OPENAPI_SYMBOL_PATTERN
-from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.symbols import SYMBOL_PATTERN, is_valid_symbol
+from ticklake_dagster.defs.resources import DatabaseResource
+from ticklake_dagster.core.symbols import SYMBOL_PATTERN, is_valid_symbol
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import datetime as dt
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.timeframes import BY_NAME
+from ticklake_dagster.core.timeframes import BY_NAME
 from ticklake_dagster_tests.factories import DAY, materialize_day
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
 from ticklake_dagster_tests.test_api.test_endpoints import assert_same_candles

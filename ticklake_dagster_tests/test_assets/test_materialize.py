@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.lake_keys import daily_key
-from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.ticks import TICK_SCHEMA
-from ticklake_dagster.timeframes import ROLLUPS, TIMEFRAMES
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.defs.partitions import partition_key
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.parts import TICK_SCHEMA
+from ticklake_dagster.core.timeframes import ROLLUPS, TIMEFRAMES
 from ticklake_dagster_tests.factories import (
     DAY, fetch_candles, instance_with_symbols, materialize_day, random_ticks, reference_candles,
     reference_clean, write_json_part, write_parquet_parts,
@@ -162,7 +162,7 @@ def test_an_empty_or_missing_day_succeeds_as_no_data(lake_resource, database):
 
 
 def test_file_and_s3_lakes_give_identical_results(file_lake_resource, s3_lake_resource, database, pg_server_url, tmp_path):
-    from ticklake_dagster.resources import DatabaseResource
+    from ticklake_dagster.defs.resources import DatabaseResource
     from ticklake_dagster_tests.servers import fresh_database
 
     ticks = random_ticks(14, n=10_000)
@@ -212,7 +212,7 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
 
 def test_a_released_day_keeps_its_metadata_without_its_ticks(file_lake_resource):
     """A ranged run keeps only released days, so it holds one day of ticks at a time."""
-    from ticklake_dagster.pipeline import compact_day
+    from ticklake_dagster.ticks.compaction import compact_day
 
     lake = file_lake_resource.get_lake()
     write_parquet_parts(lake, "EURUSD", random_ticks(3, n=5000), parts=3)

@@ -10,18 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.checks import (
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.defs.checks import (
     CANDLES_CHECKS, CANDLES_FRESHNESS_CHECK, CANDLES_GAPS_CHECK, CANDLES_OHLC_CHECK, CANDLES_TRADES_CHECK,
     CANDLES_UNIQUE_CHECK, TICKS_BID_LE_ASK_CHECK, TICKS_CHECKS, TICKS_INSIDE_DAY_CHECK, TICKS_NO_DUPLICATES_CHECK,
     TICKS_REJECTED_RATIO_CHECK, TICKS_SCHEMA_CHECK, TICKS_SORTED_CHECK, candles_findings, count_exact_duplicates,
     ticks_findings,
 )
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.ticks import clean_day, daily_table
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.defs.partitions import partition_key
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.ticks.validation import clean_day
+from ticklake_dagster.lake.parts import daily_table
 from ticklake_dagster_tests.factories import (
     DAY, fetch_candles, instance_with_symbols, random_ticks, reference_clean, write_parquet_parts,
 )

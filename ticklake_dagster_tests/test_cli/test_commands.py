@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ticklake_dagster.lake_keys import daily_key
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import fetch_candles
 
@@ -15,7 +15,7 @@ WEEKDAY = "2025-11-13"
 
 
 def ticklake(env, *args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "ticklake_dagster.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", *args], env=env, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"ticklake {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc

@@ -12,7 +12,7 @@ import psutil
 import psycopg2
 import pytest
 
-from ticklake_dagster.postgres import embedded_server_uri, stop_embedded_server
+from ticklake_dagster.candles.database import embedded_server_uri, stop_embedded_server
 from ticklake_dagster_tests import servers
 
 STOP_WITHIN_SECONDS = 10
@@ -57,7 +57,7 @@ def start_dev(home, log) -> subprocess.Popen:
     """`ticklake dev` as a terminal would run it: its own session and process group, SIGINT not ignored."""
     port = servers.free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ticklake_dagster.cli", "dev", "--port", str(port)],
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "dev", "--port", str(port)],
         env=clean_env(TICKLAKE_HOME=str(home)), stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     wait_until(lambda: ui_answers(port), 240, "UI on 127.0.0.1", proc, log)
@@ -113,7 +113,7 @@ def test_ctrl_c_then_sigterm_stop_everything_and_postgres_starts_again(home, tmp
 SUPERVISED = textwrap.dedent(
     """
     import signal, subprocess, sys
-    from ticklake_dagster.process_group import run_supervised
+    from ticklake_dagster.commands.process_group import run_supervised
 
     # A tree that ignores every polite signal: a child, its grandchild, and one that left the process group.
     stubborn = "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in (2, 15)]; time.sleep(600)"

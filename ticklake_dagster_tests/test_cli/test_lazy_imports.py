@@ -4,14 +4,14 @@ import os
 import subprocess
 import sys
 
-from ticklake_dagster import cli
+from ticklake_dagster.commands import cli
 
 HEAVY = ("dagster", "pandas", "pyarrow", "numpy", "boto3", "psycopg2", "fastapi", "uvicorn", "sqlalchemy")
 
 # In a fresh interpreter: build the parser, ask every command for its help, then name the heavy modules loaded.
 PROBE = f"""
 import contextlib, io, sys
-from ticklake_dagster import cli
+from ticklake_dagster.commands import cli
 parser = cli.build_parser(cli.command_modules())
 for argv in [["--help"], *[[name, "--help"] for name in cli.COMMANDS]]:
     with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):
@@ -32,17 +32,17 @@ def test_building_the_parser_and_every_help_imports_no_heavy_module():
 
 
 def test_the_probe_would_notice_a_heavy_import():
-    proc = run_python("-c", "import ticklake_dagster.pipeline\n" + PROBE)
+    proc = run_python("-c", "import ticklake_dagster.ticks.compaction\n" + PROBE)
     assert "pandas" in proc.stdout.split(",")
 
 
 def test_help_lists_every_command_with_its_one_line_description():
-    out = run_python("-m", "ticklake_dagster.cli", "--help").stdout
+    out = run_python("-m", "ticklake_dagster.commands.cli", "--help").stdout
     for name, module in cli.command_modules().items():
         summary = module.__doc__.strip().splitlines()[0]
         assert name in out and summary[:40] in " ".join(out.split()), name
     for name in cli.COMMANDS:
-        proc = run_python("-m", "ticklake_dagster.cli", name, "--help")
+        proc = run_python("-m", "ticklake_dagster.commands.cli", name, "--help")
         assert proc.returncode == 0 and f"usage: ticklake {name}" in proc.stdout, proc.stderr
 
 
@@ -59,10 +59,10 @@ def imported_packages(importtime_log: str) -> set[str]:
 
 def test_materialize_without_a_dagster_instance_does_not_import_dagster(env):
     """The CLI reaches the lake and the database through plain code; Dagster only loads to report to an instance."""
-    seed = run_python_env(env, "-m", "ticklake_dagster.cli", "seed-demo", "--symbols", "EURUSD", "--days", "1",
+    seed = run_python_env(env, "-m", "ticklake_dagster.commands.cli", "seed-demo", "--symbols", "EURUSD", "--days", "1",
                           "--end", "2025-11-13", "--rate", "0.2")
     assert seed.returncode == 0, seed.stderr
-    proc = run_python_env(env, "-X", "importtime", "-m", "ticklake_dagster.cli", "materialize", "EURUSD", "2025-11-13")
+    proc = run_python_env(env, "-X", "importtime", "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", "2025-11-13")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "EURUSD 2025-11-13: 288 rows inserted" in proc.stdout
     assert "Reported" not in proc.stdout

@@ -5,8 +5,8 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.defs.partitions import partition_key
+from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster_tests.factories import materialize_day
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, ticklake
 
@@ -17,7 +17,7 @@ THURSDAY, FRIDAY = dt.date(2025, 11, 13), dt.date(2025, 11, 14)
 def instance(env, monkeypatch):
     """The instance `ticklake dev --setup-only` prepared under TICKLAKE_HOME, opened as the UI would."""
     ticklake(env, "dev", "--setup-only")
-    from ticklake_dagster.instance import prepare_dagster_env
+    from ticklake_dagster.defs.instance import prepare_dagster_env
 
     for name in ("TICKLAKE_HOME", "DATABASE_URL"):
         monkeypatch.setenv(name, env[name])

@@ -52,7 +52,7 @@ def test_materialize_never_prints_credentials_in_the_lake_endpoint(env):
 def test_serve_startup_line_and_503_warnings_hide_the_password(env, form):
     dsn = unreachable_dsns(servers.free_port())[form]
     port = servers.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
                             env={**env, "DATABASE_URL": dsn}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         servers.wait_for_port(port, proc, timeout=60)

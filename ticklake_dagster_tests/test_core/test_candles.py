@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.ticks import clean_day
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.ticks.validation import clean_day
 from ticklake_dagster_tests.factories import DAY, random_ticks, reference_candles
 
 START = day_start_ms(DAY)

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from ticklake_dagster.days import day_of_ms, day_start_ms, parse_day, parse_day_range
-from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.core.days import day_of_ms, day_start_ms, parse_day, parse_day_range
+from ticklake_dagster.core.errors import InvalidInput
 
 
 def test_range_is_inclusive():

@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ticklake_dagster.days import DAY_MS, day_start_ms
-from ticklake_dagster.errors import LakeError
-from ticklake_dagster.ticks import MAX_PRICE, REJECT_REASONS, clean_day, read_part, to_frame
+from ticklake_dagster.core.days import DAY_MS, day_start_ms
+from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.ticks.validation import MAX_PRICE, REJECT_REASONS, clean_day
+from ticklake_dagster.lake.parts import read_part, to_frame
 
 DAY = dt.date(2025, 11, 13)
 START = day_start_ms(DAY)

@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster.partitions import (
+from ticklake_dagster.defs.partitions import (
     partition_key, range_tags, request_partitions, run_partition_label, split_partition, tags_partitions,
 )
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from psycopg2.extensions import parse_dsn
 
-from ticklake_dagster.redaction import MASK, describe_database_error, describe_dsn, redact
+from ticklake_dagster.core.redaction import MASK, describe_database_error, describe_dsn, redact
 
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=300,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-from ticklake_dagster.run_log import BatchedLog
+from ticklake_dagster.defs.run_log import BatchedLog
 
 
 def test_lines_are_logged_together_at_most_every_interval_and_when_the_step_ends():

@@ -2,10 +2,10 @@ import datetime as dt
 
 import pytest
 
-from ticklake_dagster.errors import InvalidInput, LakeError
-from ticklake_dagster.lake_keys import daily_key, parse_raw_part_key, raw_day_prefix, raw_part_key
-from ticklake_dagster.lake_storage import check_key
-from ticklake_dagster.symbols import is_valid_symbol, validate_symbol
+from ticklake_dagster.core.errors import InvalidInput, LakeError
+from ticklake_dagster.lake.keys import daily_key, parse_raw_part_key, raw_day_prefix, raw_part_key
+from ticklake_dagster.lake.storage import check_key
+from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
 
 DAY = dt.date(2025, 11, 13)
 

@@ -7,11 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.errors import LakeError
-from ticklake_dagster.ticks import (
-    REJECT_REASONS, TICK_SCHEMA, clean_day, read_part, read_parts_data, ticks_to_parquet, to_frame,
-)
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.ticks.validation import REJECT_REASONS, clean_day
+from ticklake_dagster.lake.parts import TICK_SCHEMA, read_part, read_parts_data, ticks_to_parquet, to_frame
 from ticklake_dagster_tests.factories import DAY, random_ticks, reference_clean
 
 START = day_start_ms(DAY)

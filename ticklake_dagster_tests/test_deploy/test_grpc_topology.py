@@ -6,10 +6,10 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster.instance import prepare_dagster_env, register_symbols
-from ticklake_dagster.run_planning import TICKS_TO_CANDLES
-from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.resources import DatabaseResource, LakeResource
+from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
+from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
+from ticklake_dagster.defs.partitions import partition_key
+from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.dagster_services import dagster_services
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts

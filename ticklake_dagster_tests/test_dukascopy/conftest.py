@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ticklake_dagster.dukascopy.importer import dukascopy_part_key
+from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
 from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, Mirror, hour_points, serve
 
 

@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.assets.dukascopy import dukascopy_ticks, month_days, request_share
-from ticklake_dagster.dukascopy.importer import dukascopy_part_key
-from ticklake_dagster.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, partition_key
-from ticklake_dagster.resources import DukascopyResource, TicklakeSettings
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets.dukascopy import dukascopy_ticks, month_days, request_share
+from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
+from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, partition_key
+from ticklake_dagster.defs.resources import DukascopyResource, TicklakeSettings
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, reference_candles, reference_clean
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from ticklake_dagster.dukascopy.importer import dukascopy_part_key
-from ticklake_dagster.lake_storage import FileLake
-from ticklake_dagster.resources import DatabaseResource
+from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
+from ticklake_dagster.lake.storage import FileLake
+from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests.factories import fetch_candles, reference_candles, reference_clean
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
@@ -19,7 +19,7 @@ SYMBOLS = ("EURUSD", "USDJPY", "XAUUSD", "BTCUSD")
 
 
 def ticklake(env, *args):
-    return subprocess.run([sys.executable, "-m", "ticklake_dagster.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env, mirror, tmp_path, database_url):
@@ -105,7 +105,7 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
 
     m.fault = slow
     days = "2019-01-07:2019-01-18"
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "import", "dukascopy", "EURUSD", days, "--url", bi5,
+    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "import", "dukascopy", "EURUSD", days, "--url", bi5,
                              "--concurrency", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lake = FileLake(tmp_path / "home" / "lake")
     deadline = time.monotonic() + 60

@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
-from ticklake_dagster.dukascopy.decode import DecodeError, decode_bi5, decode_json
-from ticklake_dagster.dukascopy.feeds import FEEDS
-from ticklake_dagster.dukascopy.instruments import INSTRUMENTS, market_may_be_open, resolve_instrument
-from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.sources.dukascopy.decode import DecodeError, decode_bi5, decode_json
+from ticklake_dagster.sources.dukascopy.feeds import FEEDS
+from ticklake_dagster.sources.dukascopy.instruments import INSTRUMENTS, market_may_be_open, resolve_instrument
+from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, encode_bi5, encode_json, hour_points
 
 HOUR = dt.datetime(2019, 2, 5, 7, tzinfo=dt.timezone.utc)

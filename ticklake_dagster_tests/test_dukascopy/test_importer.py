@@ -3,12 +3,12 @@
 import datetime as dt
 import time
 
-from ticklake_dagster.dukascopy.feeds import FEEDS
-from ticklake_dagster.dukascopy.fetch import FeedClient, RetryPolicy
-from ticklake_dagster.dukascopy.importer import DONE, FAILED, IMPORTED, LIVE, Importer, ImportSource, dukascopy_part_key
-from ticklake_dagster.dukascopy.instruments import resolve_instrument
-from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster.sources.dukascopy.feeds import FEEDS
+from ticklake_dagster.sources.dukascopy.fetch import FeedClient, RetryPolicy
+from ticklake_dagster.sources.dukascopy.importer import DONE, FAILED, IMPORTED, LIVE, Importer, ImportSource, dukascopy_part_key
+from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
+from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 
 DAYS = [dt.date(2019, 1, 3) + dt.timedelta(days=i) for i in range(5)]  # Thursday to Monday: a weekend inside
@@ -48,7 +48,7 @@ def test_days_are_imported_exactly_for_fx_jpy_metal_and_crypto(lake_resource, mi
 
 def test_both_feeds_store_identical_days(file_lake_resource, tmp_path, mirror):
     _, bi5, json_url = mirror
-    from ticklake_dagster.lake_storage import FileLake
+    from ticklake_dagster.lake.storage import FileLake
 
     lake_a, lake_b = FileLake(tmp_path / "a"), FileLake(tmp_path / "b")
     run_import(lake_a, bi5, ["EURUSD", "BTCUSD"])
@@ -161,8 +161,8 @@ def test_a_missing_file_fails_the_day_without_retrying(file_lake_resource, mirro
 
 
 def test_a_lake_write_failure_fails_that_day_only(tmp_path, mirror):
-    from ticklake_dagster.errors import LakeError
-    from ticklake_dagster.lake_storage import FileLake
+    from ticklake_dagster.core.errors import LakeError
+    from ticklake_dagster.lake.storage import FileLake
 
     class FlakyLake(FileLake):
         def put(self, key, data):

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from ticklake_dagster.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
-from ticklake_dagster.lake_storage import FileLake
+from ticklake_dagster.sources.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
+from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 from ticklake_dagster_tests.test_dukascopy.test_cli import ticklake
 from ticklake_dagster_tests.test_dukascopy.test_importer import DAYS, FAST, hour_path, run_import
@@ -80,7 +80,7 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly_and_the_rerun_completes
     m, bi5, _ = mirror
     m.fault = lambda path, nth: time.sleep(0.02)
     days = "2019-01-07:2019-01-18"
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "import", "dukascopy", "EURUSD", days, "--url", bi5,
+    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "import", "dukascopy", "EURUSD", days, "--url", bi5,
                              "--concurrency", "4", "--processes", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     lake = FileLake(tmp_path / "home" / "lake")

@@ -5,10 +5,10 @@ import datetime as dt
 
 import dagster as dg
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.checks import CANDLES_GAPS_CHECK
-from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.checks import CANDLES_GAPS_CHECK
+from ticklake_dagster.defs.partitions import partition_key
+from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, random_ticks, write_parquet_parts
 
 FRIDAY, MONDAY = dt.date(2025, 11, 14), dt.date(2025, 11, 17)

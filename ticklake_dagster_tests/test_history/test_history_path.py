@@ -6,11 +6,11 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster.assets.history import HISTORY_CANDLES, HISTORY_TICKS, history_month, history_partition_key
-from ticklake_dagster.history import compact_month, history_owned_days, lake_coverage, month_days, write_month
-from ticklake_dagster.lake_keys import daily_key
-from ticklake_dagster.pipeline import compact_day
-from ticklake_dagster.resources import TicklakeSettings
+from ticklake_dagster.defs.assets.history import HISTORY_CANDLES, HISTORY_TICKS, history_month, history_partition_key
+from ticklake_dagster.candles.history_path import compact_month, history_owned_days, lake_coverage, month_days, write_month
+from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.ticks.compaction import compact_day
+from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, random_ticks, write_parquet_parts
 
 MONTH = dt.date(2025, 2, 1)

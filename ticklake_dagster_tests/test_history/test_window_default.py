@@ -1,6 +1,6 @@
 import datetime as dt
 
-from ticklake_dagster.settings import default_start_date, start_date
+from ticklake_dagster.core.settings import default_start_date, start_date
 
 
 def test_the_daily_window_starts_on_a_month_boundary_about_a_year_back(monkeypatch):

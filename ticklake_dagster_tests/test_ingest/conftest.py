@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ticklake_dagster.ingest.service import IngestService
-from ticklake_dagster.lake_keys import RAW_ROOT, parse_raw_part_key
-from ticklake_dagster.resources import IngesterResource, LakeResource
-from ticklake_dagster.ticks import read_part
+from ticklake_dagster.sources.ingest.service import IngestService
+from ticklake_dagster.lake.keys import RAW_ROOT, parse_raw_part_key
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource
+from ticklake_dagster.lake.parts import read_part
 
 FAST = dict(  # intervals small enough that no test waits on the order of seconds
     flush_latency_ms=5.0, retry_base_seconds=0.05, retry_max_seconds=0.3,
@@ -221,7 +221,7 @@ def start_ingest(env: dict, *args, stdin=subprocess.DEVNULL, stderr_path: Path |
     err = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "ticklake_dagster.cli", "ingest", *args],
+            [sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", *args],
             env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err,
         )
     finally:

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.pipeline import compact_day
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.ticks.compaction import compact_day
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_ingest.conftest import (
     lake_ticks, log_lines, metric, s3_env, spool_segments, start_ingest, tick_rows, wait_until,
@@ -123,7 +123,7 @@ def test_sigterm_flushes_every_batch_and_a_second_ingester_is_refused(tmp_path, 
                    what="all ticks accepted")
         assert metric(port, "ticklake_ingest_parts_uploaded_total") == 0  # nothing due yet: only SIGTERM flushes
 
-        second = subprocess.run([sys.executable, "-m", "ticklake_dagster.cli", "ingest", "--source", "jsonl:-"],
+        second = subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", "--source", "jsonl:-"],
                                 env=env, input=b"", capture_output=True, timeout=60)
         assert second.returncode == 1
         lines = second.stderr.decode().strip().splitlines()
@@ -151,12 +151,12 @@ def test_synthetic_ingest_fills_the_lake_that_materialize_reads(tmp_path, cli_en
         assert proc.wait(30) == 0
     finally:
         proc.kill()
-    from ticklake_dagster.resources import LakeResource
+    from ticklake_dagster.defs.resources import LakeResource
 
     frame = lake_ticks(LakeResource(url=f"file://{tmp_path / 'home' / 'lake'}").get_lake())
     eur = frame[frame["symbol"] == "EURUSD"]
     day = eur["day"].iloc[0]
-    out = subprocess.run([sys.executable, "-m", "ticklake_dagster.cli", "materialize", "EURUSD", str(day)],
+    out = subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", str(day)],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     n = len(eur[eur["day"] == day][["ts_ms", "bid", "ask"]].drop_duplicates())  # the walk can repeat a quote in a ms

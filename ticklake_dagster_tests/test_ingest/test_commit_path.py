@@ -6,9 +6,9 @@ import threading
 import urllib.error
 import urllib.request
 
-from ticklake_dagster.ingest.metrics import IngestMetrics, MetricsServer
-from ticklake_dagster.ingest.service import IngestService
-from ticklake_dagster.ingest.sources import JsonlSource, WebSocketSource
+from ticklake_dagster.sources.ingest.metrics import IngestMetrics, MetricsServer
+from ticklake_dagster.sources.ingest.service import IngestService
+from ticklake_dagster.sources.ingest.sources import JsonlSource, WebSocketSource
 from ticklake_dagster_tests.test_ingest.conftest import (
     Running, lake_ticks, make_config, messages, run_to_end, scrape, tick_rows, wait_until, write_jsonl,
 )

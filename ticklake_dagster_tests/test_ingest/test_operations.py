@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.ingest.service import IngestService
-from ticklake_dagster.ingest.sources import JsonlSource
-from ticklake_dagster.resources import IngesterResource, LakeResource
+from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.sources.ingest.service import IngestService
+from ticklake_dagster.sources.ingest.sources import JsonlSource
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests.test_ingest.conftest import (
     Running, lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows, write_jsonl,
 )
@@ -20,7 +20,7 @@ from ticklake_dagster_tests.test_ingest.test_service import START, expected_rows
 
 
 def ingest_cli(env: dict, *args, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ticklake_dagster.cli", "ingest", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", *args], env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
 
 
@@ -60,7 +60,7 @@ def test_a_temp_file_left_by_kill_9_mid_write_is_removed_at_the_next_start(tmp_p
     root = file_lake_resource.get_lake().root
     killed_mid_write = (
         "import os, signal\n"
-        "from ticklake_dagster.lake_storage import FileLake\n"
+        "from ticklake_dagster.lake.storage import FileLake\n"
         "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # the data is written, the rename never happens\n"
         f"FileLake({str(root)!r}).put('ticks/EURUSD/2025/11/13/part-1.parquet', b'half a part')\n"
     )
@@ -124,7 +124,7 @@ def test_jsonl_reads_a_named_pipe_process_substitution_and_dev_null(tmp_path, cl
     lines = "".join(json.dumps(t) + "\n" for t in ticks).encode()
     fifo = tmp_path / "ticks.fifo"
     os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.cli", "ingest", "--source", f"jsonl:{fifo}"],
+    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", "--source", f"jsonl:{fifo}"],
                             env=cli_env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         fd = open_for_writing(fifo)
@@ -139,7 +139,7 @@ def test_jsonl_reads_a_named_pipe_process_substitution_and_dev_null(tmp_path, cl
 
     source = write_jsonl(tmp_path / "more.jsonl", good_ticks(5, start=START + 100_000))
     substituted = subprocess.run(
-        ["bash", "-c", f'exec "{sys.executable}" -m ticklake_dagster.cli ingest --source "jsonl:"<(cat "{source}")'],
+        ["bash", "-c", f'exec "{sys.executable}" -m ticklake_dagster.commands.cli ingest --source "jsonl:"<(cat "{source}")'],
         env=cli_env, capture_output=True, text=True, timeout=60)
     assert substituted.returncode == 0, substituted.stderr
     assert len(lake_ticks(lake)) == 35
@@ -147,7 +147,7 @@ def test_jsonl_reads_a_named_pipe_process_substitution_and_dev_null(tmp_path, cl
 
 
 def test_jsonl_refuses_only_what_cannot_be_opened_with_the_reason(tmp_path):
-    from ticklake_dagster.ingest.sources import parse_source
+    from ticklake_dagster.sources.ingest.sources import parse_source
 
     for path, reason in [(tmp_path / "missing.jsonl", "No such file or directory"), (tmp_path, "is a directory")]:
         with pytest.raises(InvalidInput, match=f"^Source jsonl:{path}: {reason}$"):

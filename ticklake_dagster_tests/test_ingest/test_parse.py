@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ticklake_dagster.ingest.parse import MIN_TS_MS, REJECT_REASONS, concat_blocks, parse_messages
+from ticklake_dagster.sources.ingest.parse import MIN_TS_MS, REJECT_REASONS, concat_blocks, parse_messages
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
 NOW_MS = int(NOW.timestamp() * 1000)

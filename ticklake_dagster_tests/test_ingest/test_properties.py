@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ticklake_dagster.days import DAY_MS
-from ticklake_dagster.ingest.frames import encode_frame, scan_segment
-from ticklake_dagster.ingest.parse import MIN_TS_MS, REJECT_REASONS, TickBlock, parse_messages
-from ticklake_dagster.symbols import is_valid_symbol
+from ticklake_dagster.core.days import DAY_MS
+from ticklake_dagster.sources.ingest.frames import encode_frame, scan_segment
+from ticklake_dagster.sources.ingest.parse import MIN_TS_MS, REJECT_REASONS, TickBlock, parse_messages
+from ticklake_dagster.core.symbols import is_valid_symbol
 
 NOW_MS = int(dt.datetime(2026, 1, 15, tzinfo=dt.timezone.utc).timestamp() * 1000)
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=100,

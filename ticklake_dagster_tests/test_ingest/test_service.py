@@ -11,13 +11,13 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from ticklake_dagster.days import DAY_MS, day_start_ms
-from ticklake_dagster.ingest.parse import REJECT_REASONS
-from ticklake_dagster.ingest.service import IngestService
-from ticklake_dagster.ingest.sources import JsonlSource, WebSocketSource, parse_source
-from ticklake_dagster.errors import InvalidInput
-from ticklake_dagster.ingest.spool import Spool
-from ticklake_dagster.resources import IngesterResource, LakeResource
+from ticklake_dagster.core.days import DAY_MS, day_start_ms
+from ticklake_dagster.sources.ingest.parse import REJECT_REASONS
+from ticklake_dagster.sources.ingest.service import IngestService
+from ticklake_dagster.sources.ingest.sources import JsonlSource, WebSocketSource, parse_source
+from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.sources.ingest.spool import Spool
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_ingest.conftest import (
     Running, lake_ticks, make_config, messages, run_to_end, scripted, spool_segments, tick_rows, wait_until, write_jsonl,

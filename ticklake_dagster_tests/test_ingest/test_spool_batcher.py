@@ -5,11 +5,11 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from ticklake_dagster.days import DAY_MS, day_start_ms
-from ticklake_dagster.ingest.batcher import TickBatcher
-from ticklake_dagster.ingest.parse import TickBlock
-from ticklake_dagster.ingest.spool import Spool, SpoolLocked
-from ticklake_dagster.lake_keys import parse_raw_part_key
+from ticklake_dagster.core.days import DAY_MS, day_start_ms
+from ticklake_dagster.sources.ingest.batcher import TickBatcher
+from ticklake_dagster.sources.ingest.parse import TickBlock
+from ticklake_dagster.sources.ingest.spool import Spool, SpoolLocked
+from ticklake_dagster.lake.keys import parse_raw_part_key
 
 DAY = dt.date(2025, 11, 13)
 

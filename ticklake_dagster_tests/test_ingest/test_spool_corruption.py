@@ -5,9 +5,9 @@ import zlib
 
 import numpy as np
 
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.ingest.parse import TickBlock
-from ticklake_dagster.ingest.spool import Spool, encode_frame, read_segment
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.sources.ingest.parse import TickBlock
+from ticklake_dagster.sources.ingest.spool import Spool, encode_frame, read_segment
 from ticklake_dagster_tests.test_ingest.conftest import (
     lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows,
 )

@@ -5,12 +5,12 @@ import datetime as dt
 import dagster as dg
 import numpy as np
 
-from ticklake_dagster.assets.lake_stats import LAKE_COVERAGE_CHECK, lake_stats
-from ticklake_dagster.days import day_start_ms
+from ticklake_dagster.defs.assets.lake_stats import LAKE_COVERAGE_CHECK, lake_stats
+from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.definitions import defs
-from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.parts import ticks_to_parquet
 
 
 def put(lake, symbol, day, n):

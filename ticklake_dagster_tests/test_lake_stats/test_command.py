@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 
-from ticklake_dagster.cli import main
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster.commands.cli import main
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
 
 
 def test_lake_stats_command(file_lake_resource, monkeypatch, capsys):

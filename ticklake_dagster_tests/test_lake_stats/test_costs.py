@@ -4,11 +4,11 @@ import dataclasses
 
 import pytest
 
-from ticklake_dagster.costs import (
+from ticklake_dagster.lake.costs import (
     R2_DEFAULTS, S3_DEFAULTS, LakeActivity, bill, billable, monthly_usage, r2_prices, s3_prices,
     sensor_requests_per_tick, sweep_passes_per_month, sweep_requests_per_pass,
 )
-from ticklake_dagster.errors import InvalidInput
+from ticklake_dagster.core.errors import InvalidInput
 
 ACTIVITY = LakeActivity(stored_bytes=25_000_000_000, symbols=2, parts_per_day=2000, part_bytes=5000,
                         listed_keys=100_000, sensor_interval_s=30, sensor_live_days=2, sensor_sweep_keys=5000,

@@ -2,10 +2,10 @@
 
 import pytest
 
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.lake_report import postgres_footprint
-from ticklake_dagster.pipeline import write_day
-from ticklake_dagster.ticks import clean_day
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.lake.report import postgres_footprint
+from ticklake_dagster.candles.sql import write_day
+from ticklake_dagster.ticks.validation import clean_day
 from ticklake_dagster_tests.factories import DAY, random_ticks
 
 

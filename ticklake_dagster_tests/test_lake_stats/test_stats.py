@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ticklake_dagster.costs import JSON_BYTES_PER_TICK
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.errors import LakeError
-from ticklake_dagster.lake_keys import daily_key, raw_part_key
-from ticklake_dagster.lake_stats import GapRange, collect_stats, coverage_gaps, read_footer, recent_gaps
-from ticklake_dagster.pipeline import compact_day
-from ticklake_dagster.ticks import ticks_to_parquet
+from ticklake_dagster.lake.costs import JSON_BYTES_PER_TICK
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.lake.keys import daily_key, raw_part_key
+from ticklake_dagster.lake.stats import GapRange, collect_stats, coverage_gaps, read_footer, recent_gaps
+from ticklake_dagster.ticks.compaction import compact_day
+from ticklake_dagster.lake.parts import ticks_to_parquet
 
 MON = dt.date(2025, 11, 10)
 TODAY = MON + dt.timedelta(days=9)  # Wednesday 19th: the window ends Tuesday 18th
@@ -150,7 +150,7 @@ def test_listing_costs_one_request_per_thousand_keys_on_s3(s3_lake_resource, mon
     put_part(lake, "EURUSD", day(1), 10)
     calls = {}
     lake.client.meta.events.register("before-call.s3.*", lambda model, **_: calls.update({model.name: calls.get(model.name, 0) + 1}))
-    monkeypatch.setattr("ticklake_dagster.lake_stats.PROGRESS_EVERY", 500)
+    monkeypatch.setattr("ticklake_dagster.lake.stats.PROGRESS_EVERY", 500)
     progress = []
     stats = collect_stats(lake, today=TODAY, progress=lambda n, r: progress.append((n, r)))
     (eur,) = stats.symbols

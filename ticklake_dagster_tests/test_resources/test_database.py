@@ -4,12 +4,12 @@ import sys
 import psutil
 import pytest
 
-from ticklake_dagster.errors import DatabaseError
-from ticklake_dagster.migrate import discover
-from ticklake_dagster.resources import DatabaseResource
-from ticklake_dagster.postgres import Database, stop_embedded_server
-from ticklake_dagster.redaction import describe_dsn
-from ticklake_dagster.timeframes import TIMEFRAMES
+from ticklake_dagster.core.errors import DatabaseError
+from ticklake_dagster.candles.migrations import discover
+from ticklake_dagster.defs.resources import DatabaseResource
+from ticklake_dagster.candles.database import Database, stop_embedded_server
+from ticklake_dagster.core.redaction import describe_dsn
+from ticklake_dagster.core.timeframes import TIMEFRAMES
 from ticklake_dagster_tests import servers
 
 RELATIONS = [tf.relation for tf in TIMEFRAMES]
@@ -88,7 +88,7 @@ def server_running(pid: int) -> bool:
 
 def test_a_server_started_by_another_process_is_stopped(tmp_path):
     """`ticklake materialize` leaves the server running; a later process must be able to stop it."""
-    start = "import sys; from ticklake_dagster.resources import DatabaseResource as D; D(home=sys.argv[1]).resolved_url()"
+    start = "import sys; from ticklake_dagster.defs.resources import DatabaseResource as D; D(home=sys.argv[1]).resolved_url()"
     subprocess.run([sys.executable, "-c", start, str(tmp_path)], check=True)
     pid_file = tmp_path / "pg" / "postmaster.pid"
     assert pid_file.exists()

@@ -5,9 +5,9 @@ import sys
 import dagster as dg
 import pytest
 
-from ticklake_dagster.errors import InvalidInput, LakeError
-from ticklake_dagster.lake_config import LakeConfig
-from ticklake_dagster.resources import LakeResource
+from ticklake_dagster.core.errors import InvalidInput, LakeError
+from ticklake_dagster.lake.config import LakeConfig
+from ticklake_dagster.defs.resources import LakeResource
 from ticklake_dagster_tests import servers
 
 
@@ -162,7 +162,7 @@ def test_a_fifo_in_a_day_folder_is_never_listed_or_read(file_lake_resource):
     import os
     import threading
 
-    from ticklake_dagster.pipeline import compact_day
+    from ticklake_dagster.ticks.compaction import compact_day
     from ticklake_dagster_tests.factories import DAY
 
     lake = file_lake_resource.get_lake()
@@ -179,8 +179,8 @@ def test_a_fifo_in_a_day_folder_is_never_listed_or_read(file_lake_resource):
 
 
 def test_only_part_files_directly_in_the_day_folder_are_read(lake_resource):
-    from ticklake_dagster.pipeline import compact_day, list_parts
-    from ticklake_dagster.ticks import ticks_to_parquet
+    from ticklake_dagster.ticks.compaction import compact_day, list_parts
+    from ticklake_dagster.lake.parts import ticks_to_parquet
     from ticklake_dagster_tests.factories import DAY
 
     lake = lake_resource.get_lake()

@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster.assets import r2_ticks
-from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.run_planning import plan_daily
-from ticklake_dagster.schedules import daily_candles_schedule
+from ticklake_dagster.defs.assets import r2_ticks
+from ticklake_dagster.defs.partitions import partition_key, request_partitions, symbol_partitions_def
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.defs.run_planning import plan_daily
+from ticklake_dagster.defs.schedules import daily_candles_schedule
 from ticklake_dagster_tests.factories import random_ticks, wait_until_parts_are_older_than, write_parquet_parts
 
 MONDAY = dt.datetime(2025, 11, 17, 2, 0, tzinfo=dt.timezone.utc)

@@ -4,12 +4,12 @@ import datetime as dt
 
 import pandas as pd
 
-from ticklake_dagster.candle_sql import apply_retention, retention_cutoff
-from ticklake_dagster.candles import build_candles
-from ticklake_dagster.pipeline import write_day
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.retention import candle_retention_job
-from ticklake_dagster.ticks import clean_day
+from ticklake_dagster.candles.sql import apply_retention, retention_cutoff
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.candles.sql import write_day
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.defs.retention import candle_retention_job
+from ticklake_dagster.ticks.validation import clean_day
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
 
 NOW = dt.datetime(2025, 11, 20, 3, 30, tzinfo=dt.timezone.utc)

@@ -5,12 +5,12 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from ticklake_dagster.days import day_start_ms
-from ticklake_dagster.lake_keys import part_start_ms, raw_part_key
-from ticklake_dagster.partitions import partition_key
-from ticklake_dagster.resources import TicklakeSettings
-from ticklake_dagster.checks import feed_freshness
-from ticklake_dagster.lake_scan import LakeCursor
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.lake.keys import part_start_ms, raw_part_key
+from ticklake_dagster.defs.partitions import partition_key
+from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.defs.checks import feed_freshness
+from ticklake_dagster.lake.scan import LakeCursor
 from ticklake_dagster_tests.test_sensors.test_lake_sensor import Harness
 
 THURSDAY = dt.date(2025, 11, 13)

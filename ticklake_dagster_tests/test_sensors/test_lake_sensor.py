@@ -11,14 +11,14 @@ import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
-from ticklake_dagster.assets import candles_5m, r2_ticks
-from ticklake_dagster.lake_keys import raw_part_key
-from ticklake_dagster.lake_scan import LakeCursor
-from ticklake_dagster.lake_storage import FileLake
-from ticklake_dagster.partitions import partition_key, request_partitions, symbol_partitions_def
-from ticklake_dagster.resources import LakeResource, TicklakeSettings
-from ticklake_dagster.run_planning import TICKS_TO_CANDLES
-from ticklake_dagster.sensors import build_lake_sensor
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.scan import LakeCursor
+from ticklake_dagster.lake.storage import FileLake
+from ticklake_dagster.defs.partitions import partition_key, request_partitions, symbol_partitions_def
+from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
+from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
+from ticklake_dagster.defs.sensors import build_lake_sensor
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, wait_until_parts_are_older_than, write_parquet_parts
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()

@@ -1,4 +1,0 @@
-from ticklake_dagster.assets.candles import HIGHER_TIMEFRAME_SPECS, HIGHER_TIMEFRAMES, candles_5m
-from ticklake_dagster.assets.ticks import r2_ticks, raw_ticks
-
-__all__ = ["HIGHER_TIMEFRAME_SPECS", "HIGHER_TIMEFRAMES", "candles_5m", "r2_ticks", "raw_ticks"]

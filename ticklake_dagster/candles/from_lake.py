@@ -1,0 +1,239 @@
+"""Candles straight from the lake's compacted days, for days the database no longer (or not yet) holds.
+
+A day's 5-minute candles are built by the same code as candles_5m (`candles.build_candles` over the
+compacted day) and rolled up like the database's higher timeframes: first open, max high, min low,
+last close, summed trades per bucket. Every timeframe up to a day divides a UTC day, so a day's
+candles never depend on another day's.
+
+Built days stay in an LRU cache bounded in bytes; concurrent requests for a day not in it wait for a
+single build. A day is keyed with its compacted object's size and mtime, so a rewritten day (late
+data) is rebuilt once the listing that reveals it is refreshed.
+"""
+
+import collections
+import dataclasses
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.lake.storage import Lake
+from ticklake_dagster.lake.keys import DAILY_ROOT, daily_key
+from ticklake_dagster.core.symbols import validate_symbol
+from ticklake_dagster.lake.parts import read_daily
+
+DEFAULT_MAX_DAYS = 31
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_LISTING_TTL_S = 60.0
+ENTRY_OVERHEAD = 512  # dict/OrderedDict bookkeeping and the array headers of one cached day
+
+COLUMNS = ("time", "open", "high", "low", "close", "trades")
+
+
+class LakeUnavailable(Exception):
+    """The lake could not be listed or read; `reason` is for the server log."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class DayCandles:
+    """One day's 5-minute candles as columns: time in unix seconds, OHLC of the mid, tick count."""
+
+    time: np.ndarray  # int64
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    trades: np.ndarray  # int64
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, c).nbytes for c in COLUMNS) + ENTRY_OVERHEAD
+
+
+def build_day(lake: Lake, symbol: str, day: dt.date) -> DayCandles:
+    """The compacted day's 5-minute candles, exactly as candles_5m writes them."""
+    candles = build_candles(read_daily(lake.get(daily_key(symbol, day))))
+    return DayCandles(
+        time=(candles["time"].to_numpy(dtype="int64") // 1000),
+        open=candles["open"].to_numpy(dtype="float64"), high=candles["high"].to_numpy(dtype="float64"),
+        low=candles["low"].to_numpy(dtype="float64"), close=candles["close"].to_numpy(dtype="float64"),
+        trades=candles["trades"].to_numpy(dtype="int64"),
+    )
+
+
+def rollup(days: list[DayCandles], width_s: int) -> DayCandles:
+    """Concatenate days (in time order) and roll 5-minute candles up to `width_s`-second buckets."""
+    cols = {c: np.concatenate([getattr(d, c) for d in days]) if days else np.empty(0, "int64" if c in ("time", "trades") else "float64")
+            for c in COLUMNS}
+    if width_s == 300 or len(cols["time"]) == 0:
+        return DayCandles(**cols)
+    buckets = cols["time"] // width_s
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    ends = np.r_[starts[1:], len(buckets)] - 1
+    return DayCandles(
+        time=buckets[starts] * width_s, open=cols["open"][starts],
+        high=np.maximum.reduceat(cols["high"], starts), low=np.minimum.reduceat(cols["low"], starts),
+        close=cols["close"][ends], trades=np.add.reduceat(cols["trades"], starts),
+    )
+
+
+def to_records(c: DayCandles, start: int, end: int) -> list[dict]:
+    """Candles with start <= time <= end as the API's JSON objects.
+
+    A candle with a non-finite price (a day compacted before prices were bounded, whose mid overflowed)
+    is left out, as the database path does: JSON has no Infinity.
+    """
+    keep = (c.time >= start) & (c.time <= end)
+    keep &= np.isfinite(c.open) & np.isfinite(c.high) & np.isfinite(c.low) & np.isfinite(c.close)
+    return [
+        {"time": t, "open": o, "high": h, "low": lo, "close": cl, "trades": n}
+        for t, o, h, lo, cl, n in zip(c.time[keep].tolist(), c.open[keep].tolist(), c.high[keep].tolist(),
+                                       c.low[keep].tolist(), c.close[keep].tolist(), c.trades[keep].tolist())
+    ]
+
+
+class DayCache:
+    """Built days, least recently used first out, bounded by their bytes; one build per key at a time."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.builds = 0
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._pending: dict = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key, build: Callable[[], DayCandles]) -> DayCandles:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+            future = self._pending.get(key)
+            owner = future is None
+            if owner:
+                future = self._pending[key] = Future()
+        if not owner:
+            return future.result()
+        try:
+            value = build()
+        except BaseException as e:
+            with self._lock:
+                self._pending.pop(key, None)
+            future.set_exception(e)
+            raise
+        with self._lock:
+            self.builds += 1
+            self._pending.pop(key, None)
+            if value.nbytes <= self.max_bytes:
+                self._entries[key] = value
+                self.bytes += value.nbytes
+                while self.bytes > self.max_bytes:
+                    _, old = self._entries.popitem(last=False)
+                    self.bytes -= old.nbytes
+        future.set_result(value)
+        return value
+
+
+class LakeDays:
+    """Which days `ticks_daily/` holds per symbol: one listing per symbol, kept for `ttl_s` seconds.
+
+    When a refresh fails the previous listing is kept and used (its days were there a moment ago);
+    with no previous listing the failure is raised.
+    """
+
+    def __init__(self, lake: Lake, ttl_s: float = DEFAULT_LISTING_TTL_S):
+        self.lake = lake
+        self.ttl_s = ttl_s
+        self._days: dict[str, tuple[float, dict[dt.date, tuple[int, float]]]] = {}
+        self._lock = threading.Lock()
+
+    def days(self, symbol: str) -> dict[dt.date, tuple[int, float]]:
+        """day -> (size, mtime) of the symbol's compacted days."""
+        validate_symbol(symbol)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._days.get(symbol)
+        if cached and cached[0] > now:
+            return cached[1]
+        try:
+            found = self._list(symbol)
+        except LakeError as e:
+            if cached:
+                return cached[1]
+            raise LakeUnavailable(str(e)) from None
+        with self._lock:
+            self._days[symbol] = (now + self.ttl_s, found)
+        return found
+
+    def _list(self, symbol: str) -> dict[dt.date, tuple[int, float]]:
+        prefix = f"{DAILY_ROOT}symbol={symbol}/date="
+        found = {}
+        for obj in self.lake.list(prefix):
+            try:
+                day = dt.date.fromisoformat(obj.key[len(prefix):len(prefix) + 10])
+            except ValueError:
+                continue
+            if obj.key == daily_key(symbol, day):
+                found[day] = (obj.size, obj.last_modified)
+        return found
+
+
+class LakeCandles:
+    """Candles of lake days for the API: listing, cache, bounded parallel builds, one error type."""
+
+    def __init__(self, lake: Lake, *, max_days: int = DEFAULT_MAX_DAYS, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 listing_ttl_s: float = DEFAULT_LISTING_TTL_S):
+        self.lake = lake
+        self.max_days = max_days
+        self.index = LakeDays(lake, listing_ttl_s)
+        self.cache = DayCache(cache_bytes)
+        self._pool = ThreadPoolExecutor(max_workers=min(8, max(4, lake.fetch_concurrency)),
+                                        thread_name_prefix="ticklake-lake")
+
+    def days_between(self, symbol: str, first: dt.date, last: dt.date) -> list[dt.date]:
+        return sorted(d for d in self.index.days(symbol) if first <= d <= last)
+
+    def span(self, symbol: str) -> tuple[dt.date, dt.date] | None:
+        days = self.index.days(symbol)
+        return (min(days), max(days)) if days else None
+
+    def day(self, symbol: str, day: dt.date) -> DayCandles:
+        size, mtime = self.index.days(symbol).get(day, (None, None))
+        try:
+            return self.cache.get((symbol, day, size, mtime), lambda: build_day(self.lake, symbol, day))
+        except LakeError as e:
+            raise LakeUnavailable(str(e)) from None
+
+    def candles(self, symbol: str, days: list[dt.date], width_s: int) -> DayCandles:
+        """The days' candles at `width_s`, every day built or none: LakeUnavailable otherwise."""
+        if len(days) <= 1:
+            built = [self.day(symbol, d) for d in days]
+        else:
+            built = list(self._pool.map(lambda d: self.day(symbol, d), days))
+        return rollup(built, width_s)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def utc_day(seconds: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=seconds // 86_400)
+
+
+def day_seconds(day: dt.date) -> int:
+    return day_start_ms(day) // 1000
+

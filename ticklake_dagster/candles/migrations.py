@@ -1,0 +1,114 @@
+"""Ordered SQL migrations with per-flavor variants, recorded in `schema_migrations`.
+
+Files are `NNNN_name.sql` (both flavors) or `NNNN_name.timescaledb.sql` / `NNNN_name.postgres.sql`.
+The flavor is chosen once, when the first migration runs (TimescaleDB when the extension is
+available), and recorded, so a database never ends up half one and half the other.
+"""
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+from ticklake_dagster.core.errors import DatabaseError
+from ticklake_dagster.core.redaction import describe_database_error
+
+TIMESCALEDB = "timescaledb"
+POSTGRES = "postgres"
+_FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<flavor>timescaledb|postgres))?\.sql$")
+# Any constant works; it only keeps two processes from migrating the same database at once.
+_LOCK_ID = 0x7469636B
+
+
+def migrations_dir() -> Path:
+    override = os.environ.get("TICKLAKE_MIGRATIONS_DIR")
+    path = Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
+    if not path.is_dir():
+        raise DatabaseError(f"Migrations folder not found at {path} (set TICKLAKE_MIGRATIONS_DIR)")
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    files: dict[str | None, Path]  # flavor (None = both) -> file
+
+    def file_for(self, flavor: str) -> Path:
+        return self.files.get(flavor) or self.files[None]
+
+
+def discover(path: Path | None = None) -> list[Migration]:
+    by_version: dict[str, Migration] = {}
+    for f in sorted((path or migrations_dir()).glob("*.sql")):
+        m = _FILE_RE.match(f.name)
+        if not m:
+            raise DatabaseError(f"Migration file {f.name} does not match NNNN_name[.flavor].sql")
+        mig = by_version.setdefault(m["version"], Migration(m["version"], m["name"], {}))
+        mig.files[m["flavor"]] = f
+    for mig in by_version.values():
+        if None not in mig.files and set(mig.files) != {TIMESCALEDB, POSTGRES}:
+            raise DatabaseError(f"Migration {mig.version} needs a .sql for both flavors or one per flavor")
+    return [by_version[v] for v in sorted(by_version)]
+
+
+@dataclasses.dataclass
+class MigrationReport:
+    flavor: str
+    applied: list[str]
+    already: int
+
+
+def timescaledb_available(cur) -> bool:
+    cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+    return cur.fetchone() is not None
+
+
+def detect_flavor(cur) -> str:
+    """The recorded flavor of a migrated database, or what a fresh one will get."""
+    cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if cur.fetchone()[0]:
+        cur.execute("SELECT flavor FROM schema_migrations ORDER BY version LIMIT 1")
+        row = cur.fetchone()
+        if row:
+            return row[0]
+    return TIMESCALEDB if timescaledb_available(cur) else POSTGRES
+
+
+def apply_migrations(conn, path: Path | None = None) -> MigrationReport:
+    """Apply every migration not yet recorded, each in its own transaction."""
+    migrations = discover(path)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, name text NOT NULL, flavor text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            flavor = detect_flavor(cur)
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            applied = []
+            for mig in migrations:
+                if mig.version in done:
+                    continue
+                sql = mig.file_for(flavor).read_text()
+                conn.autocommit = False
+                try:
+                    cur.execute(sql)
+                    cur.execute(
+                        "INSERT INTO schema_migrations (version, name, flavor) VALUES (%s, %s, %s)",
+                        (mig.version, mig.name, flavor),
+                    )
+                    conn.commit()
+                except Exception as e:
+                    conn.rollback()
+                    raise DatabaseError(f"Migration {mig.file_for(flavor).name} failed: {describe_database_error(e)}") from None
+                finally:
+                    conn.autocommit = True
+                applied.append(mig.file_for(flavor).name)
+            return MigrationReport(flavor=flavor, applied=applied, already=len(done))
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))

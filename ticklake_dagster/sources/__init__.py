@@ -1,0 +1,1 @@
+"""Where ticks come from: the live ingester, the Dukascopy history import and the synthetic generator."""

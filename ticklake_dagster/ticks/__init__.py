@@ -1,0 +1,1 @@
+"""Ticks: the validity rules and the compaction of a day's raw parts into one file."""
