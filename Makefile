@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TSDB := ticklake_dagster_tests/tsdb
 
-.PHONY: setup test chromium demo bench bench-backfill bench-history fuzz clean
+.PHONY: setup test lint chromium demo bench bench-backfill bench-history fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,14 @@ $(TSDB)/node_modules/.installed: $(TSDB)/package-lock.json
 	npm ci --prefix $(TSDB) --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: setup $(TSDB)/node_modules/.installed chromium
+test: setup $(TSDB)/node_modules/.installed chromium lint
 	$(BIN)/pytest
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs them first.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The chart page's tests drive Debian's chromium (headless); install it once when it is missing.
 chromium:

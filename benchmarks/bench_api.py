@@ -12,28 +12,27 @@ Usage: python benchmarks/bench_api.py [--days 365] [--requests 500] [--load-rps 
 
 import argparse
 import datetime as dt
+import http.client
+import json
 import multiprocessing
 import os
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.parse
 from pathlib import Path
 
-import http.client
-import json
-import urllib.parse
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.candles.sql import refresh_continuous_aggregates, write_window  # noqa: E402
 from ticklake_dagster.candles.building import build_candles  # noqa: E402
-from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
 from ticklake_dagster.candles.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.candles.sql import refresh_continuous_aggregates, write_window  # noqa: E402
+from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
 from ticklake_dagster.sources.synthetic import RandomWalk, generate_day  # noqa: E402
 
 SYMBOLS = ("EURUSD", "GBPUSD", "BTC-USD")
@@ -118,7 +117,9 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 def measure(port: int, n: int, first: int, last: int) -> dict[str, list[float]]:
     client = Client(port)
-    candle_params = [{"symbol": "EURUSD", "timeframe": "5m", "from": s, "to": e} for s, e in windows(first, last, n, 42)]
+    candle_params = [
+        {"symbol": "EURUSD", "timeframe": "5m", "from": s, "to": e} for s, e in windows(first, last, n, 42)
+    ]
     for p in candle_params[:30]:  # warm the server's connections and the database's cache
         client.get("/api/candles", params=p)
     out = {"candles": [], "metadata": []}
@@ -139,8 +140,10 @@ def start_server(url: str, pooled: bool, ttl: float) -> tuple[subprocess.Popen, 
     from ticklake_dagster_tests.servers import free_port, wait_for_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port), "pooled" if pooled else "naive", str(ttl)],
-                            cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, url, str(port), "pooled" if pooled else "naive", str(ttl)],
+        cwd=Path(__file__).resolve().parents[1],
+    )
     wait_for_port(port, proc)
     return proc, port
 
@@ -156,16 +159,23 @@ def main() -> None:
         flavor = database.ensure_schema()
         t0 = time.perf_counter()
         counts = fill(database, flavor, args.days)
-        print(f"filled {sum(counts.values()):,} 5m candles ({', '.join(f'{s} {n:,}' for s, n in counts.items())}) "
-              f"in {time.perf_counter() - t0:.1f}s; database {database.describe()} ({flavor})")
+        print(
+            f"filled {sum(counts.values()):,} 5m candles ({', '.join(f'{s} {n:,}' for s, n in counts.items())}) "
+            f"in {time.perf_counter() - t0:.1f}s; database {database.describe()} ({flavor})"
+        )
         url = database.resolved_url()
         with database.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT extract(epoch FROM min(time))::bigint, extract(epoch FROM max(time))::bigint FROM candles_5m WHERE symbol = 'EURUSD'")
+            cur.execute(
+                "SELECT extract(epoch FROM min(time))::bigint, extract(epoch FROM max(time))::bigint FROM candles_5m WHERE symbol = 'EURUSD'"
+            )
             first, last = cur.fetchone()
 
         results = {}
-        servers = (("ticklake serve (pool, 5 s metadata cache)", True, 5.0), ("ticklake, metadata cache off", True, 0.0),
-                   ("naive (connect per request, no cache)", False, 0.0))
+        servers = (
+            ("ticklake serve (pool, 5 s metadata cache)", True, 5.0),
+            ("ticklake, metadata cache off", True, 0.0),
+            ("naive (connect per request, no cache)", False, 0.0),
+        )
         for label, pooled, ttl in servers:
             proc, port = start_server(url, pooled, ttl)
             stop, done = multiprocessing.Event(), multiprocessing.Value("d", 0.0)
@@ -183,8 +193,10 @@ def main() -> None:
                 proc.wait(10)
             results[label]["load"] = done.value
 
-        print(f"\n{args.requests} sequential requests per row over keep-alive HTTP on 127.0.0.1, while a second "
-              f"process sends ~{args.load_rps:g} req/s to the same server")
+        print(
+            f"\n{args.requests} sequential requests per row over keep-alive HTTP on 127.0.0.1, while a second "
+            f"process sends ~{args.load_rps:g} req/s to the same server"
+        )
         print(f"{'request':<22}{'server':<44}{'p50 ms':>8}{'p99 ms':>8}{'load req/s':>12}")
         for what, name in (("candles", f"candles 5m x{WINDOW}"), ("metadata", "metadata")):
             for label, r in results.items():
@@ -192,7 +204,9 @@ def main() -> None:
                 print(f"{name:<22}{label:<44}{p50:>8.2f}{p99:>8.2f}{r['load']:>12.0f}")
         fast = next(iter(results.values()))
         worst = max(percentiles(fast["candles"])[1], percentiles(fast["metadata"])[1])
-        print(f"\ntarget p99 <= 10 ms for ticklake serve: {'met' if worst <= 10 else 'NOT met'} (worst p99 {worst:.2f} ms)")
+        print(
+            f"\ntarget p99 <= 10 ms for ticklake serve: {'met' if worst <= 10 else 'NOT met'} (worst p99 {worst:.2f} ms)"
+        )
         if not os.environ.get("DATABASE_URL"):
             stop_embedded_server(Path(tmp) / "pg")
 

@@ -50,19 +50,33 @@ def main() -> int:
     ticklake = Path(sys.executable).parent / "ticklake"
     t0 = time.perf_counter()
     if not reuse:
-        subprocess.run([str(ticklake), "seed-demo", "--days", str(args.days), "--end", end.isoformat(),
-                        "--rate", str(args.rate), "--symbols", args.symbols], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                str(ticklake),
+                "seed-demo",
+                "--days",
+                str(args.days),
+                "--end",
+                end.isoformat(),
+                "--rate",
+                str(args.rate),
+                "--symbols",
+                args.symbols,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"seeded {args.days} days x {args.symbols} in {time.perf_counter() - t0:.1f}s into {home}")
 
     import dagster as dg
-    from dagster._core.definitions.events import AssetKeyPartitionKey
     from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests_with_backfill_policies
+    from dagster._core.definitions.events import AssetKeyPartitionKey
 
-    from ticklake_dagster.defs.assets import candles_5m, r2_ticks, raw_ticks
-    from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
-    from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
     from ticklake_dagster.candles.database import stop_embedded_server
+    from ticklake_dagster.definitions import build_resources
+    from ticklake_dagster.defs.assets import candles_5m, r2_ticks, raw_ticks
+    from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
+    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
 
     symbols = args.symbols.split(",")
     days = [start + dt.timedelta(days=i) for i in range(args.days)]
@@ -73,7 +87,11 @@ def main() -> int:
         resources["database"].ensure_schema()
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(symbol_partitions_def.name, symbols)
-            graph = dg.Definitions(assets=[raw_ticks, r2_ticks, candles_5m], resources=resources).get_repository_def().asset_graph
+            graph = (
+                dg.Definitions(assets=[raw_ticks, r2_ticks, candles_5m], resources=resources)
+                .get_repository_def()
+                .asset_graph
+            )
             with dg.partition_loading_context(dynamic_partitions_store=instance):
                 requests = build_run_requests_with_backfill_policies(
                     [AssetKeyPartitionKey(k, p) for k in TICKS_TO_CANDLES for p in keys], graph, instance
@@ -82,25 +100,36 @@ def main() -> int:
             with quiet():
                 for request in requests:
                     kwargs = {"partition_key": request.partition_key} if request.partition_key else {}
-                    result = dg.materialize([r2_ticks, candles_5m], instance=instance, resources=resources,
-                                            tags=dict(request.tags), **kwargs)
+                    result = dg.materialize(
+                        [r2_ticks, candles_5m],
+                        instance=instance,
+                        resources=resources,
+                        tags=dict(request.tags),
+                        **kwargs,
+                    )
                     assert result.success
             policy_s = time.perf_counter() - t0
             # Days without ticks (FX weekends) are observed as no data, not materialized.
             done = instance.get_materialized_partitions(dg.AssetKey("candles_5m"))
             assert done and done <= set(keys), f"{len(done)} of {len(keys)} partitions materialized"
-            print(f"backfill policy: {len(keys)} partitions in {len(requests)} runs, {policy_s:.1f}s wall "
-                  f"({len(keys) / policy_s:.1f} partitions/s)")
+            print(
+                f"backfill policy: {len(keys)} partitions in {len(requests)} runs, {policy_s:.1f}s wall "
+                f"({len(keys) / policy_s:.1f} partitions/s)"
+            )
 
             sample = keys[: args.sample]
             t0 = time.perf_counter()
             with quiet():
                 for key in sample:
-                    assert dg.materialize([r2_ticks, candles_5m], instance=instance, resources=resources, partition_key=key).success
+                    assert dg.materialize(
+                        [r2_ticks, candles_5m], instance=instance, resources=resources, partition_key=key
+                    ).success
             naive_s = time.perf_counter() - t0
             per = naive_s / len(sample)
-            print(f"one run per partition (job-page launch): {per:.2f}s per partition on {len(sample)} partitions "
-                  f"-> {len(keys)} runs, ~{per * len(keys):.0f}s for the same backfill ({1 / per:.1f} partitions/s)")
+            print(
+                f"one run per partition (job-page launch): {per:.2f}s per partition on {len(sample)} partitions "
+                f"-> {len(keys)} runs, ~{per * len(keys):.0f}s for the same backfill ({1 / per:.1f} partitions/s)"
+            )
     finally:
         stop_embedded_server(home / "pg")  # the benchmark's own server, in its temp TICKLAKE_HOME
     return 0

@@ -31,10 +31,18 @@ from ticklake_dagster.commands.cli import COMMANDS  # noqa: E402
 DAY = "2025-11-13"
 # What each command module imported at its top before the imports moved into run(); --help imported them all.
 EAGER_IMPORTS = {
-    "materialize": ["ticklake_dagster.candles.building", "ticklake_dagster.ticks.compaction", "ticklake_dagster.defs.resources"],
+    "materialize": [
+        "ticklake_dagster.candles.building",
+        "ticklake_dagster.ticks.compaction",
+        "ticklake_dagster.defs.resources",
+    ],
     "migrate": ["ticklake_dagster.defs.resources"],
-    "seed-demo": ["ticklake_dagster.lake.keys", "ticklake_dagster.defs.resources", "ticklake_dagster.sources.synthetic",
-                  "ticklake_dagster.lake.parts"],
+    "seed-demo": [
+        "ticklake_dagster.lake.keys",
+        "ticklake_dagster.defs.resources",
+        "ticklake_dagster.sources.synthetic",
+        "ticklake_dagster.lake.parts",
+    ],
     "dev": ["dagster", "ticklake_dagster.defs.instance", "ticklake_dagster.defs.resources"],
     "ingest": [],
     "serve": ["ticklake_dagster.defs.resources"],
@@ -84,8 +92,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TICKLAKE_HOME": tmp}
         env.pop("DAGSTER_HOME", None)
-        print(f"python start-up alone: {median_wall([py, '-c', 'pass'], env, args.repeat):.3f} s "
-              f"(median of {args.repeat}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print(
+            f"python start-up alone: {median_wall([py, '-c', 'pass'], env, args.repeat):.3f} s "
+            f"(median of {args.repeat}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
         print(f"{'command':<26}{'lazy (now)':>12}{'eager (before)':>16}")
         for cmd in [[], *[[name] for name in COMMANDS]]:
             argv = [*cmd, "--help"]
@@ -101,8 +111,12 @@ def main() -> None:
         for _ in range(args.repeat):
             for name, argv in variants.items():  # interleaved, so both see the same machine load
                 t0 = time.perf_counter()
-                proc = subprocess.run([py, "-X", "importtime", *argv[1:], "materialize", "EURUSD", DAY], env=env,
-                                      capture_output=True, text=True)
+                proc = subprocess.run(
+                    [py, "-X", "importtime", *argv[1:], "materialize", "EURUSD", DAY],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
                 took = time.perf_counter() - t0
                 if proc.returncode != 0:
                     raise SystemExit(f"materialize failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -112,8 +126,10 @@ def main() -> None:
         print(f"ticklake materialize EURUSD {DAY} ({ticks} ticks, 288 candles), median of {args.repeat}:")
         for name, measured in runs.items():
             took, imports = statistics.median(t for t, _, _ in measured), statistics.median(i for _, i, _ in measured)
-            print(f"  {name:<7}{took:.3f} s wall, {imports:.3f} s imports ({imports / took:.0%}), "
-                  f"{took - imports:.3f} s start-up and work; dagster imported: {'yes' if measured[0][2] else 'no'}")
+            print(
+                f"  {name:<7}{took:.3f} s wall, {imports:.3f} s imports ({imports / took:.0%}), "
+                f"{took - imports:.3f} s start-up and work; dagster imported: {'yes' if measured[0][2] else 'no'}"
+            )
         if not os.environ.get("DATABASE_URL"):
             from ticklake_dagster.candles.database import stop_embedded_server
 

@@ -20,15 +20,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.candles.sql import write_day  # noqa: E402
-from ticklake_dagster.ticks.compaction import CompactedDay, compact_day  # noqa: E402
 from ticklake_dagster.candles.building import build_candles  # noqa: E402
-from ticklake_dagster.lake.keys import raw_part_key  # noqa: E402
-from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 from ticklake_dagster.candles.database import stop_embedded_server  # noqa: E402
+from ticklake_dagster.candles.sql import write_day  # noqa: E402
 from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
-from ticklake_dagster.sources.synthetic import batch_bounds, generate_day  # noqa: E402
+from ticklake_dagster.lake.keys import raw_part_key  # noqa: E402
 from ticklake_dagster.lake.parts import _convert_parquet, _decode_parquet, _guarded, ticks_to_parquet, to_frame  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.sources.synthetic import batch_bounds, generate_day  # noqa: E402
+from ticklake_dagster.ticks import compaction, validation  # noqa: E402
+from ticklake_dagster.ticks.compaction import CompactedDay, compact_day  # noqa: E402
 
 SYMBOL, DAY = "EURUSD", dt.date(2025, 11, 13)
 YEAR_SYMBOL_DAYS = 1305
@@ -48,8 +49,8 @@ def pandas_dedup_sort(kept: pd.DataFrame, ts) -> pd.DataFrame:
 def previous_path():
     """The per-day path as it was: the per-part reader and a full dedup + sort."""
     stack = contextlib.ExitStack()
-    stack.enter_context(mock.patch.object(pipeline, "read_parts", per_part_read_parts))
-    stack.enter_context(mock.patch.object(ticks, "_dedup_sort", pandas_dedup_sort))
+    stack.enter_context(mock.patch.object(compaction, "read_parts", per_part_read_parts))
+    stack.enter_context(mock.patch.object(validation, "_dedup_sort", pandas_dedup_sort))
     return stack
 
 
@@ -92,7 +93,9 @@ def main() -> None:
         print(f"\n{'per-day path':<32}{'compact_day':>12}{'candles+PG':>12}{'per day':>10}{'1,305 days':>12}")
         for name, (compact, candles, total, _) in best.items():
             print(f"{name:<32}{compact:>11.3f}s{candles:>11.3f}s{total:>9.3f}s{total * YEAR_SYMBOL_DAYS:>11.0f}s")
-        print(f"speed-up per day: {before[2] / now[2]:.2f}x (best of {args.repeat}; identical ticks, metadata and file)")
+        print(
+            f"speed-up per day: {before[2] / now[2]:.2f}x (best of {args.repeat}; identical ticks, metadata and file)"
+        )
         if not os.environ.get("DATABASE_URL"):
             stop_embedded_server(Path(tmp) / "pg")
 

@@ -111,20 +111,23 @@ def step_times(instance, backfill_id: str) -> tuple[dict[str, tuple[float, float
                 steps.setdefault(s.step_key, []).append(s.end_time - s.start_time)
                 worked += s.end_time - s.start_time
         outside.append(record.end_time - record.start_time - worked)
-    return ({k: (statistics.median(v), sum(v)) for k, v in steps.items()},
-            statistics.median(outside) if outside else 0.0, sum(outside))
+    return (
+        {k: (statistics.median(v), sum(v)) for k, v in steps.items()},
+        statistics.median(outside) if outside else 0.0,
+        sum(outside),
+    )
 
 
 def plain_pass(symbol: str, months: list[dt.date], daily_start: dt.date, base_url: str, lake_root: Path) -> dict:
     """The same months through the plain functions in this process, no Dagster: import, compact, write, check."""
+    from ticklake_dagster.candles.history_path import compact_month, write_month
+    from ticklake_dagster.definitions import build_resources
     from ticklake_dagster.defs.assets.dukascopy import month_days
     from ticklake_dagster.defs.assets.history import month_candles_findings, month_ticks_findings
-    from ticklake_dagster.definitions import build_resources
+    from ticklake_dagster.lake.storage import FileLake
     from ticklake_dagster.sources.dukascopy.feeds import get_feed
     from ticklake_dagster.sources.dukascopy.importer import Importer, ImportSource
     from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
-    from ticklake_dagster.candles.history_path import compact_month, write_month
-    from ticklake_dagster.lake.storage import FileLake
 
     resources = build_resources()
     database, settings, dukascopy = resources["database"], resources["settings"], resources["dukascopy"]
@@ -137,7 +140,9 @@ def plain_pass(symbol: str, months: list[dt.date], daily_start: dt.date, base_ur
     client = dukascopy.client(feed.name)
     t0 = time.perf_counter()
     try:
-        summary = Importer(lake, client, dukascopy.concurrency).run_jobs([(source, month_days(m, today)) for m in months])
+        summary = Importer(lake, client, dukascopy.concurrency).run_jobs(
+            [(source, month_days(m, today)) for m in months]
+        )
     finally:
         client.close()
     imported = time.perf_counter() - t0
@@ -156,8 +161,14 @@ def plain_pass(symbol: str, months: list[dt.date], daily_start: dt.date, base_ur
         compacted += t1 - t0
         written += time.perf_counter() - t1
         ticks += result.ticks
-    return {"import": imported, "compact": compacted, "write": written, "ticks": ticks,
-            "imported_ticks": summary.total("ticks"), "months": len(months)}
+    return {
+        "import": imported,
+        "compact": compacted,
+        "write": written,
+        "ticks": ticks,
+        "imported_ticks": summary.total("ticks"),
+        "months": len(months),
+    }
 
 
 def main() -> int:
@@ -173,25 +184,34 @@ def main() -> int:
     home = Path(args.home or tempfile.mkdtemp(prefix="ticklake-bench-history-")).resolve()
     first = dt.date.fromisoformat(args.history_start)
     daily_start = first.replace(year=first.year + args.years)
-    os.environ.update(TICKLAKE_HOME=str(home), TICKLAKE_HISTORY_START=first.isoformat(), TICKLAKE_START_DATE=daily_start.isoformat())
+    os.environ.update(
+        TICKLAKE_HOME=str(home), TICKLAKE_HISTORY_START=first.isoformat(), TICKLAKE_START_DATE=daily_start.isoformat()
+    )
     for name in ("DATABASE_URL", "TICKLAKE_LAKE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME", "TICKLAKE_DUKASCOPY_FEED"):
         os.environ.pop(name, None)
 
     import dagster as dg
 
-    from ticklake_dagster.defs.assets.history import HISTORY_CANDLES, HISTORY_SOURCE, HISTORY_TICKS, history_partition_key
-    from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.defs.instance import init_pools, prepare_dagster_env, register_symbols
     from ticklake_dagster.candles.database import stop_embedded_server
+    from ticklake_dagster.definitions import build_resources
+    from ticklake_dagster.defs.assets.history import (
+        HISTORY_CANDLES,
+        HISTORY_SOURCE,
+        HISTORY_TICKS,
+        history_partition_key,
+    )
+    from ticklake_dagster.defs.instance import init_pools, prepare_dagster_env, register_symbols
     from ticklake_dagster.defs.resources.dukascopy import URL_ENV
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     months = month_starts(first, daily_start)
     keys = [history_partition_key(args.symbol, m) for m in months]
     assets = [HISTORY_SOURCE.to_user_string(), HISTORY_TICKS.to_user_string(), HISTORY_CANDLES.to_user_string()]
-    print(f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; {args.symbol} "
-          f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months) at {args.ticks_per_day:,} ticks per trading day; "
-          f"TICKLAKE_HOME={home}")
+    print(
+        f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; {args.symbol} "
+        f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months) at {args.ticks_per_day:,} ticks per trading day; "
+        f"TICKLAKE_HOME={home}"
+    )
     try:
         with bi5_mirror(args.ticks_per_day, market_hours=True) as mirror:
             base = mirror.url
@@ -209,35 +229,49 @@ def main() -> int:
                     steps, outside, outside_total = step_times(instance, m.backfill_id)
             days, ticks = lake_ticks(home / "lake", args.symbol)
             candles = candle_rows(build_resources()["database"], args.symbol)
-            print(f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} ({args.years} years of {args.symbol}): "
-                  f"{m.status} in {m.wall:.1f}s ({m.wall / 60:.1f} min), {m.runs} runs ({len(m.failed)} not successful), "
-                  f"{len(done)} months materialized; 1-minute load average during the backfill {load.summary()} on {os.cpu_count()} CPUs")
-            print(f"imported and compacted: {ticks:,} ticks in {days:,} days; candles written: "
-                  + ", ".join(f"{t[8:]} {n:,}" for t, n in candles.items())
-                  + " (5-minute rows older than TICKLAKE_RETENTION_DAYS are dropped again, as the nightly retention does)")
+            print(
+                f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} ({args.years} years of {args.symbol}): "
+                f"{m.status} in {m.wall:.1f}s ({m.wall / 60:.1f} min), {m.runs} runs ({len(m.failed)} not successful), "
+                f"{len(done)} months materialized; 1-minute load average during the backfill {load.summary()} on {os.cpu_count()} CPUs"
+            )
+            print(
+                f"imported and compacted: {ticks:,} ticks in {days:,} days; candles written: "
+                + ", ".join(f"{t[8:]} {n:,}" for t, n in candles.items())
+                + " (5-minute rows older than TICKLAKE_RETENTION_DAYS are dropped again, as the nightly retention does)"
+            )
             m.print_events()
             m.print_timeline()
             for step, (median, total) in sorted(steps.items()):
                 print(f"  step {step}: median {median:.1f}s per run, {total:.0f}s in all runs")
-            print(f"  runs outside their steps (process start-up, resources, teardown): median {outside:.1f}s per run, "
-                  f"{outside_total:.0f}s in all runs")
+            print(
+                f"  runs outside their steps (process start-up, resources, teardown): median {outside:.1f}s per run, "
+                f"{outside_total:.0f}s in all runs"
+            )
 
             sample = spread_sample(months, args.plain_months)
             p = plain_pass(args.symbol, sample, daily_start, base, home / "plain-lake")
         scale = len(months) / p["months"]
         plain = {k: p[k] * scale for k in ("import", "compact", "write")}
         total = sum(plain.values())
-        which = "all months" if p["months"] == len(months) else f"{p['months']} months spread over the range, x{scale:.1f}"
-        print(f"same work through the plain functions, no Dagster ({which}): import {plain['import']:.0f}s, "
-              f"compact + tick checks {plain['compact']:.0f}s, candles + candle checks {plain['write']:.0f}s = {total:.0f}s "
-              f"for ~{p['ticks'] * scale:,.0f} ticks, one process")
-        print(f"-> the work is {total / m.wall:.0%} of the backfill's wall time; Dagster's share (bookkeeping, run and step "
-              f"start-up, waiting for the daemon) {max(0.0, 1 - total / m.wall):.0%}")
+        which = (
+            "all months" if p["months"] == len(months) else f"{p['months']} months spread over the range, x{scale:.1f}"
+        )
+        print(
+            f"same work through the plain functions, no Dagster ({which}): import {plain['import']:.0f}s, "
+            f"compact + tick checks {plain['compact']:.0f}s, candles + candle checks {plain['write']:.0f}s = {total:.0f}s "
+            f"for ~{p['ticks'] * scale:,.0f} ticks, one process"
+        )
+        print(
+            f"-> the work is {total / m.wall:.0%} of the backfill's wall time; Dagster's share (bookkeeping, run and step "
+            f"start-up, waiting for the daemon) {max(0.0, 1 - total / m.wall):.0%}"
+        )
         per_symbol = m.wall
-        print(f"30 symbols, same machine and settings: ~{30 * per_symbol / 3600:.1f} h (30 x this backfill's wall time; "
-              f"runs of different symbols share the same 4 run slots and 2 cores, so the work adds up: "
-              f"~{30 * total / 3600:.1f} h of it single-process work); "
-              f"{30 * len(keys):,} partitions in ~{30 * m.runs} runs")
+        print(
+            f"30 symbols, same machine and settings: ~{30 * per_symbol / 3600:.1f} h (30 x this backfill's wall time; "
+            f"runs of different symbols share the same 4 run slots and 2 cores, so the work adds up: "
+            f"~{30 * total / 3600:.1f} h of it single-process work); "
+            f"{30 * len(keys):,} partitions in ~{30 * m.runs} runs"
+        )
         if m.failed:
             print(f"runs not successful: {m.failed}", file=sys.stderr)
             return 1

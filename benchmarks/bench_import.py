@@ -31,13 +31,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bi5_mirror import bi5_mirror  # noqa: E402
+
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 from ticklake_dagster.sources.dukascopy.feeds import FEEDS  # noqa: E402
 from ticklake_dagster.sources.dukascopy.fetch import FeedClient  # noqa: E402
 from ticklake_dagster.sources.dukascopy.importer import Importer, ImportSource  # noqa: E402
 from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument  # noqa: E402
-from ticklake_dagster.lake.storage import FileLake  # noqa: E402
-
-from bi5_mirror import bi5_mirror  # noqa: E402
 
 START = dt.date(2019, 1, 1)
 
@@ -56,7 +56,7 @@ def naive_import(base: str, days: list[dt.date], root: Path) -> int:
             raw = lzma.decompress(body)
             start = int(dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.timezone.utc).timestamp() * 1000)
             for i in range(0, len(raw), 20):
-                ms, ask, bid, av, bv = struct.unpack(">IIIff", raw[i:i + 20])
+                ms, ask, bid, av, bv = struct.unpack(">IIIff", raw[i : i + 20])
                 rows.append((start + ms, bid / 1e5, ask / 1e5, av, bv))
         frame = pd.DataFrame(rows, columns=["ts_ms", "bid", "ask", "ask_volume", "bid_volume"])
         frame["ts"] = pd.to_datetime(frame.pop("ts_ms"), unit="ms", utc=True)
@@ -119,8 +119,10 @@ def main() -> None:
 def run(args, mirror) -> None:
     base, server_pid = mirror.url, mirror.pid
     days = [START + dt.timedelta(days=i) for i in range(args.days)]
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.days} days x ~{args.ticks_per_day:,} ticks "
-          f"from {base} (+{args.latency_ms:g} ms per answer), concurrency {args.concurrency}")
+    print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.days} days x ~{args.ticks_per_day:,} ticks "
+        f"from {base} (+{args.latency_ms:g} ms per answer), concurrency {args.concurrency}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         lake = FileLake(Path(tmp) / "lake")
         client = FeedClient(args.concurrency, headers=FEEDS["bi5"].headers)
@@ -135,11 +137,13 @@ def run(args, mirror) -> None:
         ticks = summary.total("ticks")
         fast_rate = ticks / seconds
         written = summary.total("bytes_written")
-        print(f"ticklake: {ticks:,} ticks in {seconds:.1f} s = {fast_rate:,.0f} ticks/s "
-              f"({args.days * 24 / seconds:,.0f} requests/s, {summary.total('body_bytes') / 1e6:,.0f} MB downloaded, "
-              f"{written / 1e6:,.0f} MB of Parquet = {written / max(ticks, 1):.2f} bytes/tick); "
-              f"{cpu + workers_cpu:.1f} CPU-s ({cpu:.1f} main + {workers_cpu:.1f} in worker processes) = "
-              f"{ticks / (cpu + workers_cpu):,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
+        print(
+            f"ticklake: {ticks:,} ticks in {seconds:.1f} s = {fast_rate:,.0f} ticks/s "
+            f"({args.days * 24 / seconds:,.0f} requests/s, {summary.total('body_bytes') / 1e6:,.0f} MB downloaded, "
+            f"{written / 1e6:,.0f} MB of Parquet = {written / max(ticks, 1):.2f} bytes/tick); "
+            f"{cpu + workers_cpu:.1f} CPU-s ({cpu:.1f} main + {workers_cpu:.1f} in worker processes) = "
+            f"{ticks / (cpu + workers_cpu):,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s"
+        )
 
         if not args.naive_days:
             return
@@ -149,8 +153,10 @@ def run(args, mirror) -> None:
         naive_seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         server_cpu = process_cpu_seconds(server_pid) - server_cpu
         naive_rate = naive_ticks / naive_seconds
-        print(f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s = {naive_rate:,.0f} ticks/s; "
-              f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s")
+        print(
+            f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s = {naive_rate:,.0f} ticks/s; "
+            f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s"
+        )
         print(f"speedup:  {fast_rate / naive_rate:.1f}x; load average now {os.getloadavg()[0]:.1f}")
 
 

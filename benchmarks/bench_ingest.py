@@ -27,13 +27,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ticklake_dagster.core.days import day_start_ms  # noqa: E402
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource  # noqa: E402
+from ticklake_dagster.lake.keys import RAW_ROOT, raw_part_key  # noqa: E402
+from ticklake_dagster.lake.parts import read_part  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 from ticklake_dagster.sources.ingest.service import IngestService  # noqa: E402
 from ticklake_dagster.sources.ingest.sources import JsonlSource  # noqa: E402
-from ticklake_dagster.lake.keys import RAW_ROOT, raw_part_key  # noqa: E402
-from ticklake_dagster.lake.storage import FileLake  # noqa: E402
-from ticklake_dagster.defs.resources import IngesterResource, LakeResource  # noqa: E402
 from ticklake_dagster.sources.synthetic import RandomWalk  # noqa: E402
-from ticklake_dagster.lake.parts import read_part  # noqa: E402
 
 DAY = dt.date(2025, 11, 13)
 SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "XAUUSD", "BTC-USD", "ETH-USD", "USDCAD"]
@@ -56,7 +56,9 @@ def make_input(path: Path, n: int, k: int) -> None:
 def run_ticklake(source: Path, home: Path, batch_size: int) -> tuple[float, IngestService]:
     logging.getLogger("ticklake.ingest").setLevel(logging.WARNING)
     config = IngesterResource(
-        lake=LakeResource(url=f"file://{home / 'lake'}"), home=str(home), batch_size=batch_size,
+        lake=LakeResource(url=f"file://{home / 'lake'}"),
+        home=str(home),
+        batch_size=batch_size,
         batch_max_age_seconds=300.0,
     )
     service = IngestService(config, [JsonlSource(str(source))], handle_signals=False)
@@ -135,8 +137,11 @@ def main() -> None:
         tmp = Path(tmp)
         source = tmp / "ticks.jsonl"
         make_input(source, args.ticks, args.symbols)
-        print(f"{args.ticks:,} ticks, {args.symbols} symbols, batches of {args.batch_size}, "
-              f"input {source.stat().st_size / args.ticks:.0f} bytes/tick of JSON lines, 1 CPU core", flush=True)
+        print(
+            f"{args.ticks:,} ticks, {args.symbols} symbols, batches of {args.batch_size}, "
+            f"input {source.stat().st_size / args.ticks:.0f} bytes/tick of JSON lines, 1 CPU core",
+            flush=True,
+        )
         seconds, service = run_ticklake(source, tmp / "ticklake", args.batch_size)
         accepted = service.metrics.total("ticklake_ingest_ticks_accepted_total")
         parts = service.metrics.total("ticklake_ingest_parts_uploaded_total")
@@ -144,12 +149,16 @@ def main() -> None:
         naive_seconds = run_naive(source, tmp / "naive", args.batch_size)
         ticks, parquet, as_json = part_sizes(FileLake(tmp / "ticklake" / "lake"))
         assert ticks == args.ticks and not list((tmp / "ticklake" / "spool").glob("*.wal"))
-        print(f"ticklake ingest : {args.ticks / seconds:>10,.0f} ticks/s  ({seconds:.2f} s, {parts:.0f} parts, "
-              "spool fsynced per group commit)")
+        print(
+            f"ticklake ingest : {args.ticks / seconds:>10,.0f} ticks/s  ({seconds:.2f} s, {parts:.0f} parts, "
+            "spool fsynced per group commit)"
+        )
         print(f"naive baseline  : {args.ticks / naive_seconds:>10,.0f} ticks/s  ({naive_seconds:.2f} s)")
         print(f"speed-up        : {naive_seconds / seconds:>10.1f}x")
-        print(f"lake bytes/tick : {parquet / ticks:>10.1f} Parquet (zstd) vs {as_json / ticks:.1f} legacy JSON parts "
-              f"({as_json / parquet:.1f}x smaller)")
+        print(
+            f"lake bytes/tick : {parquet / ticks:>10.1f} Parquet (zstd) vs {as_json / ticks:.1f} legacy JSON parts "
+            f"({as_json / parquet:.1f}x smaller)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,15 +21,15 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ticklake_dagster.candles.building import build_candles  # noqa: E402
-from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key  # noqa: E402
-from ticklake_dagster.lake.storage import FileLake  # noqa: E402
-from ticklake_dagster.ticks.compaction import compact_day
-from ticklake_dagster.candles.sql import refresh_after_write, write_day  # noqa: E402
-from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
 from ticklake_dagster.candles.database import stop_embedded_server  # noqa: E402
-from ticklake_dagster.sources.synthetic import RandomWalk, batch_bounds  # noqa: E402
+from ticklake_dagster.candles.sql import refresh_after_write, write_day  # noqa: E402
 from ticklake_dagster.core.days import day_start_ms  # noqa: E402
+from ticklake_dagster.defs.resources import DatabaseResource  # noqa: E402
+from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key  # noqa: E402
 from ticklake_dagster.lake.parts import ticks_to_parquet  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.sources.synthetic import RandomWalk, batch_bounds  # noqa: E402
+from ticklake_dagster.ticks.compaction import compact_day
 
 SYMBOL, DAY = "EURUSD", dt.date(2025, 11, 13)
 
@@ -68,8 +68,19 @@ def naive_pipeline(lake: FileLake, database: DatabaseResource) -> int:
         cur.execute("DELETE FROM candles_5m WHERE symbol = %s", (SYMBOL + "_NAIVE",))
         cur.executemany(
             "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-            [(t.to_pydatetime(), SYMBOL + "_NAIVE", float(r.open), float(r.high), float(r.low), float(r.close), int(r.trades), float(r.spread_avg))
-             for t, r in ohlc.iterrows()],
+            [
+                (
+                    t.to_pydatetime(),
+                    SYMBOL + "_NAIVE",
+                    float(r.open),
+                    float(r.high),
+                    float(r.low),
+                    float(r.close),
+                    int(r.trades),
+                    float(r.spread_avg),
+                )
+                for t, r in ohlc.iterrows()
+            ],
         )
     return len(ohlc)
 
@@ -94,19 +105,30 @@ def main() -> None:
         flavor = database.ensure_schema()
         t0 = time.perf_counter()
         raw_bytes, ts, bid, ask = seed(lake, args.ticks)
-        print(f"seeded {args.ticks:,} ticks in {len(list(lake.list('ticks/'))):,} parts ({time.perf_counter() - t0:.1f}s); "
-              f"database {database.describe()} ({flavor})")
+        print(
+            f"seeded {args.ticks:,} ticks in {len(list(lake.list('ticks/'))):,} parts ({time.perf_counter() - t0:.1f}s); "
+            f"database {database.describe()} ({flavor})"
+        )
         t_fast, (n_fast, compacted_bytes) = best_of(args.repeat, lambda: ticklake_pipeline(lake, database, flavor))
         t_naive, n_naive = best_of(args.repeat, lambda: naive_pipeline(lake, database))
         assert n_fast == n_naive, (n_fast, n_naive)
-        json_bytes = len(json.dumps([{"timestamp": t / 1000, "bid": b, "ask": a} for t, b, a in zip(ts.tolist(), bid.tolist(), ask.tolist())]).encode())
+        json_bytes = len(
+            json.dumps(
+                [
+                    {"timestamp": t / 1000, "bid": b, "ask": a}
+                    for t, b, a in zip(ts.tolist(), bid.tolist(), ask.tolist())
+                ]
+            ).encode()
+        )
         n = args.ticks
         print(f"\n{'pipeline':<44}{'seconds':>9}{'ticks/s':>14}")
         print(f"{'ticklake (compact + candles + PostgreSQL)':<44}{t_fast:>9.2f}{n / t_fast:>14,.0f}")
         print(f"{'naive pandas resample + executemany':<44}{t_naive:>9.2f}{n / t_naive:>14,.0f}")
         print(f"speed-up: {t_naive / t_fast:.1f}x  ({n_fast} candles each, best of {args.repeat})")
-        print(f"\nbytes per tick: raw Parquet parts {raw_bytes / n:.2f}, compacted day {compacted_bytes / n:.2f}, "
-              f"legacy JSON parts {json_bytes / n:.2f}")
+        print(
+            f"\nbytes per tick: raw Parquet parts {raw_bytes / n:.2f}, compacted day {compacted_bytes / n:.2f}, "
+            f"legacy JSON parts {json_bytes / n:.2f}"
+        )
         if not os.environ.get("DATABASE_URL"):
             stop_embedded_server(Path(tmp) / "pg")
 

@@ -23,11 +23,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ticklake_dagster.core.days import day_start_ms  # noqa: E402
-from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 from ticklake_dagster.candles.from_lake import LakeCandles, day_seconds, to_records  # noqa: E402
+from ticklake_dagster.core.days import day_start_ms  # noqa: E402
 from ticklake_dagster.lake.keys import daily_key  # noqa: E402
 from ticklake_dagster.lake.parts import daily_table, table_to_parquet  # noqa: E402
+from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 
 SYMBOL = "EURUSD"
 FIRST = dt.date(2025, 1, 6)
@@ -49,8 +49,10 @@ def naive(lake: FileLake, day: dt.date, rule: str) -> list[dict]:
     r = mid.resample(rule)
     out = pd.DataFrame({"open": r.first(), "high": r.max(), "low": r.min(), "close": r.last(), "trades": r.count()})
     out = out[out["trades"] > 0]
-    return [{"time": int(t.timestamp()), "open": o, "high": h, "low": lo, "close": c, "trades": int(k)}
-            for t, o, h, lo, c, k in out.itertuples()]
+    return [
+        {"time": int(t.timestamp()), "open": o, "high": h, "low": lo, "close": c, "trades": int(k)}
+        for t, o, h, lo, c, k in out.itertuples()
+    ]
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -102,7 +104,9 @@ def main() -> None:
         naive_s = time.perf_counter() - t0
         assert [c["time"] for c in rows] == [c["time"] for c in naive_rows]
         print(f"{args.days} days -> {len(rows)} 1h candles ({len(body):,} bytes of JSON), cold day cache:")
-        print(f"  ticklake ({cold._pool._max_workers} threads, 5m then rollup): {cold_s * 1000:7.0f} ms   target <= 1000 ms")
+        print(
+            f"  ticklake ({cold._pool._max_workers} threads, 5m then rollup): {cold_s * 1000:7.0f} ms   target <= 1000 ms"
+        )
         print(f"  naive (pandas per day, resample 1h): {naive_s * 1000:7.0f} ms")
         print(f"  day cache after it: {len(cold.cache)} days, {cold.cache.bytes:,} bytes")
 

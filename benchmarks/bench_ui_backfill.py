@@ -31,17 +31,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def seed(home: Path, args, end: dt.date) -> None:
     ticklake = Path(sys.executable).parent / "ticklake"
     t0 = time.perf_counter()
-    subprocess.run([str(ticklake), "seed-demo", "--days", str(args.days), "--end", end.isoformat(), "--rate", str(args.rate),
-                    "--symbols", args.symbols], check=True, stdout=subprocess.DEVNULL, env=os.environ)
-    print(f"seeded {args.days} days x {args.symbols} at {args.rate} ticks/s in {time.perf_counter() - t0:.1f}s into {home}")
+    subprocess.run(
+        [
+            str(ticklake),
+            "seed-demo",
+            "--days",
+            str(args.days),
+            "--end",
+            end.isoformat(),
+            "--rate",
+            str(args.rate),
+            "--symbols",
+            args.symbols,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=os.environ,
+    )
+    print(
+        f"seeded {args.days} days x {args.symbols} at {args.rate} ticks/s in {time.perf_counter() - t0:.1f}s into {home}"
+    )
 
 
 def plain_pipeline_seconds(symbols: list[str], days: list[dt.date]) -> tuple[float, int]:
     """The same compaction and candle writes through the plain functions, one process, no Dagster."""
     from ticklake_dagster.candles.building import build_candles
+    from ticklake_dagster.candles.sql import refresh_after_write, write_day
     from ticklake_dagster.definitions import build_resources
     from ticklake_dagster.ticks.compaction import compact_day
-    from ticklake_dagster.candles.sql import refresh_after_write, write_day
 
     resources = build_resources()
     lake, database = resources["lake"].get_lake(), resources["database"]
@@ -70,8 +87,8 @@ class LiveFeed(threading.Thread):
 
         from ticklake_dagster.lake.config import LakeConfig
         from ticklake_dagster.lake.keys import raw_part_key
-        from ticklake_dagster.sources.synthetic import RandomWalk
         from ticklake_dagster.lake.parts import ticks_to_parquet
+        from ticklake_dagster.sources.synthetic import RandomWalk
 
         lake, walk = LakeConfig.from_env().get_lake(), RandomWalk(self.symbol, seed=7)
         while not self.stop.is_set():
@@ -91,32 +108,43 @@ def print_live(instance, feed: LiveFeed, launched: float, ended: float) -> None:
     from ticklake_dagster.defs.run_planning import TRIGGER_TAG
 
     records = instance.get_run_records(filters=dg.RunsFilter(tags={TRIGGER_TAG: "lake_sensor"}))
-    runs = sorted((r.create_timestamp.timestamp(), r.start_time, r.end_time) for r in records
-                  if r.start_time and r.end_time and launched <= r.create_timestamp.timestamp() <= ended)
+    runs = sorted(
+        (r.create_timestamp.timestamp(), r.start_time, r.end_time)
+        for r in records
+        if r.start_time and r.end_time and launched <= r.create_timestamp.timestamp() <= ended
+    )
     if not runs:
-        print(f"live window: no lake-sensor run for {feed.symbol} while the backfill ran ({len(feed.written)} parts written)")
+        print(
+            f"live window: no lake-sensor run for {feed.symbol} while the backfill ran ({len(feed.written)} parts written)"
+        )
         return
     waits = sorted(start - created for created, start, _ in runs)
     # A run lists the day's parts when it starts: a part's candles are in once the first run started after it ends.
     covered = sorted(min(end for _, start, end in runs if start >= w) - w for w in feed.written if w <= runs[-1][1])
     median = covered[len(covered) // 2] if covered else float("nan")
-    print(f"live window during the backfill: {len(runs)} lake-sensor runs of {feed.symbol} today; queued+starting "
-          f"{waits[len(waits) // 2]:.1f}s median, {waits[-1]:.1f}s max; a part's candles were written "
-          f"{median:.0f}s median, {max(covered, default=float('nan')):.0f}s max after the part "
-          f"({len(covered)} of {len(feed.written)} parts, one every {feed.every:.0f}s; the sensor refreshes a live day at most "
-          f"every {os.environ.get('TICKLAKE_SENSOR_REFRESH_SECONDS', '300')}s)")
+    print(
+        f"live window during the backfill: {len(runs)} lake-sensor runs of {feed.symbol} today; queued+starting "
+        f"{waits[len(waits) // 2]:.1f}s median, {waits[-1]:.1f}s max; a part's candles were written "
+        f"{median:.0f}s median, {max(covered, default=float('nan')):.0f}s max after the part "
+        f"({len(covered)} of {len(feed.written)} parts, one every {feed.every:.0f}s; the sensor refreshes a live day at most "
+        f"every {os.environ.get('TICKLAKE_SENSOR_REFRESH_SECONDS', '300')}s)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--symbols", default="EURUSD,GBPUSD")
-    parser.add_argument("--rate", type=float, default=0.05, help="ticks/s of the synthetic feed (seed-demo's default is 1)")
+    parser.add_argument(
+        "--rate", type=float, default=0.05, help="ticks/s of the synthetic feed (seed-demo's default is 1)"
+    )
     parser.add_argument("--end", default="2025-11-13")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--home", default=None, help="TICKLAKE_HOME to use (kept); default a temp folder")
     parser.add_argument("--no-plain", action="store_true", help="skip the no-Dagster comparison")
-    parser.add_argument("--live", default=None, metavar="SYMBOL", help="keep the lake sensor on and feed SYMBOL's today meanwhile")
+    parser.add_argument(
+        "--live", default=None, metavar="SYMBOL", help="keep the lake sensor on and feed SYMBOL's today meanwhile"
+    )
     args = parser.parse_args()
     home = Path(args.home or tempfile.mkdtemp(prefix="ticklake-bench-ui-")).resolve()
     end = dt.date.fromisoformat(args.end)
@@ -133,10 +161,10 @@ def main() -> int:
 
     import dagster as dg
 
-    from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
-    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
-    from ticklake_dagster.defs.partitions import partition_key
     from ticklake_dagster.candles.database import stop_embedded_server
+    from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
+    from ticklake_dagster.defs.partitions import partition_key
+    from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     env = prepare_dagster_env()
@@ -158,14 +186,18 @@ def main() -> int:
                 with dg.DagsterInstance.get() as instance:
                     print_live(instance, feed, launched, launched + m.wall)
         status, wall, failed = m.status, m.wall, m.failed
-        print(f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), assets {', '.join(asset_keys)}: "
-              f"{status} in {wall:.1f}s, {m.runs} runs ({len(failed)} not successful)")
+        print(
+            f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), assets {', '.join(asset_keys)}: "
+            f"{status} in {wall:.1f}s, {m.runs} runs ({len(failed)} not successful)"
+        )
         m.print_events()
         m.print_timeline()
         if not args.no_plain:
             plain, ticks = plain_pipeline_seconds(symbols, days)
-            print(f"same work through the plain functions, no Dagster: {plain:.1f}s for {ticks:,} ticks "
-                  f"-> Dagster's share of the backfill's wall time: {max(0.0, 1 - plain / wall):.0%}")
+            print(
+                f"same work through the plain functions, no Dagster: {plain:.1f}s for {ticks:,} ticks "
+                f"-> Dagster's share of the backfill's wall time: {max(0.0, 1 - plain / wall):.0%}"
+            )
         if failed:
             print(f"runs not successful: {failed}", file=sys.stderr)
             return 1

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ticklake_dagster.sources.dukascopy.decode import BI5_DTYPE  # noqa: E402
-from ticklake_dagster.sources.dukascopy.instruments import FX, Instrument, INSTRUMENTS, market_may_be_open  # noqa: E402
+from ticklake_dagster.sources.dukascopy.instruments import FX, INSTRUMENTS, Instrument, market_may_be_open  # noqa: E402
 
 PATH_RE = re.compile(r"/([A-Z0-9]+)/(\d{4})/(\d{2})/(\d{2})/(\d{2})h_ticks\.bi5$")
 
@@ -78,7 +78,7 @@ class _FeedProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            head, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
             body = hour_body(head.split(b" ", 2)[1].decode(), self.responses, self.market_hours)
             response = NOT_FOUND if body is None else (body or EMPTY)
             close = b"connection: close" in head.lower()
@@ -115,7 +115,8 @@ def serve(port: int, ticks_per_day: int, latency_s: float, market_hours: bool, r
 
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(
-            lambda: _FeedProtocol(responses, market_hours, latency_s), "127.0.0.1", port, backlog=128)
+            lambda: _FeedProtocol(responses, market_hours, latency_s), "127.0.0.1", port, backlog=128
+        )
         ready.set()
         await server.serve_forever()
 
@@ -139,7 +140,9 @@ def bi5_mirror(ticks_per_day: int, *, latency_s: float = 0.0, market_hours: bool
     """Run the mirror in its own process; yield where it answers."""
     port = free_port()
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(port, ticks_per_day, latency_s, market_hours, ready), daemon=True)
+    server = multiprocessing.Process(
+        target=serve, args=(port, ticks_per_day, latency_s, market_hours, ready), daemon=True
+    )
     server.start()
     try:
         if not ready.wait(120):

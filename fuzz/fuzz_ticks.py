@@ -19,9 +19,9 @@ import atheris
 with atheris.instrument_imports(include=["ticklake_dagster"]):
     from ticklake_dagster.core.days import DAY_MS, day_start_ms
     from ticklake_dagster.core.errors import LakeError
+    from ticklake_dagster.lake.parts import read_part, to_frame
     from ticklake_dagster.sources.ingest.parse import parse_messages
     from ticklake_dagster.ticks.validation import MAX_PRICE, clean_day
-    from ticklake_dagster.lake.parts import read_part, to_frame
 
 DAY = dt.date(2025, 11, 13)
 START = day_start_ms(DAY)
@@ -70,19 +70,36 @@ def seeds() -> dict[str, bytes]:
     from ticklake_dagster.lake.parts import ticks_to_parquet
 
     s = START // 1000
-    feed = "\n".join([json.dumps({"symbol": "EURUSD", "bid": 1.1, "ask": 1.2, "timestamp": NOW_MS - 5}),
-                      json.dumps([{"symbol": "BTC-USD", "bid": "1", "ask": 2, "timestamp": "2025-11-13T10:00:00Z"}]),
-                      '{"symbol": "X", "bid": true, "ask": 1e999, "timestamp": 1}'])
-    legacy = json.dumps([{"timestamp": s + 1, "bid": 1.0, "ask": 1.1}, {"timestamp": s + 2.5, "bid": "1.0", "ask": 1.1},
-                         {"timestamp": START, "bid": True, "ask": None}])
-    parquet = ticks_to_parquet(np.array([START, START + 1, START + 2]), np.array([1.0, 1.1, 2.0]), np.array([1.1, 1.1, 1.0]))
+    feed = "\n".join(
+        [
+            json.dumps({"symbol": "EURUSD", "bid": 1.1, "ask": 1.2, "timestamp": NOW_MS - 5}),
+            json.dumps([{"symbol": "BTC-USD", "bid": "1", "ask": 2, "timestamp": "2025-11-13T10:00:00Z"}]),
+            '{"symbol": "X", "bid": true, "ask": 1e999, "timestamp": 1}',
+        ]
+    )
+    legacy = json.dumps(
+        [
+            {"timestamp": s + 1, "bid": 1.0, "ask": 1.1},
+            {"timestamp": s + 2.5, "bid": "1.0", "ask": 1.1},
+            {"timestamp": START, "bid": True, "ask": None},
+        ]
+    )
+    parquet = ticks_to_parquet(
+        np.array([START, START + 1, START + 2]), np.array([1.0, 1.1, 2.0]), np.array([1.1, 1.1, 1.0])
+    )
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(pa.table({"ts": pa.array([START], pa.timestamp("us")), "bid": [True], "ask": pa.array([2], pa.int32())}), buf)
-    return {"parser": bytes([PARSER]) + feed.encode(), "legacy_json": bytes([JSON_PART]) + legacy.encode(),
-            "parquet": bytes([PARQUET_PART]) + parquet, "parquet_odd_types": bytes([PARQUET_PART]) + buf.getvalue()}
+    pq.write_table(
+        pa.table({"ts": pa.array([START], pa.timestamp("us")), "bid": [True], "ask": pa.array([2], pa.int32())}), buf
+    )
+    return {
+        "parser": bytes([PARSER]) + feed.encode(),
+        "legacy_json": bytes([JSON_PART]) + legacy.encode(),
+        "parquet": bytes([PARQUET_PART]) + parquet,
+        "parquet_odd_types": bytes([PARQUET_PART]) + buf.getvalue(),
+    }
 
 
 def main(argv: list[str]) -> None:

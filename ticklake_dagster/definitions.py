@@ -7,15 +7,25 @@ Production: TICKLAKE_LAKE_URL=s3://... with R2_* credentials, and DATABASE_URL f
 import dagster as dg
 
 from ticklake_dagster.defs.assets import HIGHER_TIMEFRAME_SPECS, candles_5m, r2_ticks, raw_ticks
-from ticklake_dagster.defs.assets.lake_stats import lake_stats
 from ticklake_dagster.defs.assets.dukascopy import dukascopy_ticks
 from ticklake_dagster.defs.assets.history import history_month
-from ticklake_dagster.defs.retention import candle_retention_job
-from ticklake_dagster.defs.schedules import candle_retention_schedule, daily_candles_schedule, lake_stats_job, lake_stats_schedule
-from ticklake_dagster.defs.sensors import alert_sensor, lake_sensor
+from ticklake_dagster.defs.assets.lake_stats import lake_stats
 from ticklake_dagster.defs.resources import (
-    AlertWebhookResource, DatabaseResource, DukascopyResource, IngesterResource, LakeResource, TicklakeSettings,
+    AlertWebhookResource,
+    DatabaseResource,
+    DukascopyResource,
+    IngesterResource,
+    LakeResource,
+    TicklakeSettings,
 )
+from ticklake_dagster.defs.retention import candle_retention_job
+from ticklake_dagster.defs.schedules import (
+    candle_retention_schedule,
+    daily_candles_schedule,
+    lake_stats_job,
+    lake_stats_schedule,
+)
+from ticklake_dagster.defs.sensors import alert_sensor, lake_sensor
 
 
 def build_resources() -> dict:

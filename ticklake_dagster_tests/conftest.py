@@ -13,9 +13,9 @@ import psycopg2
 import pytest
 from botocore.config import Config
 
+from ticklake_dagster.core.timeframes import ROLLUPS
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster.defs.resources import database as database_module
-from ticklake_dagster.core.timeframes import ROLLUPS
 from ticklake_dagster_tests import servers
 
 
@@ -86,8 +86,11 @@ def s3_endpoint():
 def s3_bucket(s3_endpoint, request) -> str:
     name = f"lake-{abs(hash(request.node.nodeid)) % 10**10}"
     client = boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
         config=Config(request_checksum_calculation="when_required"),
     )
     client.create_bucket(Bucket=name)
@@ -97,8 +100,12 @@ def s3_bucket(s3_endpoint, request) -> str:
 @pytest.fixture
 def s3_lake_resource(s3_endpoint, s3_bucket) -> LakeResource:
     return LakeResource(
-        url=f"s3://{s3_bucket}/lake", endpoint_url=s3_endpoint,
-        access_key_id="test", secret_access_key="test", region_name="us-east-1", max_attempts=2,
+        url=f"s3://{s3_bucket}/lake",
+        endpoint_url=s3_endpoint,
+        access_key_id="test",
+        secret_access_key="test",
+        region_name="us-east-1",
+        max_attempts=2,
     )
 
 

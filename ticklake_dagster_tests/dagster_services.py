@@ -91,7 +91,9 @@ class BackfillMeasure:
     failed: list[str]
     partitions: int
     events: dict[str, int]  # event-log rows written during the backfill, by kind, and "total"
-    timeline: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)  # per run: created, started, ended (s from launch)
+    timeline: list[tuple[float, float, float]] = dataclasses.field(
+        default_factory=list
+    )  # per run: created, started, ended (s from launch)
     backfill_id: str = ""
 
     def print_timeline(self) -> None:
@@ -101,14 +103,18 @@ class BackfillMeasure:
         created = [c for c, _, _ in self.timeline]
         waits = [s - c for c, s, _ in self.timeline]
         works = [e - s for _, s, e in self.timeline]
-        print(f"runs created from {min(created):.1f}s to {max(created):.1f}s after launch; "
-              f"queued+starting {sum(waits) / len(waits):.1f}s mean; working {sum(works) / len(works):.1f}s mean "
-              f"({min(works):.1f}-{max(works):.1f}s), {sum(works):.0f} run-seconds in all = "
-              f"{sum(works) / self.wall:.2f} runs working on average; last run ended {max(e for _, _, e in self.timeline):.1f}s")
+        print(
+            f"runs created from {min(created):.1f}s to {max(created):.1f}s after launch; "
+            f"queued+starting {sum(waits) / len(waits):.1f}s mean; working {sum(works) / len(works):.1f}s mean "
+            f"({min(works):.1f}-{max(works):.1f}s), {sum(works):.0f} run-seconds in all = "
+            f"{sum(works) / self.wall:.2f} runs working on average; last run ended {max(e for _, _, e in self.timeline):.1f}s"
+        )
 
     def print_events(self) -> None:
         rows = self.events["total"]
-        print(f"event-log rows written: {rows} ({rows / self.partitions:.1f} per partition, {rows / max(self.runs, 1):.0f} per run)")
+        print(
+            f"event-log rows written: {rows} ({rows / self.partitions:.1f} per partition, {rows / max(self.runs, 1):.0f} per run)"
+        )
         for kind in sorted(self.events):
             if kind != "total" and self.events[kind]:
                 print(f"  {kind}: {self.events[kind]} ({self.events[kind] / self.partitions:.2f} per partition)")
@@ -152,8 +158,11 @@ class DagsterServices:
                 running = sensor["sensorState"]["status"] == "RUNNING"
                 if sensor["name"] in keep:
                     if not running:  # a stop from an earlier run of the services stays in the instance
-                        selector = {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
-                                    "sensorName": sensor["name"]}
+                        selector = {
+                            "repositoryLocationName": repo["location"]["name"],
+                            "repositoryName": repo["name"],
+                            "sensorName": sensor["name"],
+                        }
                         started = self.graphql(START_SENSOR, {"selector": selector})["startSensor"]
                         if started["__typename"] != "Sensor":
                             raise RuntimeError(f"sensor {sensor['name']} not started: {started}")
@@ -166,7 +175,9 @@ class DagsterServices:
                     stopped.append(schedule["name"])
         return stopped
 
-    def launch_backfill(self, asset_keys: list[str], partition_names: list[str], title: str = "ticklake backfill") -> str:
+    def launch_backfill(
+        self, asset_keys: list[str], partition_names: list[str], title: str = "ticklake backfill"
+    ) -> str:
         """What the asset page's Materialize → partitions dialog sends."""
         params = {
             "assetSelection": [{"path": [key]} for key in asset_keys],
@@ -200,7 +211,9 @@ class DagsterServices:
         counts["total"] = sum(counts.values())
         return counts
 
-    def measure_backfill(self, asset_keys: list[str], partition_names: list[str], title: str, timeout: float) -> "BackfillMeasure":
+    def measure_backfill(
+        self, asset_keys: list[str], partition_names: list[str], title: str, timeout: float
+    ) -> "BackfillMeasure":
         """Launch a backfill as the asset page does, wait for it, and count what Dagster wrote meanwhile."""
         import dagster as dg
 
@@ -219,18 +232,31 @@ class DagsterServices:
         failed = [r.dagster_run.run_id for r in records if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
         timeline = sorted(
             (r.create_timestamp.timestamp() - launched, r.start_time - launched, r.end_time - launched)
-            for r in records if r.start_time and r.end_time
+            for r in records
+            if r.start_time and r.end_time
         )
-        return BackfillMeasure(status, wall, len(records), failed, len(partition_names),
-                               {k: after[k] - before.get(k, 0) for k in after}, timeline, backfill)
+        return BackfillMeasure(
+            status,
+            wall,
+            len(records),
+            failed,
+            len(partition_names),
+            {k: after[k] - before.get(k, 0) for k in after},
+            timeline,
+            backfill,
+        )
 
     def tail_logs(self, chars: int = 4000) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log"))
+        )
 
 
 def _start(args: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
     # Own session: stopping a service stops its children (run workers, the webserver's code server) too.
-    return subprocess.Popen(args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -247,7 +273,9 @@ def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def dagster_services(env: dict, workdir: Path, *, grpc: bool, automation: bool = True, keep_running: tuple[str, ...] = ()):
+def dagster_services(
+    env: dict, workdir: Path, *, grpc: bool, automation: bool = True, keep_running: tuple[str, ...] = ()
+):
     """Start the webserver and the daemon on a workspace file (plus `dagster api grpc` when grpc=True).
 
     automation=False turns sensors and schedules off before the daemon starts, except the sensors in keep_running.
@@ -264,15 +292,33 @@ def dagster_services(env: dict, workdir: Path, *, grpc: bool, automation: bool =
         if grpc:
             grpc_port = free_port()
             server = _start(
-                [str(BIN / "dagster"), "api", "grpc", "-m", DEFINITIONS_MODULE, "-h", "127.0.0.1", "-p", str(grpc_port),
-                 "--location-name", LOCATION],
-                env, logs / "grpc.log", cwd,
+                [
+                    str(BIN / "dagster"),
+                    "api",
+                    "grpc",
+                    "-m",
+                    DEFINITIONS_MODULE,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(grpc_port),
+                    "--location-name",
+                    LOCATION,
+                ],
+                env,
+                logs / "grpc.log",
+                cwd,
             )
             procs.append(server)
             wait_for_port(grpc_port, server, timeout=120)
         workspace = workspace_yaml(workdir / "workspace.yaml", grpc_port)
         port = free_port()
-        web = _start([str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)], env, logs / "webserver.log", cwd)
+        web = _start(
+            [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+            env,
+            logs / "webserver.log",
+            cwd,
+        )
         procs.append(web)
         wait_for_port(port, web, timeout=180)
         services = DagsterServices(f"http://127.0.0.1:{port}", env["TICKLAKE_DAGSTER_PG_URL"], logs)

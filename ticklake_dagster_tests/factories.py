@@ -8,11 +8,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key
 from ticklake_dagster.lake.parts import ticks_to_parquet
 
 DAY = dt.date(2025, 11, 13)  # a Thursday
@@ -70,8 +70,14 @@ def reference_candles(ticks: pd.DataFrame, rule: str = "5min") -> pd.DataFrame:
     spread = pd.Series((ticks["ask"] - ticks["bid"]).to_numpy(), index=index)
     r = mid.resample(rule)
     out = pd.DataFrame(
-        {"open": r.first(), "high": r.max(), "low": r.min(), "close": r.last(),
-         "trades": r.count(), "spread_avg": spread.resample(rule).mean()}
+        {
+            "open": r.first(),
+            "high": r.max(),
+            "low": r.min(),
+            "close": r.last(),
+            "trades": r.count(),
+            "spread_avg": spread.resample(rule).mean(),
+        }
     )
     out = out[out["trades"] > 0]
     out.index.name = "time"

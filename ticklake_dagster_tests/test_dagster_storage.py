@@ -17,13 +17,19 @@ RANGE = ("2025-01-01", "2025-01-10")
 days_partitions_def = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-11")
 
 
-@dg.asset(partitions_def=days_partitions_def, backfill_policy=dg.BackfillPolicy.single_run(),
-          check_specs=[dg.AssetCheckSpec("rows", asset="days")], config_schema={"fail": bool})
+@dg.asset(
+    partitions_def=days_partitions_def,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[dg.AssetCheckSpec("rows", asset="days")],
+    config_schema={"fail": bool},
+)
 def days(context: dg.AssetExecutionContext):
     if context.op_execution_context.op_config["fail"]:
         raise RuntimeError("the day's source is gone")
-    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)},
-                                check_results=[dg.AssetCheckResult(check_name="rows", passed=True)])
+    return dg.MaterializeResult(
+        metadata={"days": len(context.partition_keys)},
+        check_results=[dg.AssetCheckResult(check_name="rows", passed=True)],
+    )
 
 
 def storage_overrides(url: str, pooled: bool) -> dict:
@@ -31,8 +37,10 @@ def storage_overrides(url: str, pooled: bool) -> dict:
     url = psycopg2_url(url)
     if not pooled:
         return {"storage": {"postgres": {"postgres_url": url}}}
-    return {section: {"module": module, "class": cls, "config": {"postgres_url": url}}
-            for section, module, cls in STORAGE_CLASSES}
+    return {
+        section: {"module": module, "class": cls, "config": {"postgres_url": url}}
+        for section, module, cls in STORAGE_CLASSES
+    }
 
 
 def ranged_runs(instance: dg.DagsterInstance) -> tuple[list[str], int]:
@@ -42,8 +50,13 @@ def ranged_runs(instance: dg.DagsterInstance) -> tuple[list[str], int]:
     tags = {"dagster/asset_partition_range_start": RANGE[0], "dagster/asset_partition_range_end": RANGE[1]}
     run_ids = []
     for fail in (False, True):
-        result = dg.materialize([days], instance=instance, tags=tags, raise_on_error=False,
-                                run_config={"ops": {"days": {"config": {"fail": fail}}}})
+        result = dg.materialize(
+            [days],
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_config={"ops": {"days": {"config": {"fail": fail}}}},
+        )
         assert result.success is not fail
         run_ids.append(result.run_id)
     return run_ids, len(opened)
@@ -53,14 +66,23 @@ def what_the_ui_reads(instance: dg.DagsterInstance, run_ids: list[str]) -> dict:
     """Per run: event types; per asset: planned partitions, last run, failed partitions, check history."""
     storage = instance.event_log_storage
     index = {run_id: i for i, run_id in enumerate(run_ids)}
-    records = instance.get_event_records(dg.EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=dg.AssetKey("days")))
+    records = instance.get_event_records(
+        dg.EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=dg.AssetKey("days"))
+    )
     checks = storage.get_asset_check_execution_history(dg.AssetCheckKey(dg.AssetKey("days"), "rows"), limit=10)
     return {
-        "events": [collections.Counter(e.dagster_event_type for e in instance.all_logs(r) if e.dagster_event_type) for r in run_ids],
+        "events": [
+            collections.Counter(e.dagster_event_type for e in instance.all_logs(r) if e.dagster_event_type)
+            for r in run_ids
+        ],
         "planned": sorted((index[r.run_id], r.partition_key) for r in records),
         "last_run": index[instance.get_asset_records([dg.AssetKey("days")])[0].asset_entry.last_run_id],
-        "failed": sorted((k, index[v[0]]) for k, v in
-                         storage.get_latest_asset_partition_materialization_attempts_without_materializations(dg.AssetKey("days")).items()),
+        "failed": sorted(
+            (k, index[v[0]])
+            for k, v in storage.get_latest_asset_partition_materialization_attempts_without_materializations(
+                dg.AssetKey("days")
+            ).items()
+        ),
         "materialized": sorted(instance.get_materialized_partitions(dg.AssetKey("days"))),
         "checks": sorted((index[c.run_id], c.status.value) for c in checks),
     }
@@ -70,7 +92,10 @@ def test_the_ui_reads_the_same_from_the_pooled_event_log_as_from_dagsters(pg_ser
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
     seen, opened = {}, {}
     for pooled in (False, True):
-        with servers.fresh_database(pg_server_url) as url, dg.instance_for_test(overrides=storage_overrides(url, pooled)) as instance:
+        with (
+            servers.fresh_database(pg_server_url) as url,
+            dg.instance_for_test(overrides=storage_overrides(url, pooled)) as instance,
+        ):
             assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage) is pooled
             run_ids, opened[pooled] = ranged_runs(instance)
             seen[pooled] = what_the_ui_reads(instance, run_ids)
@@ -91,8 +116,18 @@ def pooled_storage(database_url):
 
 
 def store_log_line(storage: PooledPostgresEventLogStorage, run_id: str) -> None:
-    storage.store_event(dg.EventLogEntry(error_info=None, level="INFO", user_message="hello", run_id=run_id,
-                                         timestamp=0.0, step_key=None, job_name="job", dagster_event=None))
+    storage.store_event(
+        dg.EventLogEntry(
+            error_info=None,
+            level="INFO",
+            user_message="hello",
+            run_id=run_id,
+            timestamp=0.0,
+            step_key=None,
+            job_name="job",
+            dagster_event=None,
+        )
+    )
 
 
 def test_a_connection_the_server_dropped_is_replaced_not_reported(pooled_storage, database_url):
@@ -100,7 +135,9 @@ def test_a_connection_the_server_dropped_is_replaced_not_reported(pooled_storage
     admin = psycopg2.connect(database_url)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     admin.close()
     store_log_line(pooled_storage, "after")
     assert [len(pooled_storage.get_logs_for_run(r)) for r in ("before", "after")] == [1, 1]

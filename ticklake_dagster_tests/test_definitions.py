@@ -1,7 +1,7 @@
 import dagster as dg
 
-from ticklake_dagster.defs.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.definitions import defs
+from ticklake_dagster.defs.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.defs.partitions import ticks_partitions_def
 from ticklake_dagster.defs.resources import TicklakeSettings
 
@@ -56,7 +56,13 @@ def test_dagster_definitions_validate_runs_from_the_repository_root(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "TICKLAKE_", "DATABASE_URL"))}
     env.update(TICKLAKE_HOME=str(tmp_path / "home"), PYTHONPATH=str(root))
     dagster = Path(sys.executable).with_name("dagster")
-    proc = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "TICKLAKE_DAGSTER_PG_URL" not in proc.stderr

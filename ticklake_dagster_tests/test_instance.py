@@ -12,8 +12,8 @@ from dagster._core.events import EngineEventData
 from dagster._core.utils import make_new_run_id
 from dagster_postgres import PostgresRunStorage
 
-from ticklake_dagster.defs.dagster_internals import PooledPostgresEventLogStorage
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.defs.dagster_internals import PooledPostgresEventLogStorage
 from ticklake_dagster.defs.instance import POOLS, fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
 from ticklake_dagster.lake.scan import lake_symbols
 
@@ -67,7 +67,9 @@ def test_dagster_yaml_fails_runs_that_never_start_instead_of_resuming_them(confi
 
 
 def started_run(instance: dg.DagsterInstance, pid: int | None) -> str:
-    run = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED))
+    run = instance.add_run(
+        dg.DagsterRun(job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED)
+    )
     if pid is not None:
         instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
     return run.run_id
@@ -95,15 +97,22 @@ def test_started_runs_whose_worker_is_gone_are_marked_failed():
         unreported = started_run(instance, None)
         assert fail_orphaned_runs(instance) == [gone]
         status = {r: instance.get_run_by_id(r).status for r in (gone, alive, unreported)}
-        assert status == {gone: dg.DagsterRunStatus.FAILURE, alive: dg.DagsterRunStatus.STARTED,
-                          unreported: dg.DagsterRunStatus.STARTED}
+        assert status == {
+            gone: dg.DagsterRunStatus.FAILURE,
+            alive: dg.DagsterRunStatus.STARTED,
+            unreported: dg.DagsterRunStatus.STARTED,
+        }
         assert fail_orphaned_runs(instance) == []
 
 
 def test_symbols_found_in_the_lake_are_registered_once(file_lake_resource):
     lake = file_lake_resource.get_lake()
-    for key in ("ticks/EURUSD/2025/11/13/part-1-a.parquet", "ticks/BTC-USD/2025/11/13/part-1-a.parquet",
-                "ticks/bad symbol/2025/11/13/part-1-a.parquet", "ticks/lower/2025/11/13/part-1-a.parquet"):
+    for key in (
+        "ticks/EURUSD/2025/11/13/part-1-a.parquet",
+        "ticks/BTC-USD/2025/11/13/part-1-a.parquet",
+        "ticks/bad symbol/2025/11/13/part-1-a.parquet",
+        "ticks/lower/2025/11/13/part-1-a.parquet",
+    ):
         lake.put(key, b"")
     assert lake_symbols(lake) == ["BTC-USD", "EURUSD"]
     with dg.instance_for_test() as instance:

@@ -14,10 +14,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ticklake_dagster.api import lake_fallback
-from ticklake_dagster.api.models import Candle, ErrorBody, Health, Metadata, Symbols, Timeframe, Timeframes, TimeframeWidth
+from ticklake_dagster.api.models import (
+    Candle,
+    ErrorBody,
+    Health,
+    Metadata,
+    Symbols,
+    Timeframe,
+    Timeframes,
+    TimeframeWidth,
+)
 from ticklake_dagster.api.sql import CandleDatabase, CandleStore, DatabaseUnavailable
-from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, day_seconds
+from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.redaction import RedactingFilter
 from ticklake_dagster.core.symbols import validate_symbol
 from ticklake_dagster.core.timeframes import BY_NAME, TIMEFRAMES
@@ -36,9 +45,16 @@ ERROR_RESPONSES = {
     400: {"model": ErrorBody, "description": "A parameter is missing or invalid"},
     503: {"model": ErrorBody, "description": "The database, or the lake for days only it holds, is unreachable"},
 }
-LAKE_DAYS_RESPONSE = {200: {"headers": {lake_fallback.LAKE_DAYS_HEADER: {
-    "description": "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none",
-    "schema": {"type": "string"}}}}}
+LAKE_DAYS_RESPONSE = {
+    200: {
+        "headers": {
+            lake_fallback.LAKE_DAYS_HEADER: {
+                "description": "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none",
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
 UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
 
 DESCRIPTION = """\
@@ -52,10 +68,16 @@ that fills `candles_5m`: the response header `X-Ticklake-Lake-Days` lists them, 
 TICKLAKE_ONDEMAND_MAX_DAYS (31) per request; 503 when the lake cannot be read for them.
 """
 
-SymbolParam = Annotated[str, Query(
-    description="1-32 characters of A-Z 0-9 . _ -, starting with a letter or digit, no '..'",
-    min_length=1, max_length=32, pattern=OPENAPI_SYMBOL_PATTERN, examples=["EURUSD"],
-)]
+SymbolParam = Annotated[
+    str,
+    Query(
+        description="1-32 characters of A-Z 0-9 . _ -, starting with a letter or digit, no '..'",
+        min_length=1,
+        max_length=32,
+        pattern=OPENAPI_SYMBOL_PATTERN,
+        examples=["EURUSD"],
+    ),
+]
 
 
 class ApiError(Exception):
@@ -126,7 +148,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LakeUnavailable)
     async def lake_unavailable(request: Request, exc: LakeUnavailable):
         log.warning("lake unavailable: %s", exc.reason)
-        return _error(503, "Lake unavailable: the range needs days only the lake holds; retry later", {"Retry-After": "5"})
+        return _error(
+            503, "Lake unavailable: the range needs days only the lake holds; retry later", {"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -159,14 +183,23 @@ def _version() -> str:
         return "0"
 
 
-def create_app(database: CandleDatabase | None = None, *, store: CandleStore | None = None,
-               pool_size: int = 8, pooled: bool = True, migrate: bool = True, metadata_ttl_s: float = 5.0,
-               lake: LakeCandles | None = None) -> FastAPI:
+def create_app(
+    database: CandleDatabase | None = None,
+    *,
+    store: CandleStore | None = None,
+    pool_size: int = 8,
+    pooled: bool = True,
+    migrate: bool = True,
+    metadata_ttl_s: float = 5.0,
+    lake: LakeCandles | None = None,
+) -> FastAPI:
     """The API and chart page over `database` (a DatabaseResource), or over a ready `store`, and, when
     `lake` is given, candles built from it for the days the database does not hold."""
     if store is None and database is None:
         raise ValueError("create_app needs a database or a store")
-    store = store or CandleStore(database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s)
+    store = store or CandleStore(
+        database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -180,14 +213,24 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
             lake.close()
 
     # docs_url/redoc_url off: FastAPI's docs pages load their scripts from a CDN.
-    app = FastAPI(title="ticklake candles API", version=_version(), description=DESCRIPTION,
-                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="ticklake candles API",
+        version=_version(),
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.store = store
     app.state.lake = lake
     install_error_handlers(app)
 
-    @app.get("/api/candles", response_model=list[Candle], responses={**LAKE_DAYS_RESPONSE, **ERROR_RESPONSES, **UNKNOWN_SYMBOL},
-             summary="Candles of a symbol and timeframe in a time range")
+    @app.get(
+        "/api/candles",
+        response_model=list[Candle],
+        responses={**LAKE_DAYS_RESPONSE, **ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+        summary="Candles of a symbol and timeframe in a time range",
+    )
     def candles(
         symbol: SymbolParam,
         timeframe: Annotated[Timeframe, Query(description="Bucket width")],
@@ -204,17 +247,26 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
             raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
         spanned = bucket_count(start, end, BY_NAME[timeframe].seconds)
         if spanned > limit:
-            raise ApiError(400, f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
-                                "narrow from/to or use a larger timeframe")
+            raise ApiError(
+                400,
+                f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
+                "narrow from/to or use a larger timeframe",
+            )
         answer = lake_fallback.candles(store, lake, symbol, timeframe, start, end, limit)
         if answer.body is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
-        headers = {lake_fallback.LAKE_DAYS_HEADER: ",".join(str(d) for d in answer.lake_days)} if answer.lake_days else None
+        headers = (
+            {lake_fallback.LAKE_DAYS_HEADER: ",".join(str(d) for d in answer.lake_days)} if answer.lake_days else None
+        )
         return Response(content=answer.body, media_type="application/json", headers=headers)
 
-    @app.get("/api/metadata", response_model=Metadata, response_model_exclude_none=True,
-             responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
-             summary="What the API holds for a symbol")
+    @app.get(
+        "/api/metadata",
+        response_model=Metadata,
+        response_model_exclude_none=True,
+        responses={**ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+        summary="What the API holds for a symbol",
+    )
     def symbol_metadata(symbol: SymbolParam):
         """First and last 5-minute candle, their count, the timeframes holding candles, and the lake's days.
 
@@ -223,22 +275,39 @@ def create_app(database: CandleDatabase | None = None, *, store: CandleStore | N
         validate_symbol(symbol)
         found = store.metadata(symbol)
         span = lake_fallback.lake_span(lake, symbol)
-        lake_days = {"lake_first_day": str(span[0]), "lake_last_day": str(span[1]), "lake_max_days": lake.max_days} if span else {}
+        lake_days = (
+            {"lake_first_day": str(span[0]), "lake_last_day": str(span[1]), "lake_max_days": lake.max_days}
+            if span
+            else {}
+        )
         if found is None and span is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
         if found is None:  # only the lake holds it: every timeframe is built from there
-            return Metadata(symbol=symbol, timeframes=list(BY_NAME), first=day_seconds(span[0]),
-                            last=day_seconds(span[1]) + 86_400 - 300, count=0, **lake_days)
-        return Metadata(symbol=found.symbol, timeframes=found.timeframes, first=found.first, last=found.last,
-                        count=found.count, **lake_days)
+            return Metadata(
+                symbol=symbol,
+                timeframes=list(BY_NAME),
+                first=day_seconds(span[0]),
+                last=day_seconds(span[1]) + 86_400 - 300,
+                count=0,
+                **lake_days,
+            )
+        return Metadata(
+            symbol=found.symbol,
+            timeframes=found.timeframes,
+            first=found.first,
+            last=found.last,
+            count=found.count,
+            **lake_days,
+        )
 
     @app.get("/api/timeframes", response_model=Timeframes, summary="Timeframes and their bucket widths")
     def timeframes():
         """The chart reads its timeframe picker and bucket widths from here."""
         return Timeframes(timeframes=[TimeframeWidth(name=tf.name, seconds=tf.seconds) for tf in TIMEFRAMES])
 
-    @app.get("/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]},
-             summary="Symbols with candles")
+    @app.get(
+        "/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]}, summary="Symbols with candles"
+    )
     def symbols():
         return Symbols(symbols=store.symbols())
 

@@ -12,8 +12,8 @@ import datetime as dt
 import json
 
 from ticklake_dagster.api.sql import CandleStore
-from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, to_records, utc_day
+from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.sessions import trading_window
 from ticklake_dagster.core.settings import env_number
 from ticklake_dagster.core.timeframes import BY_NAME
@@ -39,8 +39,16 @@ def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def candles(store: CandleStore, lake: LakeCandles | None, symbol: str, timeframe: str, start: int, end: int,
-            limit: int, today: dt.date | None = None) -> Answer:
+def candles(
+    store: CandleStore,
+    lake: LakeCandles | None,
+    symbol: str,
+    timeframe: str,
+    start: int,
+    end: int,
+    limit: int,
+    today: dt.date | None = None,
+) -> Answer:
     """The candles of [start, end] (unix s) from the database, and from the lake for the days it lacks."""
     if lake is None:
         return Answer(store.candles_json(symbol, timeframe, start, end, limit), [])

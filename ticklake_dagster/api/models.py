@@ -24,7 +24,9 @@ class Metadata(BaseModel):
     first: int = Field(description="First 5-minute candle, unix seconds")
     last: int = Field(description="Last 5-minute candle, unix seconds")
     count: int = Field(description="Number of 5-minute candles in the database")
-    lake_first_day: str | None = Field(default=None, description="First UTC day (YYYY-MM-DD) the lake's ticks_daily/ holds")
+    lake_first_day: str | None = Field(
+        default=None, description="First UTC day (YYYY-MM-DD) the lake's ticks_daily/ holds"
+    )
     lake_last_day: str | None = Field(default=None, description="Last UTC day the lake's ticks_daily/ holds")
     lake_max_days: int | None = Field(default=None, description="Most days one candles request may build from the lake")
 

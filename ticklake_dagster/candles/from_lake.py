@@ -23,10 +23,10 @@ import numpy as np
 from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.core.errors import LakeError
-from ticklake_dagster.lake.storage import Lake
-from ticklake_dagster.lake.keys import DAILY_ROOT, daily_key
 from ticklake_dagster.core.symbols import validate_symbol
+from ticklake_dagster.lake.keys import DAILY_ROOT, daily_key
 from ticklake_dagster.lake.parts import read_daily
+from ticklake_dagster.lake.storage import Lake
 
 DEFAULT_MAX_DAYS = 31
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
@@ -65,25 +65,34 @@ def build_day(lake: Lake, symbol: str, day: dt.date) -> DayCandles:
     candles = build_candles(read_daily(lake.get(daily_key(symbol, day))))
     return DayCandles(
         time=(candles["time"].to_numpy(dtype="int64") // 1000),
-        open=candles["open"].to_numpy(dtype="float64"), high=candles["high"].to_numpy(dtype="float64"),
-        low=candles["low"].to_numpy(dtype="float64"), close=candles["close"].to_numpy(dtype="float64"),
+        open=candles["open"].to_numpy(dtype="float64"),
+        high=candles["high"].to_numpy(dtype="float64"),
+        low=candles["low"].to_numpy(dtype="float64"),
+        close=candles["close"].to_numpy(dtype="float64"),
         trades=candles["trades"].to_numpy(dtype="int64"),
     )
 
 
 def rollup(days: list[DayCandles], width_s: int) -> DayCandles:
     """Concatenate days (in time order) and roll 5-minute candles up to `width_s`-second buckets."""
-    cols = {c: np.concatenate([getattr(d, c) for d in days]) if days else np.empty(0, "int64" if c in ("time", "trades") else "float64")
-            for c in COLUMNS}
+    cols = {
+        c: np.concatenate([getattr(d, c) for d in days])
+        if days
+        else np.empty(0, "int64" if c in ("time", "trades") else "float64")
+        for c in COLUMNS
+    }
     if width_s == 300 or len(cols["time"]) == 0:
         return DayCandles(**cols)
     buckets = cols["time"] // width_s
     starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
     ends = np.r_[starts[1:], len(buckets)] - 1
     return DayCandles(
-        time=buckets[starts] * width_s, open=cols["open"][starts],
-        high=np.maximum.reduceat(cols["high"], starts), low=np.minimum.reduceat(cols["low"], starts),
-        close=cols["close"][ends], trades=np.add.reduceat(cols["trades"], starts),
+        time=buckets[starts] * width_s,
+        open=cols["open"][starts],
+        high=np.maximum.reduceat(cols["high"], starts),
+        low=np.minimum.reduceat(cols["low"], starts),
+        close=cols["close"][ends],
+        trades=np.add.reduceat(cols["trades"], starts),
     )
 
 
@@ -97,8 +106,14 @@ def to_records(c: DayCandles, start: int, end: int) -> list[dict]:
     keep &= np.isfinite(c.open) & np.isfinite(c.high) & np.isfinite(c.low) & np.isfinite(c.close)
     return [
         {"time": t, "open": o, "high": h, "low": lo, "close": cl, "trades": n}
-        for t, o, h, lo, cl, n in zip(c.time[keep].tolist(), c.open[keep].tolist(), c.high[keep].tolist(),
-                                       c.low[keep].tolist(), c.close[keep].tolist(), c.trades[keep].tolist())
+        for t, o, h, lo, cl, n in zip(
+            c.time[keep].tolist(),
+            c.open[keep].tolist(),
+            c.high[keep].tolist(),
+            c.low[keep].tolist(),
+            c.close[keep].tolist(),
+            c.trades[keep].tolist(),
+        )
     ]
 
 
@@ -184,7 +199,7 @@ class LakeDays:
         found = {}
         for obj in self.lake.list(prefix):
             try:
-                day = dt.date.fromisoformat(obj.key[len(prefix):len(prefix) + 10])
+                day = dt.date.fromisoformat(obj.key[len(prefix) : len(prefix) + 10])
             except ValueError:
                 continue
             if obj.key == daily_key(symbol, day):
@@ -195,14 +210,21 @@ class LakeDays:
 class LakeCandles:
     """Candles of lake days for the API: listing, cache, bounded parallel builds, one error type."""
 
-    def __init__(self, lake: Lake, *, max_days: int = DEFAULT_MAX_DAYS, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 listing_ttl_s: float = DEFAULT_LISTING_TTL_S):
+    def __init__(
+        self,
+        lake: Lake,
+        *,
+        max_days: int = DEFAULT_MAX_DAYS,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        listing_ttl_s: float = DEFAULT_LISTING_TTL_S,
+    ):
         self.lake = lake
         self.max_days = max_days
         self.index = LakeDays(lake, listing_ttl_s)
         self.cache = DayCache(cache_bytes)
-        self._pool = ThreadPoolExecutor(max_workers=min(8, max(4, lake.fetch_concurrency)),
-                                        thread_name_prefix="ticklake-lake")
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(8, max(4, lake.fetch_concurrency)), thread_name_prefix="ticklake-lake"
+        )
 
     def days_between(self, symbol: str, first: dt.date, last: dt.date) -> list[dt.date]:
         return sorted(d for d in self.index.days(symbol) if first <= d <= last)
@@ -236,4 +258,3 @@ def utc_day(seconds: int) -> dt.date:
 
 def day_seconds(day: dt.date) -> int:
     return day_start_ms(day) // 1000
-

@@ -13,13 +13,12 @@ import datetime as dt
 
 import pandas as pd
 
-from ticklake_dagster.candles.sql import WriteStats, read_back, retention_cutoff, write_window
 from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.candles.sql import WriteStats, read_back, refresh_after_write, retention_cutoff, write_window
 from ticklake_dagster.core.days import day_window
 from ticklake_dagster.lake.keys import RAW_ROOT
 from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.ticks.compaction import CompactedDay, compact_day
-from ticklake_dagster.candles.sql import refresh_after_write
 
 
 def month_days(month: dt.date) -> list[dt.date]:
@@ -39,7 +38,7 @@ def days_with_parts(lake: Lake, symbol: str, month: dt.date) -> set[dt.date]:
     prefix = f"{RAW_ROOT}{symbol}/{month:%Y}/{month:%m}/"
     found = set()
     for folder in lake.list_dirs(prefix):
-        name = folder[len(prefix):].rstrip("/")
+        name = folder[len(prefix) :].rstrip("/")
         if name.isdigit() and len(name) == 2:
             try:
                 found.add(month.replace(day=int(name)))

@@ -105,7 +105,9 @@ def apply_migrations(conn, path: Path | None = None) -> MigrationReport:
                     conn.commit()
                 except Exception as e:
                     conn.rollback()
-                    raise DatabaseError(f"Migration {mig.file_for(flavor).name} failed: {describe_database_error(e)}") from None
+                    raise DatabaseError(
+                        f"Migration {mig.file_for(flavor).name} failed: {describe_database_error(e)}"
+                    ) from None
                 finally:
                     conn.autocommit = True
                 applied.append(mig.file_for(flavor).name)

@@ -7,8 +7,8 @@ import hashlib
 import pandas as pd
 from psycopg2.extras import execute_values
 
-from ticklake_dagster.core.days import day_window, utc_midnight
 from ticklake_dagster.candles.migrations import TIMESCALEDB
+from ticklake_dagster.core.days import day_window, utc_midnight
 from ticklake_dagster.core.timeframes import ROLLUPS
 
 # The same origin TimescaleDB's time_bucket uses for sub-month widths: a Monday at midnight UTC.
@@ -123,7 +123,9 @@ def lock_window(cur, symbol: str, start: dt.datetime, end: dt.datetime) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (window_lock_key(symbol, first + dt.timedelta(days=i)),))
 
 
-def write_window(cur, flavor: str, symbol: str, start: dt.datetime, end: dt.datetime, candles: pd.DataFrame) -> WriteStats:
+def write_window(
+    cur, flavor: str, symbol: str, start: dt.datetime, end: dt.datetime, candles: pd.DataFrame
+) -> WriteStats:
     """Replace the window's 5-minute candles; on plain PostgreSQL also recompute its rollup tables.
 
     TimescaleDB's continuous aggregates are refreshed by the caller, once per run, outside the transaction.
@@ -162,7 +164,9 @@ def read_back(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[tuple[str, d
                 " WHERE symbol = %s AND time >= %s AND time < %s ORDER BY time",
                 (symbol, start, end),
             )
-            frames.append(pd.DataFrame(cur.fetchall(), columns=["symbol", "time", "open", "high", "low", "close", "trades"]))
+            frames.append(
+                pd.DataFrame(cur.fetchall(), columns=["symbol", "time", "open", "high", "low", "close", "trades"])
+            )
     rows = pd.concat(frames, ignore_index=True) if frames else EMPTY_CANDLES.assign(symbol=[])
     if rows.empty:
         return {}
@@ -180,7 +184,9 @@ def count_rollups(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[str, int
     with conn.cursor() as cur:
         for symbol, (start, end) in _windows(symbol_days).items():
             for name in counts:
-                cur.execute(f"SELECT count(*) FROM {name} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
+                cur.execute(
+                    f"SELECT count(*) FROM {name} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end)
+                )
                 counts[name] += cur.fetchone()[0]
     return counts
 

@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, not bad input: still one line, the traceback only on request
         if os.environ.get("TICKLAKE_DEBUG"):
             raise
-        print(f"error: unexpected {type(e).__name__}: {redact(str(e).splitlines()[0]) if str(e) else ''} "
-              "(set TICKLAKE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(e).__name__}: {redact(str(e).splitlines()[0]) if str(e) else ''} "
+            "(set TICKLAKE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -11,17 +11,20 @@ from ticklake_dagster.core.errors import TicklakeError
 def add_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--setup-only", action="store_true",
-                        help="prepare DAGSTER_HOME under TICKLAKE_HOME and register the lake's symbols, then exit")
+    parser.add_argument(
+        "--setup-only",
+        action="store_true",
+        help="prepare DAGSTER_HOME under TICKLAKE_HOME and register the lake's symbols, then exit",
+    )
 
 
 def run(args) -> int:
     import dagster as dg
 
-    from ticklake_dagster.defs.instance import fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
-    from ticklake_dagster.lake.scan import lake_symbols
     from ticklake_dagster.commands.process_group import run_supervised
+    from ticklake_dagster.defs.instance import fail_orphaned_runs, init_pools, prepare_dagster_env, register_symbols
     from ticklake_dagster.defs.resources import LakeResource
+    from ticklake_dagster.lake.scan import lake_symbols
 
     env = prepare_dagster_env()
     os.environ.update(env)
@@ -41,8 +44,11 @@ def run(args) -> int:
     dagster = str(beside) if beside.is_file() else shutil.which("dagster")
     if not dagster:
         raise TicklakeError("The dagster command is not installed in this environment")
-    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); "
-          "stop with Ctrl-C or SIGTERM", flush=True)
+    print(
+        f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']}); "
+        "stop with Ctrl-C or SIGTERM",
+        flush=True,
+    )
     argv = [dagster, "dev", "-m", "ticklake_dagster.definitions", "-h", args.host, "-p", str(args.port)]
     code = run_supervised(argv, env, label="Dagster")
     # Everything is stopped; skip the interpreter's teardown of the Dagster modules imported above,

@@ -10,27 +10,59 @@ MAX_IMPORT_DAYS = 366 * 40
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
     p = sources.add_parser(
-        "dukascopy", help="Dukascopy's free tick history, one raw part per symbol-day",
+        "dukascopy",
+        help="Dukascopy's free tick history, one raw part per symbol-day",
         description="Fetch Dukascopy ticks hour by hour and write one raw part per symbol-day into the lake. "
         "Days already imported are skipped, so an interrupted import resumes where it stopped.",
     )
     p.add_argument("symbols", metavar="SYMBOL[,SYMBOL...]", help="Dukascopy instruments, e.g. EURUSD,USDJPY,XAUUSD")
     p.add_argument("days", metavar="START[:END]", help="UTC days YYYY-MM-DD, END inclusive and before today")
-    p.add_argument("--feed", choices=("bi5", "json"), default=None,
-                   help="bi5 datafeed files (default, or TICKLAKE_DUKASCOPY_FEED) or the JSON API")
-    p.add_argument("--url", default=None, help="the feed's base URL, e.g. a mirror (default TICKLAKE_DUKASCOPY_URL, "
-                   "else https://datafeed.dukascopy.com/datafeed or https://jetta.dukascopy.com/v1)")
-    p.add_argument("--as", dest="lake_symbol", metavar="LAKE_SYMBOL", default=None,
-                   help="store under this lake symbol (one instrument only)")
-    p.add_argument("--point-value", type=float, default=None, metavar="F",
-                   help="price = feed integer / F, for instruments not in the built-in table")
-    p.add_argument("--concurrency", type=int, default=None, metavar="N",
-                   help="requests in flight (default 8, or TICKLAKE_DUKASCOPY_CONCURRENCY)")
-    p.add_argument("--processes", type=int, default=None, metavar="N",
-                   help="worker processes that decode and encode days (default one per core from 28 days on, "
-                   "else 0: all in this process)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="re-import days already imported, and replace the live ingester's parts on days that have them")
+    p.add_argument(
+        "--feed",
+        choices=("bi5", "json"),
+        default=None,
+        help="bi5 datafeed files (default, or TICKLAKE_DUKASCOPY_FEED) or the JSON API",
+    )
+    p.add_argument(
+        "--url",
+        default=None,
+        help="the feed's base URL, e.g. a mirror (default TICKLAKE_DUKASCOPY_URL, "
+        "else https://datafeed.dukascopy.com/datafeed or https://jetta.dukascopy.com/v1)",
+    )
+    p.add_argument(
+        "--as",
+        dest="lake_symbol",
+        metavar="LAKE_SYMBOL",
+        default=None,
+        help="store under this lake symbol (one instrument only)",
+    )
+    p.add_argument(
+        "--point-value",
+        type=float,
+        default=None,
+        metavar="F",
+        help="price = feed integer / F, for instruments not in the built-in table",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests in flight (default 8, or TICKLAKE_DUKASCOPY_CONCURRENCY)",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes that decode and encode days (default one per core from 28 days on, "
+        "else 0: all in this process)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="re-import days already imported, and replace the live ingester's parts on days that have them",
+    )
     p.add_argument("--dry-run", action="store_true", help="show what would be fetched; fetch and write nothing")
 
 
@@ -44,16 +76,18 @@ def parse_import_days(text: str, today: dt.date) -> list[dt.date]:
     if start >= today:
         raise InvalidInput(f"Invalid range {text!r}: it is in the future (today is {today} UTC)")
     if end >= today:
-        raise InvalidInput(f"Invalid range {text!r}: {end} is not over yet; the last whole UTC day is {today - dt.timedelta(days=1)}")
+        raise InvalidInput(
+            f"Invalid range {text!r}: {end} is not over yet; the last whole UTC day is {today - dt.timedelta(days=1)}"
+        )
     return parse_day_range(text, max_days=MAX_IMPORT_DAYS)
 
 
 def run(args) -> int:
+    from ticklake_dagster.core.errors import InvalidInput
+    from ticklake_dagster.core.symbols import validate_symbol
     from ticklake_dagster.sources.dukascopy.feeds import get_feed
     from ticklake_dagster.sources.dukascopy.importer import FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
     from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
-    from ticklake_dagster.core.errors import InvalidInput
-    from ticklake_dagster.core.symbols import validate_symbol
 
     names = list(dict.fromkeys(s.strip() for s in args.symbols.split(",")))
     for name in names:
@@ -76,8 +110,11 @@ def run(args) -> int:
     concurrency = args.concurrency if args.concurrency is not None else settings.concurrency
     sources = [ImportSource(args.lake_symbol or inst.name, inst, feed, base) for inst in instruments]
     lake = LakeResource.from_env().get_lake()
-    print(f"Importing {', '.join(s.symbol for s in sources)} {days[0]}:{days[-1]} from {base} ({feed.name}) into "
-          f"{lake.describe()}, {concurrency} requests in flight", flush=True)
+    print(
+        f"Importing {', '.join(s.symbol for s in sources)} {days[0]}:{days[-1]} from {base} ({feed.name}) into "
+        f"{lake.describe()}, {concurrency} requests in flight",
+        flush=True,
+    )
 
     if args.dry_run:
         total = 0
@@ -85,8 +122,10 @@ def run(args) -> int:
             todo, skipped = plan(lake, source, days, args.overwrite)
             live = sum(1 for o in skipped if o.status == LIVE)
             total += len(todo)
-            print(f"{source.symbol}: {len(todo)} days to import ({len(todo) * 24} requests), "
-                  f"{len(skipped) - live} already imported, {live} skipped (live parts)")
+            print(
+                f"{source.symbol}: {len(todo)} days to import ({len(todo) * 24} requests), "
+                f"{len(skipped) - live} already imported, {live} skipped (live parts)"
+            )
         print(f"dry run: {total} days, {total * 24} requests; nothing fetched or written")
         return 0
 
@@ -98,11 +137,18 @@ def run(args) -> int:
             _log(progress, f"{outcome.symbol} {outcome.day}: FAILED {outcome.reason}", err=True)
         elif outcome.status == IMPORTED:
             replaced = f", replaced {len(outcome.replaced)} live parts" if outcome.replaced else ""
-            _log(progress, f"{outcome.symbol} {outcome.day}: {outcome.ticks} ticks, {outcome.empty_hours} empty hours"
-                 f"{replaced} -> {outcome.key}", quiet=progress is not None)
+            _log(
+                progress,
+                f"{outcome.symbol} {outcome.day}: {outcome.ticks} ticks, {outcome.empty_hours} empty hours"
+                f"{replaced} -> {outcome.key}",
+                quiet=progress is not None,
+            )
         elif outcome.status == LIVE:
-            _log(progress, f"{outcome.symbol} {outcome.day}: skipped, the day holds the live ingester's parts "
-                 "(--overwrite replaces them)")
+            _log(
+                progress,
+                f"{outcome.symbol} {outcome.day}: skipped, the day holds the live ingester's parts "
+                "(--overwrite replaces them)",
+            )
         if progress:
             progress.advance(outcome)
 
@@ -139,8 +185,11 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("days"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[ticks]:,} ticks  {task.fields[mb]:.1f} MB"), TimeRemainingColumn(),
+            TextColumn("days"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[ticks]:,} ticks  {task.fields[mb]:.1f} MB"),
+            TimeRemainingColumn(),
             transient=True,
         )
         self.console = self.progress.console

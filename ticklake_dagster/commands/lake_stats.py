@@ -15,7 +15,9 @@ def _progress(stream):
 
     def show(objects: int, requests: int) -> None:
         if tty:
-            print(f"\rlisting the lake: {objects:,} objects, {requests:,} list requests", end="", file=stream, flush=True)
+            print(
+                f"\rlisting the lake: {objects:,} objects, {requests:,} list requests", end="", file=stream, flush=True
+            )
         elif objects % 100_000 == 0:
             print(f"listing the lake: {objects:,} objects, {requests:,} list requests", file=stream, flush=True)
 

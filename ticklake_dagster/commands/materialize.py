@@ -20,11 +20,11 @@ def run(args) -> int:
     days = parse_day_range(args.days)
 
     from ticklake_dagster.candles.building import build_candles
+    from ticklake_dagster.candles.database import Database
+    from ticklake_dagster.candles.sql import refresh_after_write, write_day
+    from ticklake_dagster.core.settings import configured_dagster_home
     from ticklake_dagster.lake.config import LakeConfig
     from ticklake_dagster.ticks.compaction import compact_day
-    from ticklake_dagster.candles.sql import refresh_after_write, write_day
-    from ticklake_dagster.candles.database import Database
-    from ticklake_dagster.core.settings import configured_dagster_home
 
     lake = LakeConfig.from_env().get_lake()
     database = None if args.dry_run else Database.from_env()
@@ -40,8 +40,10 @@ def run(args) -> int:
                 continue
             days_with_data += 1
             rejected = ", ".join(f"{n} {r}" for r, n in result.clean.rejected.items() if n) or "none"
-            print(f"{symbol} {day}: merged {len(result.ticks)} ticks "
-                  f"(rejected: {rejected}; duplicates removed: {result.clean.duplicates})")
+            print(
+                f"{symbol} {day}: merged {len(result.ticks)} ticks "
+                f"(rejected: {rejected}; duplicates removed: {result.clean.duplicates})"
+            )
             candles = build_candles(result.ticks)
             print(f"{symbol} {day}: built {len(candles)} candles")
             if conn is None:
@@ -49,8 +51,10 @@ def run(args) -> int:
                 continue
             stats = write_day(conn, flavor, symbol, day, candles)
             written.append((day, asset_metadata(result, candles, stats, flavor) if dagster_home else None))
-            print(f"{symbol} {day}: {stats.inserted} rows inserted, {stats.updated} updated, "
-                  f"{stats.removed} removed in candles_5m")
+            print(
+                f"{symbol} {day}: {stats.inserted} rows inserted, {stats.updated} updated, "
+                f"{stats.removed} removed in candles_5m"
+            )
         refresh_after_write(conn, flavor, [day for day, _ in written])
     if days_with_data == 0:
         span = str(days[0]) if len(days) == 1 else f"{days[0]}:{days[-1]}"
@@ -78,6 +82,8 @@ def report_to_dagster(symbol: str, written: list, home: Path) -> None:
         raise
     except Exception as e:
         reason = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", (str(e).strip().splitlines() or [""])[0])
-        raise TicklakeError(f"Candles written, but reporting them to the Dagster instance in {home} failed: "
-                            f"{type(e).__name__}: {reason}") from None
+        raise TicklakeError(
+            f"Candles written, but reporting them to the Dagster instance in {home} failed: "
+            f"{type(e).__name__}: {reason}"
+        ) from None
     print(f"Reported {len(written)} partition(s) of r2_ticks and candles_5m to the Dagster instance in {home}")

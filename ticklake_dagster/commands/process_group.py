@@ -108,8 +108,10 @@ def run_supervised(
             time.sleep(0.1)
         left = _alive(known + current_tree() + group_members(pgid))
         if left:
-            say(f"killing {len(left)} process(es) that did not stop in time "
-                f"({time.monotonic() - started:.1f} s): {', '.join(sorted({_name(p) for p in left}))}")
+            say(
+                f"killing {len(left)} process(es) that did not stop in time "
+                f"({time.monotonic() - started:.1f} s): {', '.join(sorted({_name(p) for p in left}))}"
+            )
             _kill(left, child, kill_seconds)
         child.wait(timeout=kill_seconds)
         say(f"{label} stopped ({time.monotonic() - started:.1f} s)")

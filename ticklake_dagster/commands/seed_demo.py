@@ -26,10 +26,10 @@ def run(args) -> int:
         raise InvalidInput(f"--rate must be in (0, 1000] ticks/s, got {args.rate}")
     end = parse_day(args.end) if args.end else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 
-    from ticklake_dagster.lake.keys import raw_part_key
     from ticklake_dagster.lake.config import LakeConfig
-    from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
+    from ticklake_dagster.lake.keys import raw_part_key
     from ticklake_dagster.lake.parts import ticks_to_parquet
+    from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
 
     lake = LakeConfig.from_env().get_lake()
     print(f"Seeding {', '.join(symbols)} for {args.days} days ending {end} into {lake.describe()}")
@@ -40,5 +40,9 @@ def run(args) -> int:
             bounds = batch_bounds(ts)
             for i, j in bounds:
                 lake.put(raw_part_key(symbol, day, int(ts[i])), ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j]))
-            print(f"{symbol} {day}: {len(ts)} ticks in {len(bounds)} parts" if len(ts) else f"{symbol} {day}: market closed")
+            print(
+                f"{symbol} {day}: {len(ts)} ticks in {len(bounds)} parts"
+                if len(ts)
+                else f"{symbol} {day}: market closed"
+            )
     return 0

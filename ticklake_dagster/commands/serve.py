@@ -10,8 +10,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="default 8000")
     parser.add_argument("--pool-size", type=int, default=8, help="database connections kept open (default 8)")
-    parser.add_argument("--no-migrate", action="store_true",
-                        help="never apply migrations (a read-only database user); the schema must exist")
+    parser.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="never apply migrations (a read-only database user); the schema must exist",
+    )
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -54,7 +57,9 @@ def run(args) -> int:
         print(f"warning: no candles from the lake beyond the database: {e}", file=sys.stderr, flush=True)
         lake, where = None, "none"
     app = create_app(database, pool_size=args.pool_size, migrate=not args.no_migrate, lake=lake)
-    print(f"Candles API and chart on http://{args.host}:{args.port}/ (database {database.describe()}, lake {where})",
-          flush=True)
+    print(
+        f"Candles API and chart on http://{args.host}:{args.port}/ (database {database.describe()}, lake {where})",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

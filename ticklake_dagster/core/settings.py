@@ -36,7 +36,9 @@ def default_start_date(today: dt.date) -> dt.date:
 
 def start_date() -> str:
     """TICKLAKE_START_DATE, the first daily partition (days before it are the history path's), as YYYY-MM-DD."""
-    text = os.environ.get("TICKLAKE_START_DATE") or default_start_date(dt.datetime.now(dt.timezone.utc).date()).isoformat()
+    text = (
+        os.environ.get("TICKLAKE_START_DATE") or default_start_date(dt.datetime.now(dt.timezone.utc).date()).isoformat()
+    )
     parse_day(text)
     return text
 
@@ -56,7 +58,9 @@ def env_number(name: str, default: float, kind: type = float, minimum: float = 0
     try:
         value = kind(text)
     except ValueError:
-        raise InvalidInput(f"Invalid {name}={text!r}: expected {'a whole number' if kind is int else 'a number'}") from None
+        raise InvalidInput(
+            f"Invalid {name}={text!r}: expected {'a whole number' if kind is int else 'a number'}"
+        ) from None
     if value < minimum:
         raise InvalidInput(f"Invalid {name}={text!r}: must be at least {minimum:g}")
     return value

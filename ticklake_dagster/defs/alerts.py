@@ -21,9 +21,8 @@ import urllib.request
 
 import dagster as dg
 
-from ticklake_dagster.defs.partitions import run_partition_label
-
 from ticklake_dagster.core.redaction import redact
+from ticklake_dagster.defs.partitions import run_partition_label
 
 WEBHOOK_ENV = "TICKLAKE_ALERT_WEBHOOK_URL"
 WEBSERVER_ENV = "DAGSTER_WEBSERVER_URL"
@@ -78,8 +77,11 @@ def build_payload(alert: Alert, settings: AlertSettings) -> dict:
     """Slack incoming-webhook JSON: a `text` fallback plus blocks with every field and the run link."""
     url = alert_url(settings, alert)
     fields = [
-        ("Asset", alert.asset), ("Check", alert.check), ("Severity", alert.severity),
-        ("Partition", alert.partition), ("Job", alert.job),
+        ("Asset", alert.asset),
+        ("Check", alert.check),
+        ("Severity", alert.severity),
+        ("Partition", alert.partition),
+        ("Job", alert.job),
         ("Run", f"<{url}|{alert.run_id[:8]}>") if alert.run_id else ("Reported by", f"<{url}|lake_sensor>"),
     ]
     description = (alert.description or "no description")[:2900]
@@ -88,7 +90,10 @@ def build_payload(alert: Alert, settings: AlertSettings) -> dict:
         "text": text[:3000],
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": alert.title()[:150]}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields if value]},
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields if value],
+            },
             {"type": "section", "text": {"type": "mrkdwn", "text": description}},
         ],
     }
@@ -107,7 +112,9 @@ def post_webhook(url: str, payload: dict, timeout: float) -> None:
     except Exception as e:  # also what urllib lets through: a bad port, a host name idna refuses, a bad URL
         reason = getattr(e, "reason", e)
         text = f"{type(reason).__name__}: {getattr(reason, 'strerror', None) or reason}"
-        raise AlertDeliveryError(redact(text.splitlines()[0] if text.strip() else type(reason).__name__, _url_secrets(url))) from None
+        raise AlertDeliveryError(
+            redact(text.splitlines()[0] if text.strip() else type(reason).__name__, _url_secrets(url))
+        ) from None
 
 
 def _url_secrets(url: str) -> list[str]:
@@ -130,7 +137,11 @@ def _check_alert(record, instance: dg.DagsterInstance) -> Alert:
     evaluation = record.event_log_entry.dagster_event.event_specific_data
     meta = {k: v.value for k, v in (evaluation.metadata or {}).items()}
     run_id = record.event_log_entry.run_id
-    partition = evaluation.partition or meta.get("failed_partitions") or (_partition_of_run(instance.get_run_by_id(run_id)) if run_id else None)
+    partition = (
+        evaluation.partition
+        or meta.get("failed_partitions")
+        or (_partition_of_run(instance.get_run_by_id(run_id)) if run_id else None)
+    )
     return Alert(
         storage_id=record.storage_id,
         kind="check",
@@ -149,8 +160,15 @@ def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
     entry = record.event_log_entry
     event = entry.dagster_event
     if event.event_type == dg.DagsterEventType.RUN_SUCCESS:
-        return Alert(storage_id=record.storage_id, kind="run", run_id=entry.run_id, job=entry.job_name,
-                     partition=_partition_of_run(instance.get_run_by_id(entry.run_id)), description="the run succeeded", passed=True)
+        return Alert(
+            storage_id=record.storage_id,
+            kind="run",
+            run_id=entry.run_id,
+            job=entry.job_name,
+            partition=_partition_of_run(instance.get_run_by_id(entry.run_id)),
+            description="the run succeeded",
+            passed=True,
+        )
     error = getattr(event.event_specific_data, "error", None)
     description = event.message or ""
     if error is not None and getattr(error, "message", None):
@@ -174,9 +192,15 @@ def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: Al
     """
     storage = instance.event_log_storage
     streams = []
-    for event_type in (dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS):
+    for event_type in (
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+        dg.DagsterEventType.RUN_FAILURE,
+        dg.DagsterEventType.RUN_SUCCESS,
+    ):
         if after is None:
-            flt = dg.EventRecordsFilter(event_type=event_type, after_timestamp=time.time() - settings.first_lookback_seconds)
+            flt = dg.EventRecordsFilter(
+                event_type=event_type, after_timestamp=time.time() - settings.first_lookback_seconds
+            )
         else:
             flt = dg.EventRecordsFilter(event_type=event_type, after_cursor=after)
         streams.append(list(storage.get_event_records(flt, limit=settings.batch, ascending=True)))
@@ -201,7 +225,11 @@ def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: Al
 
 
 def send_alerts(
-    alerts: list[Alert], horizon: int, settings: AlertSettings, log: logging.Logger, post=post_webhook,
+    alerts: list[Alert],
+    horizon: int,
+    settings: AlertSettings,
+    log: logging.Logger,
+    post=post_webhook,
     open_failures: dict[str, int] | None = None,
 ) -> tuple[int, str | None]:
     """Deliver in order; return (cursor to save, failure). On failure the cursor stops before that alert.

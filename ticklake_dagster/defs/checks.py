@@ -49,13 +49,21 @@ CANDLES_CHECKS = {
     CANDLES_OHLC_CHECK: ("low <= open, close <= high on every candle.", ERROR),
     CANDLES_UNIQUE_CHECK: ("One candle per (symbol, time).", ERROR),
     CANDLES_TRADES_CHECK: ("The day's sum(trades) equals its compacted tick count.", ERROR),
-    CANDLES_GAPS_CHECK: ("No run of missing 5-minute buckets longer than TICKLAKE_MAX_GAP_BUCKETS while the market is open.", WARN),
-    CANDLES_FRESHNESS_CHECK: ("Today's latest candle is younger than TICKLAKE_FRESHNESS_MINUTES while the market is open.", WARN),
+    CANDLES_GAPS_CHECK: (
+        "No run of missing 5-minute buckets longer than TICKLAKE_MAX_GAP_BUCKETS while the market is open.",
+        WARN,
+    ),
+    CANDLES_FRESHNESS_CHECK: (
+        "Today's latest candle is younger than TICKLAKE_FRESHNESS_MINUTES while the market is open.",
+        WARN,
+    ),
 }
 
 
 def ticks_check_specs(asset_key: dg.AssetKey | str) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=True) for name, text in TICKS_CHECKS.items()]
+    return [
+        dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=True) for name, text in TICKS_CHECKS.items()
+    ]
 
 
 def candles_check_specs(asset_key: dg.AssetKey | str) -> list[dg.AssetCheckSpec]:
@@ -89,16 +97,22 @@ def count_exact_duplicates(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, ts_
     return int(pd.DataFrame({"ts": ts, "bid": bid, "ask": ask}).duplicated().sum())
 
 
-def ticks_findings(table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: TicklakeSettings) -> dict[str, str | None]:
+def ticks_findings(
+    table: pa.Table | None, day: dt.date, rows_read: int, rejected: int, settings: TicklakeSettings
+) -> dict[str, str | None]:
     """Each r2_ticks check for one symbol-day: None when it passes, else why it fails."""
     out: dict[str, str | None] = dict.fromkeys(TICKS_CHECKS)
     ratio = rejected / rows_read if rows_read else 0.0
     if rows_read >= settings.min_rows_for_rejected_ratio and ratio > settings.max_rejected_ratio:
-        out[TICKS_REJECTED_RATIO_CHECK] = f"{rejected} of {rows_read} rows rejected ({ratio:.2%} > {settings.max_rejected_ratio:.2%})"
+        out[TICKS_REJECTED_RATIO_CHECK] = (
+            f"{rejected} of {rows_read} rows rejected ({ratio:.2%} > {settings.max_rejected_ratio:.2%})"
+        )
     if table is None:
         return out  # no parts, no compacted file: nothing else to check
     if not table.schema.equals(TICK_SCHEMA, check_metadata=False):
-        out[TICKS_SCHEMA_CHECK] = f"schema is {table.schema.to_string(show_schema_metadata=False)!r}, expected {TICK_SCHEMA.to_string()!r}"
+        out[TICKS_SCHEMA_CHECK] = (
+            f"schema is {table.schema.to_string(show_schema_metadata=False)!r}, expected {TICK_SCHEMA.to_string()!r}"
+        )
         return out  # the other rules need the right columns
     ts = table.column("ts").cast(pa.int64()).to_numpy()
     bid = table.column("bid").to_numpy()
@@ -127,9 +141,14 @@ def candles_findings(
 ) -> dict[str, str | None]:
     """Each candles_5m check for one symbol-day's rows (time as UTC timestamps, open/high/low/close, trades)."""
     out: dict[str, str | None] = dict.fromkeys(CANDLES_CHECKS)
-    bad = ~((candles["low"] <= candles[["open", "close"]].min(axis=1)) & (candles[["open", "close"]].max(axis=1) <= candles["high"]))
+    bad = ~(
+        (candles["low"] <= candles[["open", "close"]].min(axis=1))
+        & (candles[["open", "close"]].max(axis=1) <= candles["high"])
+    )
     if bad.any():
-        out[CANDLES_OHLC_CHECK] = f"{int(bad.sum())} candles outside low <= open, close <= high (first at {candles.loc[bad, 'time'].iloc[0]})"
+        out[CANDLES_OHLC_CHECK] = (
+            f"{int(bad.sum())} candles outside low <= open, close <= high (first at {candles.loc[bad, 'time'].iloc[0]})"
+        )
     dups = int(candles.duplicated(["time"]).sum())
     if dups:
         out[CANDLES_UNIQUE_CHECK] = f"{dups} duplicate candle times"
@@ -149,10 +168,14 @@ def candles_findings(
         end = latest_end  # still trading: up to the latest candle (freshness covers the rest)
         age_min = (now_ms - latest_end) / 60_000
         if age_min > settings.freshness_minutes:
-            out[CANDLES_FRESHNESS_CHECK] = f"latest candle is {age_min:.0f} minutes old (limit {settings.freshness_minutes:g})"
+            out[CANDLES_FRESHNESS_CHECK] = (
+                f"latest candle is {age_min:.0f} minutes old (limit {settings.freshness_minutes:g})"
+            )
     longest, missing = longest_gap(times, start, end)
     if longest > settings.max_gap_buckets:
-        out[CANDLES_GAPS_CHECK] = f"{missing} missing 5-minute buckets, longest gap {longest} (limit {settings.max_gap_buckets})"
+        out[CANDLES_GAPS_CHECK] = (
+            f"{missing} missing 5-minute buckets, longest gap {longest} (limit {settings.max_gap_buckets})"
+        )
     return out
 
 
@@ -198,12 +221,19 @@ def feed_freshness(
         key = str(partition_key(symbol, today))
         if is_stale and reported != key:
             stale[symbol] = key
-            events.append(_freshness_evaluation(
-                key, False, f"no raw parts for {symbol} since {iso_ms(newest)} ({age_min:.0f} minutes, limit {minutes:g}) "
-                "while the market is open: is the ingester running?"))
+            events.append(
+                _freshness_evaluation(
+                    key,
+                    False,
+                    f"no raw parts for {symbol} since {iso_ms(newest)} ({age_min:.0f} minutes, limit {minutes:g}) "
+                    "while the market is open: is the ingester running?",
+                )
+            )
         elif not is_stale and reported is not None:
             stale.pop(symbol)
-            events.append(_freshness_evaluation(reported, True, f"raw parts for {symbol} arrive again (newest {iso_ms(newest)})"))
+            events.append(
+                _freshness_evaluation(reported, True, f"raw parts for {symbol} arrive again (newest {iso_ms(newest)})")
+            )
     for gone in set(stale) - set(symbols):
         stale.pop(gone)
     return events
@@ -212,8 +242,11 @@ def feed_freshness(
 def _freshness_evaluation(partition: str, passed: bool, description: str) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey("candles_5m"),
-        check_name=CANDLES_FRESHNESS_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
-        description=description, partition=partition,
+        check_name=CANDLES_FRESHNESS_CHECK,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        partition=partition,
     )
 
 
@@ -249,7 +282,9 @@ def summarize(
 
 
 def summarize_all(
-    asset_key: dg.AssetKey | str, per_partition: dict[str, dict[str, str | None]], severities: dict[str, dg.AssetCheckSeverity]
+    asset_key: dg.AssetKey | str,
+    per_partition: dict[str, dict[str, str | None]],
+    severities: dict[str, dg.AssetCheckSeverity],
 ) -> list[dg.AssetCheckResult]:
     return [
         summarize(asset_key, name, {p: f[name] for p, f in per_partition.items()}, severity)
@@ -257,7 +292,9 @@ def summarize_all(
     ]
 
 
-def selected_results(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+def selected_results(
+    context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]
+) -> list[dg.AssetCheckResult]:
     """The results the run asked for: a subsettable step (one that may record no data) yields only those."""
     wanted = context.selected_asset_check_keys
     return [r for r in results if dg.AssetCheckKey(dg.AssetKey.from_coercible(r.asset_key), r.check_name) in wanted]

@@ -38,8 +38,13 @@ def forget_connections(engine: db.engine.Engine | None) -> None:
 def pooled_engine(postgres_url: str, token_provider: Any = None) -> db.engine.Engine:
     """An AUTOCOMMIT engine holding one idle connection, checked before use, never shared with a forked child."""
     engine = create_pg_engine(
-        postgres_url, token_provider, isolation_level="AUTOCOMMIT", pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW, pool_recycle=POOL_RECYCLE_SECONDS, pool_pre_ping=True,
+        postgres_url,
+        token_provider,
+        isolation_level="AUTOCOMMIT",
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        pool_pre_ping=True,
     )
     # SQLAlchemy's advice for os.fork(): the child forgets, without closing, the parent's connections.
     engine_ref = weakref.ref(engine)
@@ -50,14 +55,20 @@ def pooled_engine(postgres_url: str, token_provider: Any = None) -> db.engine.En
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     """`PostgresEventLogStorage` with pooled connections and one-statement batches of planned events."""
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider: Any = None) -> None:
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider: Any = None,
+    ) -> None:
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         self._engine = pooled_engine(self.postgres_url, token_provider)
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: Mapping[str, Any]) -> "PooledPostgresEventLogStorage":
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> "PooledPostgresEventLogStorage":
         return cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
@@ -72,7 +83,11 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         with self._connect() as conn:
             result = conn.execute(self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id))
             ids = [int(row[0]) for row in result.fetchall()]
-        planned = [(e, i) for e, i in zip(events, ids) if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+        planned = [
+            (e, i)
+            for e, i in zip(events, ids)
+            if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        ]
         if planned:
             # The asset's row keeps only its latest planned event (run id, timestamp): one update per asset.
             latest = {e.dagster_event.asset_key: (e, i) for e, i in planned}

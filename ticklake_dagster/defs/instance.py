@@ -8,11 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from ticklake_dagster.core.errors import TicklakeError
-from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.candles.database import embedded_server_uri
+from ticklake_dagster.core.errors import TicklakeError
 from ticklake_dagster.core.settings import configured_dagster_home, env_number, ticklake_home
 from ticklake_dagster.core.symbols import is_valid_symbol
+from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 
 DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 # Added only in DAGSTER_HOME: the repository's dagster.yaml must load without the variable (Dagster reads
@@ -162,6 +162,8 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
         pid = run_worker_pid(instance, run.run_id)
         if pid is None or process_exists(pid):
             continue
-        instance.report_run_failed(run, f"Run worker (pid {pid}) is gone: Dagster was stopped while the run was in flight")
+        instance.report_run_failed(
+            run, f"Run worker (pid {pid}) is gone: Dagster was stopped while the run was in flight"
+        )
         failed.append(run.run_id)
     return failed

@@ -5,8 +5,8 @@ import pandas as pd
 
 from ticklake_dagster.candles.sql import WriteStats
 from ticklake_dagster.core.days import iso_ms
-from ticklake_dagster.ticks.compaction import CompactedDay
 from ticklake_dagster.core.timeframes import ROLLUPS
+from ticklake_dagster.ticks.compaction import CompactedDay
 
 HIGHER_TIMEFRAMES = [tf.relation for tf in ROLLUPS]
 

@@ -7,12 +7,17 @@ import datetime as dt
 from collections.abc import Mapping
 
 import dagster as dg
+
 # Dagster exports no name for the run tags that carry a run's partition or partition range.
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 from ticklake_dagster.core.days import SymbolDay, parse_day
-from ticklake_dagster.core.settings import history_start, start_date
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.core.settings import history_start, start_date
 from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
 
 SYMBOL_DIMENSION = "symbol"
@@ -28,7 +33,6 @@ monthly_partitions_def = dg.MonthlyPartitionsDefinition(start_date=history_start
 history_partitions_def = dg.MultiPartitionsDefinition(
     {SYMBOL_DIMENSION: symbol_partitions_def, MONTH_DIMENSION: monthly_partitions_def}
 )
-
 
 
 def partition_key(symbol: str, day: dt.date) -> dg.MultiPartitionKey:
@@ -52,7 +56,10 @@ def split_partition(key: str) -> SymbolDay | None:
 
 def range_tags(first: SymbolDay, last: SymbolDay) -> dict[str, str]:
     """The tags of a run over the partitions first..last, as a BackfillPolicy range run has them."""
-    return {ASSET_PARTITION_RANGE_START_TAG: str(partition_key(*first)), ASSET_PARTITION_RANGE_END_TAG: str(partition_key(*last))}
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: str(partition_key(*first)),
+        ASSET_PARTITION_RANGE_END_TAG: str(partition_key(*last)),
+    }
 
 
 def tags_partitions(tags: Mapping[str, str]) -> list[SymbolDay]:
@@ -72,7 +79,9 @@ def tags_partitions(tags: Mapping[str, str]) -> list[SymbolDay]:
 
 def request_partitions(request: dg.RunRequest) -> list[SymbolDay]:
     """The symbol-days a run request covers."""
-    return tags_partitions(request.tags if request.partition_key is None else {PARTITION_NAME_TAG: request.partition_key})
+    return tags_partitions(
+        request.tags if request.partition_key is None else {PARTITION_NAME_TAG: request.partition_key}
+    )
 
 
 def run_partition_label(tags: Mapping[str, str]) -> str | None:

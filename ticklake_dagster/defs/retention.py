@@ -14,7 +14,9 @@ from ticklake_dagster.defs.resources import DatabaseResource, TicklakeSettings
 
 
 @dg.op(description="Drops 5-minute candles older than the retention window (the lake is never touched).")
-def prune_old_candles(context: dg.OpExecutionContext, database: DatabaseResource, settings: TicklakeSettings) -> dg.Output[None]:
+def prune_old_candles(
+    context: dg.OpExecutionContext, database: DatabaseResource, settings: TicklakeSettings
+) -> dg.Output[None]:
     """Apply TICKLAKE_RETENTION_DAYS to candles_5m."""
     days = settings.retention_days
     flavor = database.ensure_schema()
@@ -22,7 +24,11 @@ def prune_old_candles(context: dg.OpExecutionContext, database: DatabaseResource
         result = apply_retention(conn, flavor, days, dt.datetime.now(dt.timezone.utc))
     context.log.info(
         f"kept {days} days of candles_5m (before {result.cutoff:%Y-%m-%d} dropped): "
-        + (f"{result.rows_deleted} rows deleted" if result.rows_deleted is not None else f"{result.chunks_dropped} chunks dropped, policy {result.policy}")
+        + (
+            f"{result.rows_deleted} rows deleted"
+            if result.rows_deleted is not None
+            else f"{result.chunks_dropped} chunks dropped, policy {result.policy}"
+        )
     )
     return dg.Output(
         None,

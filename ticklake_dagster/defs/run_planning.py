@@ -10,15 +10,22 @@ from collections import defaultdict
 
 import dagster as dg
 
+from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.settings import start_date
 from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.defs.assets.backfill import PARTITIONS_PER_RUN
-from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.defs.partitions import (
+    SymbolDay,
+    partition_key,
+    range_tags,
+    split_partition,
+    symbol_partitions_def,
+    tags_partitions,
+)
+from ticklake_dagster.defs.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.lake.keys import parse_raw_part_key, raw_symbol_prefix
 from ticklake_dagster.lake.scan import LakeCursor, LakeScan
 from ticklake_dagster.lake.storage import Lake
-from ticklake_dagster.defs.partitions import SymbolDay, partition_key, range_tags, split_partition, symbol_partitions_def, tags_partitions
-from ticklake_dagster.defs.resources.deployment_settings import TicklakeSettings
-from ticklake_dagster.core.settings import start_date
 
 # r2_ticks then every candle asset (candles_5m's step also writes the higher timeframes).
 TICKS_TO_CANDLES = [r2_ticks.key, *candles_5m.keys]
@@ -30,8 +37,11 @@ LIVE_RUN_TAGS = {"dagster/priority": "10"}
 
 # Queued, starting, running or suspended: a run that may still write these partitions.
 IN_PROGRESS_STATUSES = [
-    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.SUSPENDED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+    dg.DagsterRunStatus.SUSPENDED,
 ]
 
 
@@ -40,7 +50,9 @@ def partition_in_range(day: dt.date, today: dt.date) -> bool:
     return parse_day(start_date()) <= day <= today
 
 
-def run_requests_for(symbol_days: set[SymbolDay], tags: dict[str, str], run_key_prefix: str | None = None) -> list[dg.RunRequest]:
+def run_requests_for(
+    symbol_days: set[SymbolDay], tags: dict[str, str], run_key_prefix: str | None = None
+) -> list[dg.RunRequest]:
     """One run per single symbol-day; consecutive days of a symbol share a run, at most PARTITIONS_PER_RUN days.
 
     A range run is what the BackfillPolicy would produce (range tags, read by `context.partition_keys`).
@@ -62,7 +74,11 @@ def run_requests_for(symbol_days: set[SymbolDay], tags: dict[str, str], run_key_
             first, last = partition_key(symbol, group[0]), partition_key(symbol, group[-1])
             run_key = f"{run_key_prefix}:{first}:{last}" if run_key_prefix else None
             if len(group) == 1:
-                requests.append(dg.RunRequest(run_key=run_key, partition_key=first, asset_selection=TICKS_TO_CANDLES, tags=dict(tags)))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=run_key, partition_key=first, asset_selection=TICKS_TO_CANDLES, tags=dict(tags)
+                    )
+                )
             else:
                 requests.append(
                     dg.RunRequest(
@@ -94,14 +110,20 @@ def last_materialized_at(instance: dg.DagsterInstance, keys: set[str]) -> dict[s
     if not keys:
         return {}
     storage = instance.event_log_storage
-    ids = storage.get_latest_storage_id_by_partition(r2_ticks.key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys))
+    ids = storage.get_latest_storage_id_by_partition(
+        r2_ticks.key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
+    )
     if not ids:
         return {}
     records = storage.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=r2_ticks.key, storage_ids=list(ids.values()))
+        dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=r2_ticks.key, storage_ids=list(ids.values())
+        )
     )
     run_ids = {r.event_log_entry.run_id for r in records}
-    started = {rec.dagster_run.run_id: rec.start_time for rec in instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids)))}
+    started = {
+        rec.dagster_run.run_id: rec.start_time for rec in instance.get_run_records(dg.RunsFilter(run_ids=list(run_ids)))
+    }
     out = {}
     for r in records:
         key = r.partition_key
@@ -123,7 +145,12 @@ class LakePlan:
 
 
 def plan_runs(
-    cursor: LakeCursor, scan: LakeScan, now: float, pending: set[SymbolDay], settings: TicklakeSettings, tags: dict[str, str],
+    cursor: LakeCursor,
+    scan: LakeScan,
+    now: float,
+    pending: set[SymbolDay],
+    settings: TicklakeSettings,
+    tags: dict[str, str],
 ) -> LakePlan:
     """Turn newly seen parts into run requests: once per refresh interval, never beside a pending run."""
     today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
@@ -146,14 +173,19 @@ def plan_runs(
         if symbol_day is None or not partition_in_range(symbol_day[1], today):
             cursor.dirty.pop(key)
             continue
-        if is_pending(symbol_day, pending) or now - cursor.requested.get(key, (-1e18,))[0] < settings.sensor_refresh_seconds:
+        if (
+            is_pending(symbol_day, pending)
+            or now - cursor.requested.get(key, (-1e18,))[0] < settings.sensor_refresh_seconds
+        ):
             deferred.append(symbol_day)
             continue
         to_request.add(symbol_day)
         cursor.requested[key] = [now, max(cursor.dirty.pop(key), cursor.requested.get(key, (0.0, 0.0))[1])]
     horizon = now - max(settings.sensor_refresh_seconds, 86_400.0)
     cursor.requested = {k: v for k, v in cursor.requested.items() if v[0] >= horizon}
-    return LakePlan(run_requests_for(to_request, tags), sorted(to_request), deferred, sorted(reported), sorted(out_of_range))
+    return LakePlan(
+        run_requests_for(to_request, tags), sorted(to_request), deferred, sorted(reported), sorted(out_of_range)
+    )
 
 
 # --- the daily schedule -----------------------------------------------------------------------------
@@ -183,7 +215,9 @@ def day_parts(lake: Lake, symbol: str, first: dt.date, last: dt.date) -> dict[dt
     return stats
 
 
-def plan_daily(lake: Lake, instance: dg.DagsterInstance, when: dt.datetime, lookback_days: int, tags: dict[str, str]) -> DailyPlan:
+def plan_daily(
+    lake: Lake, instance: dg.DagsterInstance, when: dt.datetime, lookback_days: int, tags: dict[str, str]
+) -> DailyPlan:
     """Yesterday for every known symbol that has parts, plus earlier days whose parts changed after their last run."""
     today = when.astimezone(dt.timezone.utc).date()
     yesterday = today - dt.timedelta(days=1)

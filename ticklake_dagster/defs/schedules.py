@@ -10,7 +10,9 @@ from ticklake_dagster.defs.retention import candle_retention_job
 from ticklake_dagster.defs.run_planning import TRIGGER_TAG, plan_daily, ticks_to_candles_selection
 
 
-def build_daily_schedule(name: str = "daily_candles_schedule", hour: int = 2, lookback_days: int | None = None) -> dg.ScheduleDefinition:
+def build_daily_schedule(
+    name: str = "daily_candles_schedule", hour: int = 2, lookback_days: int | None = None
+) -> dg.ScheduleDefinition:
     """Triggers r2_ticks + candles_5m for yesterday (every symbol with parts) and late-data days, at `hour`:00 UTC."""
 
     @dg.schedule(
@@ -46,8 +48,9 @@ candle_retention_schedule = dg.ScheduleDefinition(
 )
 
 
-lake_stats_job = dg.define_asset_job("lake_stats_job", selection=[lake_stats],
-                                     description="Recompute the lake's coverage, size and monthly bill.")
+lake_stats_job = dg.define_asset_job(
+    "lake_stats_job", selection=[lake_stats], description="Recompute the lake's coverage, size and monthly bill."
+)
 
 lake_stats_schedule = dg.ScheduleDefinition(
     name="lake_stats_schedule",

@@ -14,14 +14,14 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from ticklake_dagster.defs.alerts import collect_alerts, send_alerts
-from ticklake_dagster.defs.assets import raw_ticks, r2_ticks
-from ticklake_dagster.defs.checks import feed_freshness
-from ticklake_dagster.lake.scan import LakeCursor, scan_lake
 from ticklake_dagster.core.days import SymbolDay
+from ticklake_dagster.defs.alerts import collect_alerts, send_alerts
+from ticklake_dagster.defs.assets import r2_ticks, raw_ticks
+from ticklake_dagster.defs.checks import feed_freshness
 from ticklake_dagster.defs.partitions import partition_key, split_partition, symbol_partitions_def
 from ticklake_dagster.defs.resources import AlertWebhookResource, LakeResource, TicklakeSettings
 from ticklake_dagster.defs.run_planning import TRIGGER_TAG, pending_partitions, plan_runs, ticks_to_candles_selection
+from ticklake_dagster.lake.scan import LakeCursor, scan_lake
 
 
 def materialized_days(instance: dg.DagsterInstance) -> set[SymbolDay]:
@@ -45,7 +45,9 @@ def build_lake_sensor(
         default_status=default_status,
         description="Watches ticks/ for new raw parts; requests r2_ticks + candles_5m for the symbol-days that got them.",
     )
-    def _lake_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, settings: TicklakeSettings) -> dg.SensorResult:
+    def _lake_sensor(
+        context: dg.SensorEvaluationContext, lake: LakeResource, settings: TicklakeSettings
+    ) -> dg.SensorResult:
         now = clock()
         cursor = LakeCursor.from_json(context.cursor)
         instance = context.instance
@@ -54,7 +56,9 @@ def build_lake_sensor(
         new_symbols = sorted(set(scan.symbols) - known)
         plan = plan_runs(cursor, scan, now, pending_partitions(instance), settings, {TRIGGER_TAG: name})
         freshness = (
-            feed_freshness(cursor.newest_part_ms, cursor.stale, scan.symbols, now, settings.freshness_minutes) if settings.watch_feed else []
+            feed_freshness(cursor.newest_part_ms, cursor.stale, scan.symbols, now, settings.freshness_minutes)
+            if settings.watch_feed
+            else []
         )
         for event in freshness:
             (context.log.info if event.passed else context.log.warning)(f"{event.partition}: {event.description}")
@@ -63,15 +67,23 @@ def build_lake_sensor(
             f"requested {len(plan.requested)} in {len(plan.run_requests)} runs; {len(plan.deferred)} deferred"
             + (f"; new symbols {', '.join(new_symbols)}" if new_symbols else "")
             + (f"; ignored {scan.ignored_keys} keys that are not raw parts" if scan.ignored_keys else "")
-            + (f"; {len(plan.skipped_out_of_range)} symbol-days outside the partition range" if plan.skipped_out_of_range else "")
+            + (
+                f"; {len(plan.skipped_out_of_range)} symbol-days outside the partition range"
+                if plan.skipped_out_of_range
+                else ""
+            )
         )
         return dg.SensorResult(
             run_requests=plan.run_requests,
             cursor=cursor.to_json(),
             dynamic_partitions_requests=[symbol_partitions_def.build_add_request(new_symbols)] if new_symbols else [],
             asset_events=[
-                *(dg.AssetMaterialization(raw_ticks.key, partition=partition_key(symbol, day), description="new raw parts")
-                  for symbol, day in plan.reported),
+                *(
+                    dg.AssetMaterialization(
+                        raw_ticks.key, partition=partition_key(symbol, day), description="new raw parts"
+                    )
+                    for symbol, day in plan.reported
+                ),
                 *freshness,
             ],
         )

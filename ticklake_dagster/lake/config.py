@@ -8,9 +8,9 @@ import os
 from urllib.parse import urlparse
 
 from ticklake_dagster.core.errors import InvalidInput, LakeError
-from ticklake_dagster.lake.storage import FileLake, Lake, S3Lake
 from ticklake_dagster.core.redaction import register_secret
 from ticklake_dagster.core.settings import ticklake_home
+from ticklake_dagster.lake.storage import FileLake, Lake, S3Lake
 
 ACCESS_KEY_ENV = "R2_ACCESS_KEY_ID"
 SECRET_KEY_ENV = "R2_SECRET_ACCESS_KEY"

@@ -179,9 +179,16 @@ class Bill:
 
     def as_dict(self) -> dict:
         return {
-            "store": self.store, "storage_gb": self.storage_gb, "class_a_ops": self.class_a, "class_b_ops": self.class_b,
-            "egress_gb": self.egress_gb, "storage_usd": self.storage, "class_a_usd": self.class_a_cost,
-            "class_b_usd": self.class_b_cost, "egress_usd": self.egress, "total_usd": self.total,
+            "store": self.store,
+            "storage_gb": self.storage_gb,
+            "class_a_ops": self.class_a,
+            "class_b_ops": self.class_b,
+            "egress_gb": self.egress_gb,
+            "storage_usd": self.storage,
+            "class_a_usd": self.class_a_cost,
+            "class_b_usd": self.class_b_cost,
+            "egress_usd": self.egress,
+            "total_usd": self.total,
             "lines": [dataclasses.asdict(line) for line in self.lines],
         }
 
@@ -200,15 +207,27 @@ def bill(prices: Prices, stored_bytes: float, usages: list[Usage], *, egress: bo
     egress_gb = sum(u.egress_bytes for u in usages) / GB if egress else 0.0
     lines = [Line("storage", gb, gb * prices.storage_gb_month)]
     for u in usages:
-        lines.append(Line(f"{u.name} (class A)", u.class_a, u.class_a / MILLION * prices.class_a_million) if u.class_a else None)
-        lines.append(Line(f"{u.name} (class B)", u.class_b, u.class_b / MILLION * prices.class_b_million) if u.class_b else None)
+        lines.append(
+            Line(f"{u.name} (class A)", u.class_a, u.class_a / MILLION * prices.class_a_million) if u.class_a else None
+        )
+        lines.append(
+            Line(f"{u.name} (class B)", u.class_b, u.class_b / MILLION * prices.class_b_million) if u.class_b else None
+        )
     if egress_gb:
         lines.append(Line("egress to Dagster", egress_gb, egress_gb * prices.egress_gb))
     return Bill(
-        store=prices.name, storage_gb=gb, class_a=a, class_b=b, egress_gb=egress_gb,
+        store=prices.name,
+        storage_gb=gb,
+        class_a=a,
+        class_b=b,
+        egress_gb=egress_gb,
         lines=[line for line in lines if line is not None],
         storage=billable(gb, prices.free_storage_gb, prices.storage_unit_gb) * prices.storage_gb_month,
-        class_a_cost=billable(a, prices.free_class_a_million * MILLION, prices.ops_unit) / MILLION * prices.class_a_million,
-        class_b_cost=billable(b, prices.free_class_b_million * MILLION, prices.ops_unit) / MILLION * prices.class_b_million,
+        class_a_cost=billable(a, prices.free_class_a_million * MILLION, prices.ops_unit)
+        / MILLION
+        * prices.class_a_million,
+        class_b_cost=billable(b, prices.free_class_b_million * MILLION, prices.ops_unit)
+        / MILLION
+        * prices.class_b_million,
         egress=egress_gb * prices.egress_gb,
     )

@@ -28,9 +28,11 @@ TICK_SCHEMA = pa.schema(
 def ticks_to_parquet(ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> bytes:
     """Encode ticks as a raw part (the ingester's and seed-demo's format)."""
     table = pa.table(
-        [pa.array(np.asarray(ts_ms, dtype="int64"), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
-         pa.array(np.asarray(bid, dtype="float64")),
-         pa.array(np.asarray(ask, dtype="float64"))],
+        [
+            pa.array(np.asarray(ts_ms, dtype="int64"), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
+            pa.array(np.asarray(bid, dtype="float64")),
+            pa.array(np.asarray(ask, dtype="float64")),
+        ],
         schema=TICK_SCHEMA,
     )
     return table_to_parquet(table)
@@ -113,8 +115,12 @@ def _decode_parquet(data: bytes) -> pa.Table:
         raise ValueError(f"column ts has type {ts.type}, expected timestamp")
     for name in ("bid", "ask"):
         kind = table.column(name).type
-        if not (pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                or pa.types.is_decimal(kind)):
+        if not (
+            pa.types.is_boolean(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_decimal(kind)
+        ):
             raise ValueError(f"column {name} has type {kind}, expected a number")
     return table
 
@@ -207,12 +213,15 @@ def to_frame(tables: list[pa.Table]) -> pd.DataFrame:
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
     return pd.DataFrame({name: table.column(name).to_numpy() for name in RAW_SCHEMA.names})
 
+
 def daily_table(ticks: pd.DataFrame) -> pa.Table:
     """The compacted day as written to ticks_daily/: exactly the raw part schema, sorted by ts."""
     return pa.table(
-        [pa.array(ticks["ts_ms"].to_numpy(), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
-         pa.array(ticks["bid"].to_numpy(), pa.float64()),
-         pa.array(ticks["ask"].to_numpy(), pa.float64())],
+        [
+            pa.array(ticks["ts_ms"].to_numpy(), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
+            pa.array(ticks["bid"].to_numpy(), pa.float64()),
+            pa.array(ticks["ask"].to_numpy(), pa.float64()),
+        ],
         schema=TICK_SCHEMA,
     )
 

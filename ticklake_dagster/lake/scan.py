@@ -53,7 +53,9 @@ class LakeCursor:
     # partition -> [last request time, newest part mtime known then]
     requested: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     newest_part_ms: dict[str, int] = dataclasses.field(default_factory=dict)  # symbol -> first tick of its newest part
-    stale: dict[str, str] = dataclasses.field(default_factory=dict)  # symbol -> partition its stale feed was reported on
+    stale: dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # symbol -> partition its stale feed was reported on
 
     @classmethod
     def from_json(cls, text: str | None) -> "LakeCursor":
@@ -172,7 +174,9 @@ def _sweep_symbol(cursor: LakeCursor, symbols: list[str], due: Callable[[str], b
     if never:
         chosen = never[0]
     else:
-        rotation = [s for s in symbols if current is None or s > current] + [s for s in symbols if current is not None and s <= current]
+        rotation = [s for s in symbols if current is None or s > current] + [
+            s for s in symbols if current is not None and s <= current
+        ]
         chosen = next((s for s in rotation if due(s)), None)
         if chosen is None:
             return None

@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ticklake_dagster.lake.costs import JSON_BYTES_PER_TICK
 from ticklake_dagster.core.days import iso_ms
 from ticklake_dagster.core.errors import LakeError
-from ticklake_dagster.lake.storage import Lake, LakeObject
-from ticklake_dagster.lake.keys import DAILY_ROOT, RAW_ROOT, daily_key, parse_raw_part_key, raw_day_prefix
 from ticklake_dagster.core.sessions import trading_window
 from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
+from ticklake_dagster.lake.costs import JSON_BYTES_PER_TICK
+from ticklake_dagster.lake.keys import DAILY_ROOT, RAW_ROOT, daily_key, parse_raw_part_key, raw_day_prefix
+from ticklake_dagster.lake.storage import Lake, LakeObject
 
 LIST_PAGE = 1000  # keys per ListObjectsV2 answer (S3 and R2)
 FOOTER_GUESS = 16 * 1024  # tail bytes fetched first: a ticklake footer is ~1 KB
@@ -103,12 +103,21 @@ class SymbolStats:
 
     def as_dict(self) -> dict:
         return {
-            "symbol": self.symbol, "days_with_data": self.days_with_data,
-            "first_tick": iso_ms(self.first_tick_ms), "last_tick": iso_ms(self.last_tick_ms),
-            "raw_parts": self.raw_parts, "json_parts": self.json_parts, "compacted_days": self.compacted_days,
-            "objects": self.objects, "raw_bytes": self.raw_bytes, "compacted_bytes": self.compacted_bytes,
-            "total_bytes": self.total_bytes, "ticks": self.ticks, "ticks_estimated": self.ticks_estimated,
-            "bytes_per_tick": self.bytes_per_tick, "parts_per_day": self.parts_per_day,
+            "symbol": self.symbol,
+            "days_with_data": self.days_with_data,
+            "first_tick": iso_ms(self.first_tick_ms),
+            "last_tick": iso_ms(self.last_tick_ms),
+            "raw_parts": self.raw_parts,
+            "json_parts": self.json_parts,
+            "compacted_days": self.compacted_days,
+            "objects": self.objects,
+            "raw_bytes": self.raw_bytes,
+            "compacted_bytes": self.compacted_bytes,
+            "total_bytes": self.total_bytes,
+            "ticks": self.ticks,
+            "ticks_estimated": self.ticks_estimated,
+            "bytes_per_tick": self.bytes_per_tick,
+            "parts_per_day": self.parts_per_day,
             "gap_days": self.gap_days,
             "gaps": [{"first": str(g.first), "last": str(g.last), "open_days": g.open_days} for g in self.gaps],
             "uncompacted": [str(d) for d in self.uncompacted],
@@ -130,8 +139,17 @@ class LakeStats:
     def total(self) -> SymbolStats:
         t = SymbolStats("TOTAL")
         for s in self.symbols:
-            for f in ("days_with_data", "raw_parts", "json_parts", "compacted_days", "raw_bytes", "compacted_bytes",
-                      "ticks", "ticks_estimated", "parts_per_day"):
+            for f in (
+                "days_with_data",
+                "raw_parts",
+                "json_parts",
+                "compacted_days",
+                "raw_bytes",
+                "compacted_bytes",
+                "ticks",
+                "ticks_estimated",
+                "parts_per_day",
+            ):
                 setattr(t, f, getattr(t, f) + getattr(s, f))
             t.gaps += s.gaps
             t.uncompacted += s.uncompacted
@@ -142,9 +160,14 @@ class LakeStats:
 
     def as_dict(self) -> dict:
         return {
-            "lake": self.lake, "today": str(self.today), "from": _text(self.first), "to": _text(self.last),
-            "symbols": [s.as_dict() for s in self.symbols], "total": self.total.as_dict(),
-            "list_requests": self.list_requests, "footer_reads": self.footer_reads,
+            "lake": self.lake,
+            "today": str(self.today),
+            "from": _text(self.first),
+            "to": _text(self.last),
+            "symbols": [s.as_dict() for s in self.symbols],
+            "total": self.total.as_dict(),
+            "list_requests": self.list_requests,
+            "footer_reads": self.footer_reads,
         }
 
 
@@ -227,8 +250,12 @@ class _Lister:
 
 def lake_symbols(lister: _Lister) -> list[str]:
     """Symbols with raw parts or compacted days."""
-    raw = {d[len(RAW_ROOT):-1] for d in lister.dirs(RAW_ROOT)}
-    daily = {d[len(DAILY_ROOT) + len("symbol="):-1] for d in lister.dirs(DAILY_ROOT) if d.startswith(f"{DAILY_ROOT}symbol=")}
+    raw = {d[len(RAW_ROOT) : -1] for d in lister.dirs(RAW_ROOT)}
+    daily = {
+        d[len(DAILY_ROOT) + len("symbol=") : -1]
+        for d in lister.dirs(DAILY_ROOT)
+        if d.startswith(f"{DAILY_ROOT}symbol=")
+    }
     return sorted(s for s in raw | daily if is_valid_symbol(s))
 
 
@@ -240,8 +267,9 @@ def _months(first: dt.date, last: dt.date) -> list[dt.date]:
     return out
 
 
-def _list_symbol(lister: _Lister, symbol: str, first: dt.date | None, last: dt.date | None,
-                 today: dt.date) -> tuple[dict[dt.date, DayObjects], float, int]:
+def _list_symbol(
+    lister: _Lister, symbol: str, first: dt.date | None, last: dt.date | None, today: dt.date
+) -> tuple[dict[dt.date, DayObjects], float, int]:
     """The symbol's raw parts and compacted days in [first, last], its parts per day over the last
     RATE_DAYS days (listed even when the window ends earlier), and how many raw keys were listed."""
     days: dict[dt.date, DayObjects] = {}
@@ -254,12 +282,18 @@ def _list_symbol(lister: _Lister, symbol: str, first: dt.date | None, last: dt.d
         hi = last or today
         months = _months(lo, hi) if (hi - lo).days < 3660 else None
         raw_prefixes = [f"{RAW_ROOT}{symbol}/{m:%Y/%m}/" for m in months] if months else [f"{RAW_ROOT}{symbol}/"]
-        daily_prefixes = ([f"{DAILY_ROOT}symbol={symbol}/date={m:%Y-%m}-" for m in months] if months
-                          else [f"{DAILY_ROOT}symbol={symbol}/"])
+        daily_prefixes = (
+            [f"{DAILY_ROOT}symbol={symbol}/date={m:%Y-%m}-" for m in months]
+            if months
+            else [f"{DAILY_ROOT}symbol={symbol}/"]
+        )
         # the write rate needs the last days even when the window ends earlier
         listed_months = set(months or [])
-        extra = [d for d in (rate_first + dt.timedelta(days=i) for i in range(RATE_DAYS))
-                 if months is not None and d.replace(day=1) not in listed_months]
+        extra = [
+            d
+            for d in (rate_first + dt.timedelta(days=i) for i in range(RATE_DAYS))
+            if months is not None and d.replace(day=1) not in listed_months
+        ]
         raw_prefixes += [raw_day_prefix(symbol, d) for d in extra]
 
     def wanted(day: dt.date) -> bool:
@@ -298,7 +332,7 @@ def _daily_day(symbol: str, key: str) -> dt.date | None:
     if not key.startswith(prefix) or not key.endswith("/ticks.parquet"):
         return None
     try:
-        day = dt.date.fromisoformat(key[len(prefix):len(prefix) + 10])
+        day = dt.date.fromisoformat(key[len(prefix) : len(prefix) + 10])
     except ValueError:
         return None
     return day if key == daily_key(symbol, day) else None
@@ -332,8 +366,15 @@ def _previous_open(symbol: str, day: dt.date, floor: dt.date) -> dt.date | None:
     return None
 
 
-def collect_stats(lake: Lake, *, symbols: list[str] | None = None, first: dt.date | None = None,
-                  last: dt.date | None = None, today: dt.date | None = None, progress: Progress | None = None) -> LakeStats:
+def collect_stats(
+    lake: Lake,
+    *,
+    symbols: list[str] | None = None,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    today: dt.date | None = None,
+    progress: Progress | None = None,
+) -> LakeStats:
     """List the lake (whole, or a symbol / a day window) and read the footers the figures need."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
     lister = _Lister(lake, progress)

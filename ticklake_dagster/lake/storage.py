@@ -108,7 +108,7 @@ class FileLake(Lake):
         if not top.is_dir():
             return
         found: list[LakeObject] = []
-        for dirpath, dirnames, filenames in os.walk(top):
+        for dirpath, _dirnames, filenames in os.walk(top):
             rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             rel_dir = "" if rel_dir == "." else rel_dir + "/"
             for name in filenames:
@@ -275,9 +275,7 @@ class S3Lake(Lake):
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
                 for obj in page.get("Contents", []):
-                    yield LakeObject(
-                        obj["Key"][len(self.prefix) :], obj["Size"], obj["LastModified"].timestamp()
-                    )
+                    yield LakeObject(obj["Key"][len(self.prefix) :], obj["Size"], obj["LastModified"].timestamp())
         except Exception as e:
             raise self._error(e, f"list {prefix!r}") from None
 

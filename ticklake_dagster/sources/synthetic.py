@@ -12,9 +12,18 @@ from ticklake_dagster.core.days import DAY_MS, day_start_ms
 from ticklake_dagster.core.sessions import trades_on
 
 BASE_PRICES = {
-    "EURUSD": 1.085, "GBPUSD": 1.27, "USDJPY": 151.2, "AUDUSD": 0.66, "USDCHF": 0.88,
-    "USDCAD": 1.36, "XAUUSD": 2400.0, "BTC-USD": 64000.0, "ETH-USD": 3100.0,
+    "EURUSD": 1.085,
+    "GBPUSD": 1.27,
+    "USDJPY": 151.2,
+    "AUDUSD": 0.66,
+    "USDCHF": 0.88,
+    "USDCAD": 1.36,
+    "XAUUSD": 2400.0,
+    "BTC-USD": 64000.0,
+    "ETH-USD": 3100.0,
 }
+
+
 def base_price(symbol: str) -> float:
     return BASE_PRICES.get(symbol, 1.0 + (zlib.crc32(symbol.encode()) % 1000) / 1000.0)
 
@@ -39,13 +48,15 @@ class RandomWalk:
         if n:
             self.price = float(mids[-1])
         half = self.price * 0.00004 * (1.0 + self.rng.random(n))
-        tick = 10.0 ** -self.decimals
+        tick = 10.0**-self.decimals
         bid = np.round(mids - half, self.decimals)
         ask = np.maximum(np.round(mids + half, self.decimals), bid + tick)
         return bid, np.round(ask, self.decimals)
 
 
-def generate_day(symbol: str, day: dt.date, rate: float = 1.0, walk: RandomWalk | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def generate_day(
+    symbol: str, day: dt.date, rate: float = 1.0, walk: RandomWalk | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A whole day of ticks (ts_ms sorted, bid, ask) at `rate` ticks/s on average; empty on a day the market is shut."""
     walk = walk or RandomWalk(symbol, seed=zlib.crc32(f"{symbol}/{day}".encode()))
     if not trades_on(symbol, day):

@@ -14,6 +14,7 @@ from ticklake_dagster.lake.parts import daily_table, read_daily, read_parts_data
 from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.ticks.validation import CleanDay, clean_day
 
+
 @dataclasses.dataclass
 class CompactedDay:
     symbol: str
@@ -56,7 +57,7 @@ def list_parts(lake: Lake, symbol: str, day: dt.date) -> list[tuple[str, int]]:
     Only `DD/part-*.parquet|json` counts: other names and anything in a sub-folder of the day are not parts.
     """
     prefix = raw_day_prefix(symbol, day)
-    return [(o.key, o.size) for o in lake.list(prefix) if is_part_name(o.key[len(prefix):])]
+    return [(o.key, o.size) for o in lake.list(prefix) if is_part_name(o.key[len(prefix) :])]
 
 
 def read_parts(lake: Lake, keys: list[str]) -> pd.DataFrame:

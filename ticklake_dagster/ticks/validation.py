@@ -12,7 +12,13 @@ from ticklake_dagster.lake.parts import BAD_PRICE_TS, BAD_TS, FLAGGED_BELOW, NO_
 # Each rejected row is counted once, under the first of these reasons it fails. The first three are
 # found by the part readers (a price that is a bool or text, a timestamp that is not unix seconds).
 REJECT_REASONS = (
-    "missing", "invalid_price", "invalid_timestamp", "non_finite", "non_positive", "too_large", "crossed",
+    "missing",
+    "invalid_price",
+    "invalid_timestamp",
+    "non_finite",
+    "non_positive",
+    "too_large",
+    "crossed",
     "outside_day",
 )
 # Far above any traded price, far below where sums of a day's prices overflow float64 into Infinity.

@@ -75,8 +75,13 @@ def failing_run(lake_resource, database, instance):
     crossed = np.random.default_rng(5).random(1000) < 0.3
     ticks.loc[crossed, "bid"] = ticks.loc[crossed, "ask"] + 0.001
     write_parquet_parts(lake_resource.get_lake(), "EURUSD", ticks, parts=2)
-    result = dg.materialize([r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance,
-                            resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()}, raise_on_error=False)
+    result = dg.materialize(
+        [r2_ticks, candles_5m],
+        partition_key=partition_key("EURUSD", DAY),
+        instance=instance,
+        resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()},
+        raise_on_error=False,
+    )
     assert not result.success
     return result.run_id
 
@@ -88,7 +93,9 @@ def tick(instance, cursor):
         return build_alert_sensor()(context).cursor
 
 
-def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(file_lake_resource, database, instance, webhook, monkeypatch):
+def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(
+    file_lake_resource, database, instance, webhook, monkeypatch
+):
     monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
     cursor = tick(instance, None)  # the sensor starts: nothing has failed yet
@@ -105,7 +112,13 @@ def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(file_
     assert len(webhook.posts) == 2
     check_alert, run_alert = webhook.posts
     text = json.dumps(check_alert)
-    for expected in ("r2_ticks", "rejected_ratio", "ERROR", str(partition_key("EURUSD", DAY)), f"{WEBSERVER}/runs/{run_id}"):
+    for expected in (
+        "r2_ticks",
+        "rejected_ratio",
+        "ERROR",
+        str(partition_key("EURUSD", DAY)),
+        f"{WEBSERVER}/runs/{run_id}",
+    ):
         assert expected in text, expected
     assert "rows rejected" in check_alert["blocks"][2]["text"]["text"]
     assert "run" in run_alert["text"] and f"{WEBSERVER}/runs/{run_id}" in run_alert["text"]
@@ -116,7 +129,9 @@ def test_each_failure_is_posted_once_and_retried_while_the_webhook_is_down(file_
     assert len(webhook.posts) == 2  # exactly once
 
 
-def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(file_lake_resource, database, instance, webhook, monkeypatch):
+def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(
+    file_lake_resource, database, instance, webhook, monkeypatch
+):
     """The lake sensor re-runs a live day every few minutes: the same failing check must not page each time."""
     monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
     cursor = tick(instance, None)
@@ -125,18 +140,26 @@ def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(f
     failing_run(file_lake_resource, database, instance)  # more bad parts: still failing
     cursor = tick(instance, cursor)
     assert [p["text"].split(" on ")[0] for p in webhook.posts] == [
-        "ticklake: check r2_ticks / rejected_ratio failed (ERROR)", "ticklake: run of __ephemeral_asset_job__ failed",
+        "ticklake: check r2_ticks / rejected_ratio failed (ERROR)",
+        "ticklake: run of __ephemeral_asset_job__ failed",
     ]
 
     lake = file_lake_resource.get_lake()
     for obj in list(lake.list("ticks/EURUSD/")):
         lake.delete(obj.key)
     write_parquet_parts(lake, "EURUSD", random_ticks(6, n=1000), parts=2)
-    assert dg.materialize([r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance,
-                          resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()}).success
+    assert dg.materialize(
+        [r2_ticks, candles_5m],
+        partition_key=partition_key("EURUSD", DAY),
+        instance=instance,
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
+    ).success
     cursor = tick(instance, cursor)
     resolved = [p["text"].split(" on ")[0] for p in webhook.posts[2:]]
-    assert resolved == ["ticklake: check r2_ticks / rejected_ratio passes again (ERROR)", "ticklake: run of __ephemeral_asset_job__ succeeded again"]
+    assert resolved == [
+        "ticklake: check r2_ticks / rejected_ratio passes again (ERROR)",
+        "ticklake: run of __ephemeral_asset_job__ succeeded again",
+    ]
 
     failing_run(file_lake_resource, database, instance)  # broken again: a new failure, paged again
     tick(instance, cursor)
@@ -149,9 +172,16 @@ def test_a_dead_feed_reported_by_the_lake_sensor_pages_with_a_link_to_the_checks
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", WEBSERVER)
     cursor = tick(instance, None)
     key = str(partition_key("EURUSD", DAY))
-    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("candles_5m"), check_name="freshness", passed=False, severity=dg.AssetCheckSeverity.WARN,
-        description="no raw parts for EURUSD since 10:00 (120 minutes, limit 30)", partition=key))
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("candles_5m"),
+            check_name="freshness",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="no raw parts for EURUSD since 10:00 (120 minutes, limit 30)",
+            partition=key,
+        )
+    )
     cursor = tick(instance, cursor)
     [post] = webhook.posts
     assert f"check candles_5m / freshness failed (WARN) on {key}: no raw parts" in post["text"]
@@ -168,10 +198,15 @@ def test_a_webhook_that_refuses_connections_loses_nothing(file_lake_resource, da
     cursor = tick(instance, cursor)
     monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
     tick(instance, cursor)
-    assert [p["text"].split(":")[1].strip() for p in webhook.posts] == ["check r2_ticks / rejected_ratio failed (ERROR) on 2025-11-13|EURUSD", "run of __ephemeral_asset_job__ failed on 2025-11-13|EURUSD"]
+    assert [p["text"].split(":")[1].strip() for p in webhook.posts] == [
+        "check r2_ticks / rejected_ratio failed (ERROR) on 2025-11-13|EURUSD",
+        "run of __ephemeral_asset_job__ failed on 2025-11-13|EURUSD",
+    ]
 
 
-def test_failures_before_the_first_tick_are_sent_if_recent(file_lake_resource, database, instance, webhook, monkeypatch):
+def test_failures_before_the_first_tick_are_sent_if_recent(
+    file_lake_resource, database, instance, webhook, monkeypatch
+):
     monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
     failing_run(file_lake_resource, database, instance)
     tick(instance, None)
@@ -179,8 +214,17 @@ def test_failures_before_the_first_tick_are_sent_if_recent(file_lake_resource, d
 
 
 def test_without_a_url_alerts_are_logged_and_the_secret_never_is(caplog):
-    alert = Alert(storage_id=7, kind="check", run_id="abcdef12-0000", job="j", asset="candles_5m", check="gaps",
-                  severity="WARN", partition="2025-11-13|EURUSD", description="12 missing 5-minute buckets")
+    alert = Alert(
+        storage_id=7,
+        kind="check",
+        run_id="abcdef12-0000",
+        job="j",
+        asset="candles_5m",
+        check="gaps",
+        severity="WARN",
+        partition="2025-11-13|EURUSD",
+        description="12 missing 5-minute buckets",
+    )
     log = logging.getLogger("ticklake-test")
     with caplog.at_level(logging.INFO, logger="ticklake-test"):
         cursor, failure = send_alerts([alert], 9, AlertSettings(webhook_url=None), log)
@@ -189,11 +233,14 @@ def test_without_a_url_alerts_are_logged_and_the_secret_never_is(caplog):
 
     def down(url, payload, timeout):
         from ticklake_dagster.defs.alerts import AlertDeliveryError
+
         raise AlertDeliveryError("HTTP 503")
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="ticklake-test"):
-        cursor, failure = send_alerts([alert], 9, AlertSettings(webhook_url="https://hooks.example/SECRET"), log, post=down)
+        cursor, failure = send_alerts(
+            [alert], 9, AlertSettings(webhook_url="https://hooks.example/SECRET"), log, post=down
+        )
     assert (cursor, failure) == (6, "HTTP 503") and "SECRET" not in caplog.text
 
 
@@ -206,7 +253,14 @@ def test_the_webhook_url_reaches_dagster_as_an_env_var_name_not_its_value(monkey
 
 
 def test_payload_is_slack_compatible():
-    alert = Alert(storage_id=1, kind="run", run_id="0123456789", job="__ASSET_JOB", partition="2025-11-13|EURUSD", description="boom")
+    alert = Alert(
+        storage_id=1,
+        kind="run",
+        run_id="0123456789",
+        job="__ASSET_JOB",
+        partition="2025-11-13|EURUSD",
+        description="boom",
+    )
     payload = build_payload(alert, AlertSettings(webserver_url=WEBSERVER))
     assert set(payload) == {"text", "blocks"}
     assert [b["type"] for b in payload["blocks"]] == ["header", "section", "section"]
@@ -270,8 +324,14 @@ def test_delivery_failures_never_carry_the_webhook_url(kind, caplog):
         "bad_port": f"http://127.0.0.1:99999/services/{SECRET}",
         "control_character": f"http://127.0.0.1:1/services/{SECRET}\n",
     }.get(kind) or server.url
-    alert = Alert(storage_id=7, kind="run", run_id="abcdef12-0000", job="j", partition="2025-11-13|EURUSD",
-                  description="step failed")
+    alert = Alert(
+        storage_id=7,
+        kind="run",
+        run_id="abcdef12-0000",
+        job="j",
+        partition="2025-11-13|EURUSD",
+        description="step failed",
+    )
     log = logging.getLogger("ticklake-test")
     try:
         with pytest.raises(AlertDeliveryError) as raised:

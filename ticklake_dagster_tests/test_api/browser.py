@@ -14,9 +14,17 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--force-device-scale-factor=1",
-    "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--force-device-scale-factor=1",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
 ]
 
 
@@ -43,7 +51,9 @@ class Page:
 
     def wait_for(self, expression: str, timeout: float = 20.0):
         deadline = time.monotonic() + timeout
-        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()"  # page still loading
+        guarded = (
+            f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()"  # page still loading
+        )
         while True:
             value = self.evaluate(guarded)
             if value:
@@ -75,7 +85,10 @@ class Browser:
     def __init__(self, profile: Path):
         self.proc = subprocess.Popen(
             [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         lines: queue.Queue[str] = queue.Queue()
         # Drain stderr for the whole run: Chromium logs a lot, and a full pipe would stall it.

@@ -8,11 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.lake.keys import raw_part_key
-from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
-from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
-from ticklake_dagster.lake.parts import ticks_to_parquet
 from ticklake_dagster.core.timeframes import BY_NAME
+from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
+from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
+from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, instance_with_symbols, materialize_day, reference_candles
 

@@ -5,9 +5,9 @@ import datetime as dt
 import httpx
 import pytest
 
+from ticklake_dagster.defs.resources import LakeResource
 from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster.ticks.compaction import compact_day
-from ticklake_dagster.defs.resources import LakeResource
 from ticklake_dagster_tests.factories import DAY
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
 from ticklake_dagster_tests.test_api.test_chart_page import assert_draws_the_api, browser, state, ticklake_serve  # noqa: F401
@@ -36,6 +36,8 @@ def test_the_chart_draws_lake_days_before_the_database(browser, lake_url):  # no
     assert len(lake_hours) == 24 and len(times) == 72  # the lake's Wednesday, then the database's two days
     _, view, _ = state(page)
     assert view["from"] <= day_start(LAKE_DAY)
-    r = httpx.get(f"{lake_url}/api/candles", params={"symbol": "EURUSD", "timeframe": "1h",
-                                                     "from": day_start(LAKE_DAY), "to": day_start(DAY) + 3599})
+    r = httpx.get(
+        f"{lake_url}/api/candles",
+        params={"symbol": "EURUSD", "timeframe": "1h", "from": day_start(LAKE_DAY), "to": day_start(DAY) + 3599},
+    )
     assert r.headers["X-Ticklake-Lake-Days"] == str(LAKE_DAY) and len(r.json()) == 25

@@ -23,8 +23,13 @@ def ticklake_serve(database_url: str, home):
     port = servers.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "DATABASE_URL"))}
     env.update(TICKLAKE_HOME=str(home), DATABASE_URL=database_url)
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         servers.wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}"
@@ -49,8 +54,12 @@ def browser(tmp_path_factory):
 def api_candles_for_view(base_url: str, symbol: str, timeframe: str, view: dict) -> list[dict]:
     """What the page should draw: every candle whose bucket overlaps the view [from, to)."""
     width = BY_NAME[timeframe].seconds
-    params = {"symbol": symbol, "timeframe": timeframe,
-              "from": math.floor(view["from"] - width) + 1, "to": math.ceil(view["to"]) - 1}
+    params = {
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "from": math.floor(view["from"] - width) + 1,
+        "to": math.ceil(view["to"]) - 1,
+    }
     response = httpx.get(f"{base_url}/api/candles", params=params)
     assert response.status_code == 200, response.text
     return response.json()
@@ -120,8 +129,10 @@ def test_the_wheel_zooms_and_dragging_pans_fetching_what_comes_into_view(browser
     page = browser.open(f"{base_url}/?symbol=EURUSD&timeframe=5m")
     first, view, _ = state(page)
     assert_draws_the_api(page, base_url, "EURUSD", "5m")
-    box = page.evaluate("(() => { const r = document.getElementById('chart').getBoundingClientRect();"
-                        " return {x: r.x, y: r.y, w: r.width, h: r.height}; })()")
+    box = page.evaluate(
+        "(() => { const r = document.getElementById('chart').getBoundingClientRect();"
+        " return {x: r.x, y: r.y, w: r.width, h: r.height}; })()"
+    )
     cx, cy = box["x"] + box["w"] / 2, box["y"] + box["h"] / 2
 
     page.wheel(cx, cy, -400)  # zoom in around the centre
@@ -157,12 +168,16 @@ def test_the_pickers_switch_symbol_and_timeframe(browser, base_url):
     assert options == sorted(FILLED)
     timeframes = page.evaluate("Array.from(document.getElementById('timeframe').options).map(o => o.value)")
     assert timeframes == list(BY_NAME) and page.evaluate("document.getElementById('timeframe').value") == "1h"
-    page.evaluate("(() => { const s = document.getElementById('timeframe'); s.value = '1d';"
-                  " s.dispatchEvent(new Event('change')); })()")
+    page.evaluate(
+        "(() => { const s = document.getElementById('timeframe'); s.value = '1d';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
     page.wait_for("document.getElementById('chart').dataset.timeframe === '1d'")
     assert len(assert_draws_the_api(page, base_url, "EURUSD", "1d")) == 2
-    page.evaluate("(() => { const s = document.getElementById('symbol'); s.value = 'BTC-USD';"
-                  " s.dispatchEvent(new Event('change')); })()")
+    page.evaluate(
+        "(() => { const s = document.getElementById('symbol'); s.value = 'BTC-USD';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
     page.wait_for("document.getElementById('chart').dataset.symbol === 'BTC-USD'")
     assert len(assert_draws_the_api(page, base_url, "BTC-USD", "1d")) == 1
     assert page.evaluate("location.search") == "?symbol=BTC-USD&timeframe=1d"

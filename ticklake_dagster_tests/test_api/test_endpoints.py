@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
 from ticklake_dagster.api.sql import guarded
-from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster.core.timeframes import BY_NAME, TIMEFRAMES
+from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
 from ticklake_dagster_tests.test_api.conftest import FILLED, day_start
@@ -21,7 +21,9 @@ END = day_start(DAY + dt.timedelta(days=2)) - 1  # the last second of the Friday
 
 
 def get_candles(client, symbol="EURUSD", timeframe="1h", start=START, end=END, **extra):
-    return client.get("/api/candles", params={"symbol": symbol, "timeframe": timeframe, "from": start, "to": end, **extra})
+    return client.get(
+        "/api/candles", params={"symbol": symbol, "timeframe": timeframe, "from": start, "to": end, **extra}
+    )
 
 
 def assert_same_candles(got: list[dict], expected: list[dict]) -> None:
@@ -83,7 +85,13 @@ def test_the_default_limit_refuses_a_year_of_5m_candles_instead_of_truncating(cl
 
 
 def test_bucket_count_agrees_with_enumerating_buckets():
-    for start, end, width in [(0, 0, 300), (1, 299, 300), (299, 301, 300), (7, 90_000, 3_600), (86_400, 86_400 * 3, 86_400)]:
+    for start, end, width in [
+        (0, 0, 300),
+        (1, 299, 300),
+        (299, 301, 300),
+        (7, 90_000, 3_600),
+        (86_400, 86_400 * 3, 86_400),
+    ]:
         assert bucket_count(start, end, width) == sum(1 for t in range(start, end + 1) if t % width == 0)
 
 
@@ -92,8 +100,11 @@ def test_metadata_describes_what_the_materialization_wrote(client, filled):
     response = client.get("/api/metadata", params={"symbol": "EURUSD"})
     assert response.status_code == 200
     assert response.json() == {
-        "symbol": "EURUSD", "timeframes": list(BY_NAME),
-        "first": expected[0]["time"], "last": expected[-1]["time"], "count": len(expected),
+        "symbol": "EURUSD",
+        "timeframes": list(BY_NAME),
+        "first": expected[0]["time"],
+        "last": expected[-1]["time"],
+        "count": len(expected),
     }
     assert len(expected) == len(fetch_candles(filled.database, symbol="EURUSD"))
 
@@ -165,7 +176,9 @@ def test_every_bad_parameter_is_a_400_with_one_line(client, change, expected):
     assert_error(response, 400, expected)
 
 
-@pytest.mark.parametrize(("params", "expected"), [({}, "Missing required parameter 'symbol'"), ({"symbol": "eur"}, "Invalid symbol*")])
+@pytest.mark.parametrize(
+    ("params", "expected"), [({}, "Missing required parameter 'symbol'"), ({"symbol": "eur"}, "Invalid symbol*")]
+)
 def test_metadata_bad_symbol_is_a_400(client, params, expected):
     assert_error(client.get("/api/metadata", params=params), 400, expected)
 
@@ -179,7 +192,7 @@ def test_unknown_symbols_are_404(client):
 INJECTIONS = [
     "EURUSD' OR '1'='1",
     "EURUSD'; DROP TABLE candles_5m; --",
-    "EURUSD\" OR \"\"=\"",
+    'EURUSD" OR ""="',
     "') UNION SELECT 1,2,3,4,5,6 --",
     "EURUSD%",
     "%",
@@ -205,10 +218,14 @@ def test_like_wildcards_that_pass_the_symbol_rule_match_nothing(client):
 
 def test_an_unreachable_database_is_a_503_that_does_not_leak_the_url(tmp_path):
     port = servers.free_port()
-    database = DatabaseResource(url=f"postgresql://ticklake:s3cret-pw@127.0.0.1:{port}/ticklake", home=str(tmp_path), connect_timeout=2)
+    database = DatabaseResource(
+        url=f"postgresql://ticklake:s3cret-pw@127.0.0.1:{port}/ticklake", home=str(tmp_path), connect_timeout=2
+    )
     with TestClient(create_app(database)) as down:
         for path, params in [
-            ("/health", {}), ("/api/symbols", {}), ("/api/metadata", {"symbol": "EURUSD"}),
+            ("/health", {}),
+            ("/api/symbols", {}),
+            ("/api/metadata", {"symbol": "EURUSD"}),
             ("/api/candles", {"symbol": "EURUSD", "timeframe": "1h", "from": START, "to": END}),
         ]:
             response = down.get(path, params=params)
@@ -216,8 +233,11 @@ def test_an_unreachable_database_is_a_503_that_does_not_leak_the_url(tmp_path):
             assert "s3cret" not in response.text and str(port) not in response.text
             assert response.headers["retry-after"] == "5"
         # parameters are still checked without a database
-        assert_error(down.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "2h", "from": 1, "to": 2}),
-                     400, "Invalid timeframe specified")
+        assert_error(
+            down.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "2h", "from": 1, "to": 2}),
+            400,
+            "Invalid timeframe specified",
+        )
 
 
 def test_an_unexpected_error_answers_json_without_internals(filled, monkeypatch):
@@ -235,7 +255,9 @@ def test_dropped_pool_connections_are_replaced_transparently(filled):
         admin = psycopg2.connect(filled.url)
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'ticklake-api'")
+            cur.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'ticklake-api'"
+            )
             assert cur.fetchone()[0] >= 1
         admin.close()
         assert c.get("/api/symbols").json() == {"symbols": sorted(FILLED)}
@@ -298,13 +320,22 @@ def test_non_finite_candles_in_the_database_are_never_served(database):
     t0 = dt.datetime(2025, 11, 13, tzinfo=dt.timezone.utc)
     with database.connect() as conn, conn.cursor() as cur:
         for i, value in enumerate(["1.1", "Infinity", "NaN", "-Infinity"]):
-            cur.execute("INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) "
-                        "VALUES (%s, 'EURUSD', 1.1, %s::float8, 1.0, 1.1, 1, 0.0001)",
-                        (t0 + dt.timedelta(minutes=5 * i), value))
+            cur.execute(
+                "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) "
+                "VALUES (%s, 'EURUSD', 1.1, %s::float8, 1.0, 1.1, 1, 0.0001)",
+                (t0 + dt.timedelta(minutes=5 * i), value),
+            )
         conn.commit()
     with TestClient(create_app(database)) as client:
-        response = client.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "5m",
-                                                       "from": int(t0.timestamp()), "to": int(t0.timestamp()) + 3600})
+        response = client.get(
+            "/api/candles",
+            params={
+                "symbol": "EURUSD",
+                "timeframe": "5m",
+                "from": int(t0.timestamp()),
+                "to": int(t0.timestamp()) + 3600,
+            },
+        )
     assert response.status_code == 200
     assert "Infinity" not in response.text and "NaN" not in response.text
     assert [c["time"] for c in response.json()] == [int(t0.timestamp())]

@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-
 from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests import servers
@@ -64,9 +63,12 @@ def test_a_frozen_database_gets_503_within_seconds_and_the_api_recovers(tmp_path
             write_day(conn, flavor, "EURUSD", DAY, build_candles(random_ticks(1).sort_values("ts_ms", kind="stable")))
         port = servers.free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "DATABASE_URL"))}
-        api = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
-                               env={**env, "DATABASE_URL": database.url, "TICKLAKE_HOME": str(tmp_path / "home")},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        api = subprocess.Popen(
+            [sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
+            env={**env, "DATABASE_URL": database.url, "TICKLAKE_HOME": str(tmp_path / "home")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         candles = f"{base}/api/candles?symbol=EURUSD&timeframe=1h&from=1763000000&to=1763100000"
         pids = []

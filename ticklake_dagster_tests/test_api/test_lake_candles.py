@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.core.timeframes import BY_NAME, ROLLUPS
-from ticklake_dagster.candles.from_lake import DayCache, DayCandles, LakeCandles
-from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster.candles.building import build_candles
-from ticklake_dagster.ticks.compaction import compact_day
+from ticklake_dagster.candles.from_lake import DayCache, DayCandles, LakeCandles
 from ticklake_dagster.candles.sql import write_day
+from ticklake_dagster.core.timeframes import BY_NAME, ROLLUPS
 from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.defs.retention import candle_retention_job
+from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.ticks.compaction import compact_day
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import instance_with_symbols, materialize_day
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
@@ -66,7 +66,8 @@ def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, da
         assert len(before["5m"]) == 2 * 288 and lake.cache.builds == 0
 
         assert candle_retention_job.execute_in_process(
-            resources={"database": database, "settings": TicklakeSettings(retention_days=30)}).success
+            resources={"database": database, "settings": TicklakeSettings(retention_days=30)}
+        ).success
         with database.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM candles_5m")
             assert cur.fetchone()[0] == 0
@@ -121,8 +122,10 @@ def test_the_day_limit_and_symbols_only_the_lake_holds(file_lake_resource, datab
     with TestClient(create_app(database, lake=LakeCandles(lake, max_days=2))) as client:
         r = get(client, "1h", day_start(days[0]), day_start(days[2]) + 86_399, symbol="ETH-USD")
         assert r.status_code == 400
-        assert r.json()["detail"] == ("Range needs 3 days from the lake (2025-11-10..2025-11-12) and at most 2 are built "
-                                      "per request (TICKLAKE_ONDEMAND_MAX_DAYS); narrow from/to")
+        assert r.json()["detail"] == (
+            "Range needs 3 days from the lake (2025-11-10..2025-11-12) and at most 2 are built "
+            "per request (TICKLAKE_ONDEMAND_MAX_DAYS); narrow from/to"
+        )
         r = get(client, "1h", day_start(days[1]), day_start(days[2]) + 86_399, symbol="ETH-USD")
         assert r.status_code == 200 and len(r.json()) == 48
         assert sum(c["trades"] for c in r.json()) > 0
@@ -135,8 +138,15 @@ def test_the_day_limit_and_symbols_only_the_lake_holds(file_lake_resource, datab
 
 def test_an_unreachable_lake_is_503_never_a_partial_series(written, database):
     port = servers.free_port()  # nothing listens there
-    dead = LakeResource(url="s3://lake/x", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="k",
-                        secret_access_key="s", region_name="us-east-1", max_attempts=1, connect_timeout=1).get_lake()
+    dead = LakeResource(
+        url="s3://lake/x",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        access_key_id="k",
+        secret_access_key="s",
+        region_name="us-east-1",
+        max_attempts=1,
+        connect_timeout=1,
+    ).get_lake()
     with database.connect() as conn, conn, conn.cursor() as cur:
         cur.execute("DELETE FROM candles_5m WHERE time < %s", (dt.datetime(2025, 11, 14, tzinfo=dt.timezone.utc),))
     with TestClient(create_app(database, lake=LakeCandles(dead))) as client:
@@ -232,12 +242,15 @@ def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource
         before = {tf: get(client, tf, start, end).json() for tf in TIMEFRAMES}
     assert len(before["5m"]) == 288 and built.cache.builds == 0
     assert candle_retention_job.execute_in_process(
-        resources={"database": timescale_database, "settings": TicklakeSettings(retention_days=30)}).success
+        resources={"database": timescale_database, "settings": TicklakeSettings(retention_days=30)}
+    ).success
     built = LakeCandles(lake)
     with TestClient(create_app(timescale_database, pool_size=1, lake=built)) as client:
         r = get(client, "5m", start, end)
         assert r.headers["X-Ticklake-Lake-Days"] == str(THU) and r.json() == before["5m"]
-        for tf, width in ((t.name, t.seconds) for t in BY_NAME.values()):  # the aggregates still hold the day; the lake agrees with them
+        for tf, width in (
+            (t.name, t.seconds) for t in BY_NAME.values()
+        ):  # the aggregates still hold the day; the lake agrees with them
             r = get(client, tf, start, end)
             assert r.json() == before[tf], tf
             from_lake = built.candles("EURUSD", [THU], width)
@@ -275,9 +288,11 @@ def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource
 def test_a_lake_day_with_an_overflowing_price_never_serves_non_finite_json(file_lake_resource, database):
     """A compacted day written before prices were bounded holds 1.7e308 quotes: their mid overflows to
     Infinity. The API answers strict JSON, leaving those candles out."""
-    from ticklake_dagster.lake.parts import daily_table, table_to_parquet
     import json
+
     import pandas as pd
+
+    from ticklake_dagster.lake.parts import daily_table, table_to_parquet
 
     lake = file_lake_resource.get_lake()
     start_ms = day_start(THU) * 1000

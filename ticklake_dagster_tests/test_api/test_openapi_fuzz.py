@@ -10,8 +10,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import OPENAPI_SYMBOL_PATTERN
-from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster.core.symbols import SYMBOL_PATTERN, is_valid_symbol
+from ticklake_dagster.defs.resources import DatabaseResource
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,7 @@ schema = schemathesis.openapi.from_dict(
 
 
 @schema.parametrize()
-@settings(max_examples=60, derandomize=True, database=None, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case, api_app):
     """No 5xx, documented statuses and content types, bodies matching their schemas, bad input rejected.
 
@@ -39,8 +38,13 @@ def test_api_conforms_to_its_openapi_document(case, api_app):
     case.call_and_validate(app=api_app, excluded_checks=excluded)
 
 
-@given(st.one_of(st.from_regex(OPENAPI_SYMBOL_PATTERN, fullmatch=True), st.from_regex(SYMBOL_PATTERN, fullmatch=True),
-                 st.text(alphabet="AZ09._-a\n ", max_size=34)))
+@given(
+    st.one_of(
+        st.from_regex(OPENAPI_SYMBOL_PATTERN, fullmatch=True),
+        st.from_regex(SYMBOL_PATTERN, fullmatch=True),
+        st.text(alphabet="AZ09._-a\n ", max_size=34),
+    )
+)
 @settings(max_examples=300, derandomize=True, database=None)
 def test_the_documented_symbol_pattern_is_the_symbol_rule(text):
     documented = re.fullmatch(OPENAPI_SYMBOL_PATTERN, text) is not None and 1 <= len(text) <= 32

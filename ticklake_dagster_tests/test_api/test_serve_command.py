@@ -6,7 +6,9 @@ import sys
 
 
 def ticklake(*args):
-    return subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_serve_is_listed_in_help():

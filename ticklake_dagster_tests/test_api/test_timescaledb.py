@@ -19,10 +19,18 @@ def test_the_api_reads_continuous_aggregates_like_plain_tables(file_lake_resourc
     with TestClient(create_app(timescale_database, pool_size=1)) as client:
         assert client.get("/health").json() == {"status": "ok", "database": "timescaledb"}
         for timeframe in BY_NAME:
-            response = client.get("/api/candles", params={"symbol": "EURUSD", "timeframe": timeframe, "from": start, "to": end})
+            response = client.get(
+                "/api/candles", params={"symbol": "EURUSD", "timeframe": timeframe, "from": start, "to": end}
+            )
             assert response.status_code == 200, response.text
             assert_same_candles(response.json(), filled.expected("EURUSD", timeframe, start, end))
         metadata = client.get("/api/metadata", params={"symbol": "EURUSD"}).json()
-        assert metadata == {"symbol": "EURUSD", "timeframes": list(BY_NAME), "first": start, "last": end - 299, "count": 288}
+        assert metadata == {
+            "symbol": "EURUSD",
+            "timeframes": list(BY_NAME),
+            "first": start,
+            "last": end - 299,
+            "count": 288,
+        }
         assert client.get("/api/symbols").json() == {"symbols": ["EURUSD"]}
         assert client.get("/api/metadata", params={"symbol": "BTC-USD"}).status_code == 404

@@ -9,9 +9,8 @@ import time
 import pandas as pd
 
 from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.candles.sql import write_day, write_window
 from ticklake_dagster.core.days import day_window
-from ticklake_dagster.candles.sql import write_day
-from ticklake_dagster.candles.sql import write_window
 from ticklake_dagster_tests.factories import DAY, fetch_candles, random_ticks, write_parquet_parts
 
 
@@ -50,8 +49,9 @@ def test_a_second_writer_waits_for_the_first_and_both_commit(database):
 def test_two_materialize_commands_over_the_same_days_both_succeed(database_url, tmp_path):
     """Two real `ticklake materialize` processes over the same five days, started together."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKLAKE_", "R2_", "DATABASE_URL"))}
-    env.update(TICKLAKE_HOME=str(tmp_path / "home"), DATABASE_URL=database_url,
-               TICKLAKE_LAKE_URL=f"file://{tmp_path / 'lake'}")
+    env.update(
+        TICKLAKE_HOME=str(tmp_path / "home"), DATABASE_URL=database_url, TICKLAKE_LAKE_URL=f"file://{tmp_path / 'lake'}"
+    )
     from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 
     lake = LakeResource(url=env["TICKLAKE_LAKE_URL"]).get_lake()
@@ -60,8 +60,16 @@ def test_two_materialize_commands_over_the_same_days_both_succeed(database_url, 
         write_parquet_parts(lake, "EURUSD", random_ticks(i + 1, day=day, n=3000), parts=2, day=day)
     DatabaseResource(url=database_url, home=str(tmp_path)).ensure_schema()  # both find the schema in place
     span = f"{days[0]}:{days[-1]}"
-    procs = [subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", span],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", span],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     deadline = time.monotonic() + 240
     outputs = [p.communicate(timeout=max(1, deadline - time.monotonic()))[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs

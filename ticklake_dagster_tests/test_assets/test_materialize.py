@@ -8,16 +8,23 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.core.timeframes import ROLLUPS, TIMEFRAMES
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster.lake.parts import TICK_SCHEMA
-from ticklake_dagster.core.timeframes import ROLLUPS, TIMEFRAMES
 from ticklake_dagster_tests.factories import (
-    DAY, fetch_candles, instance_with_symbols, materialize_day, random_ticks, reference_candles,
-    reference_clean, write_json_part, write_parquet_parts,
+    DAY,
+    fetch_candles,
+    instance_with_symbols,
+    materialize_day,
+    random_ticks,
+    reference_candles,
+    reference_clean,
+    write_json_part,
+    write_parquet_parts,
 )
 
 START = day_start_ms(DAY)
@@ -47,7 +54,9 @@ def test_candles_equal_an_independent_reference(lake_resource, database):
     assert meta["first_tick"] == pd.Timestamp(expected_ticks["ts_ms"].iloc[0], unit="ms", tz="UTC").isoformat()
     candle_meta = metadata(result, "candles_5m")
     assert candle_meta["candle_count"] == 288 and candle_meta["rows_upserted"] == 288
-    assert candle_meta["first_candle"] == f"{DAY}T00:00:00+00:00" and candle_meta["last_candle"] == f"{DAY}T23:55:00+00:00"
+    assert (
+        candle_meta["first_candle"] == f"{DAY}T00:00:00+00:00" and candle_meta["last_candle"] == f"{DAY}T23:55:00+00:00"
+    )
 
 
 def test_compacted_day_is_sorted_deduplicated_and_readable_with_hive_partitioning(lake_resource, database):
@@ -92,8 +101,10 @@ def test_parquet_and_legacy_json_parts_in_one_day(lake_resource, database):
     write_parquet_parts(lake, "EURUSD", ticks.iloc[:1000], parts=2)
     legacy = ticks.iloc[1000:].copy()
     legacy["ts_ms"] = (legacy["ts_ms"] // 1000) * 1000  # the legacy format carries whole or fractional seconds
-    records = [{"timestamp": (t // 1000) if i % 2 else t / 1000.0, "bid": b, "ask": a}
-               for i, (t, b, a) in enumerate(legacy[["ts_ms", "bid", "ask"]].itertuples(index=False))]
+    records = [
+        {"timestamp": (t // 1000) if i % 2 else t / 1000.0, "bid": b, "ask": a}
+        for i, (t, b, a) in enumerate(legacy[["ts_ms", "bid", "ask"]].itertuples(index=False))
+    ]
     write_json_part(lake, "EURUSD", records)
     result = materialize_day(lake_resource, database, "EURUSD")
     expected = reference_clean(pd.concat([ticks.iloc[:1000], legacy], ignore_index=True), DAY)
@@ -129,7 +140,12 @@ def test_invalid_rows_are_dropped_and_counted_by_reason(lake_resource, database)
     result = materialize_day(lake_resource, database, "EURUSD")
     meta = metadata(result, "r2_ticks")
     assert meta["ticks_kept"] == 1
-    assert (meta["rejected_missing"], meta["rejected_non_positive"], meta["rejected_crossed"], meta["rejected_outside_day"]) == (2, 1, 1, 1)
+    assert (
+        meta["rejected_missing"],
+        meta["rejected_non_positive"],
+        meta["rejected_crossed"],
+        meta["rejected_outside_day"],
+    ) == (2, 1, 1, 1)
     assert fetch_candles(database)["trades"].tolist() == [1]
 
 
@@ -153,7 +169,10 @@ def test_an_empty_or_missing_day_succeeds_as_no_data(lake_resource, database):
     lake = lake_resource.get_lake()
     result = materialize_day(lake_resource, database, "EURUSD")  # nothing in the lake at all
     assert result.success and not result.get_asset_materialization_events()
-    assert [o.asset_key.to_user_string() for o in no_data_observations(result, "r2_ticks")] == ["r2_ticks", "candles_5m"]
+    assert [o.asset_key.to_user_string() for o in no_data_observations(result, "r2_ticks")] == [
+        "r2_ticks",
+        "candles_5m",
+    ]
     assert not lake.exists(daily_key("EURUSD", DAY))
     write_parquet_parts(lake, "EURUSD", random_ticks(13).iloc[:0], parts=1)  # a part with no rows
     result = materialize_day(lake_resource, database, "EURUSD")
@@ -161,7 +180,9 @@ def test_an_empty_or_missing_day_succeeds_as_no_data(lake_resource, database):
     assert not result.asset_materializations_for_node("candles_5m") and no_data_observations(result, "candles_5m")
 
 
-def test_file_and_s3_lakes_give_identical_results(file_lake_resource, s3_lake_resource, database, pg_server_url, tmp_path):
+def test_file_and_s3_lakes_give_identical_results(
+    file_lake_resource, s3_lake_resource, database, pg_server_url, tmp_path
+):
     from ticklake_dagster.defs.resources import DatabaseResource
     from ticklake_dagster_tests.servers import fresh_database
 
@@ -190,8 +211,10 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
         [r2_ticks, candles_5m],
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         instance=instance,
-        tags={"dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
-              "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1])},
+        tags={
+            "dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
+            "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1]),
+        },
     )
     assert result.success
     materialized = instance.get_materialized_partitions(r2_ticks.key)
@@ -201,7 +224,9 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
     assert got["time"].tolist() == expected["time"].tolist()
     assert got["close"].tolist() == expected["close"].tolist()
     totals = metadata(result, "r2_ticks")
-    assert totals["partitions"] == 4 and totals["ticks_kept"] == sum(len(reference_clean(all_ticks[d], d)) for d in days)
+    assert totals["partitions"] == 4 and totals["ticks_kept"] == sum(
+        len(reference_clean(all_ticks[d], d)) for d in days
+    )
     # Each day has its line in the run's log, gathered into one log event per step (not one per day).
     messages = [e.user_message for e in instance.all_logs(result.run_id) if e.dagster_event is None]
     for step, needle in (("r2_ticks", " parts, "), ("candles_5m", " candles, ")):
@@ -240,5 +265,7 @@ def test_materialization_on_timescaledb_refreshes_every_aggregate(file_lake_reso
     for relation in (tf.relation for tf in TIMEFRAMES):
         ts_rows, pg_rows = fetch_candles(timescale_database, relation), fetch_candles(database, relation)
         assert len(ts_rows) > 0, relation
-        pd.testing.assert_frame_equal(ts_rows.drop(columns="spread_avg"), pg_rows.drop(columns="spread_avg"), check_dtype=False)
+        pd.testing.assert_frame_equal(
+            ts_rows.drop(columns="spread_avg"), pg_rows.drop(columns="spread_avg"), check_dtype=False
+        )
         np.testing.assert_allclose(ts_rows["spread_avg"], pg_rows["spread_avg"], rtol=1e-9)

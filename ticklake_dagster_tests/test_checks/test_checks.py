@@ -10,21 +10,38 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.core.days import day_start_ms
+from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.defs.checks import (
-    CANDLES_CHECKS, CANDLES_FRESHNESS_CHECK, CANDLES_GAPS_CHECK, CANDLES_OHLC_CHECK, CANDLES_TRADES_CHECK,
-    CANDLES_UNIQUE_CHECK, TICKS_BID_LE_ASK_CHECK, TICKS_CHECKS, TICKS_INSIDE_DAY_CHECK, TICKS_NO_DUPLICATES_CHECK,
-    TICKS_REJECTED_RATIO_CHECK, TICKS_SCHEMA_CHECK, TICKS_SORTED_CHECK, candles_findings, count_exact_duplicates,
+    CANDLES_CHECKS,
+    CANDLES_FRESHNESS_CHECK,
+    CANDLES_GAPS_CHECK,
+    CANDLES_OHLC_CHECK,
+    CANDLES_TRADES_CHECK,
+    CANDLES_UNIQUE_CHECK,
+    TICKS_BID_LE_ASK_CHECK,
+    TICKS_CHECKS,
+    TICKS_INSIDE_DAY_CHECK,
+    TICKS_NO_DUPLICATES_CHECK,
+    TICKS_REJECTED_RATIO_CHECK,
+    TICKS_SCHEMA_CHECK,
+    TICKS_SORTED_CHECK,
+    candles_findings,
+    count_exact_duplicates,
     ticks_findings,
 )
-from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import TicklakeSettings
-from ticklake_dagster.ticks.validation import clean_day
 from ticklake_dagster.lake.parts import daily_table
+from ticklake_dagster.ticks.validation import clean_day
 from ticklake_dagster_tests.factories import (
-    DAY, fetch_candles, instance_with_symbols, random_ticks, reference_clean, write_parquet_parts,
+    DAY,
+    fetch_candles,
+    instance_with_symbols,
+    random_ticks,
+    reference_clean,
+    write_parquet_parts,
 )
 
 SETTINGS = TicklakeSettings()
@@ -57,10 +74,16 @@ def _with(table: pa.Table, **columns) -> pa.Table:
     [
         (lambda t: t.set_column(0, "ts", t.column("ts").cast(pa.int64())), TICKS_SCHEMA_CHECK),
         (lambda t: t.drop_columns(["ask"]), TICKS_SCHEMA_CHECK),
-        (lambda t: t.take(np.r_[1, 0, np.arange(2, t.num_rows)]) if t.column("ts")[0] != t.column("ts")[1] else None, TICKS_SORTED_CHECK),
+        (
+            lambda t: t.take(np.r_[1, 0, np.arange(2, t.num_rows)]) if t.column("ts")[0] != t.column("ts")[1] else None,
+            TICKS_SORTED_CHECK,
+        ),
         (lambda t: pa.concat_tables([t.slice(0, 1), t]), TICKS_NO_DUPLICATES_CHECK),
         (lambda t: _with(t, bid=lambda s: s.where(s.index != 5, s + 1.0)), TICKS_BID_LE_ASK_CHECK),
-        (lambda t: _with(t, ts=lambda s: s.where(s.index != t.num_rows - 1, s + pd.Timedelta(days=1))), TICKS_INSIDE_DAY_CHECK),
+        (
+            lambda t: _with(t, ts=lambda s: s.where(s.index != t.num_rows - 1, s + pd.Timedelta(days=1))),
+            TICKS_INSIDE_DAY_CHECK,
+        ),
     ],
 )
 def test_each_tick_check_fails_on_crafted_data(make_bad, check):
@@ -69,8 +92,12 @@ def test_each_tick_check_fails_on_crafted_data(make_bad, check):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([1.0, 1.5, np.nan]), st.sampled_from([2.0, np.nan])), max_size=40),
-       st.booleans())
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.sampled_from([1.0, 1.5, np.nan]), st.sampled_from([2.0, np.nan])), max_size=40
+    ),
+    st.booleans(),
+)
 def test_duplicate_count_equals_hashing_the_whole_day(rows, sort):
     """The sorted shortcut (hash only rows sharing a timestamp) counts what pandas counts over every row."""
     frame = pd.DataFrame(rows, columns=["ts", "bid", "ask"], dtype="float64").astype({"ts": "int64"})
@@ -85,8 +112,12 @@ def test_duplicate_count_equals_hashing_the_whole_day(rows, sort):
 def test_rejected_ratio_threshold_and_minimum_rows():
     table = good_table()
     assert failing(ticks_findings(table, DAY, rows_read=2000, rejected=20, settings=SETTINGS)) == set()  # 1.0%
-    assert failing(ticks_findings(table, DAY, rows_read=2000, rejected=21, settings=SETTINGS)) == {TICKS_REJECTED_RATIO_CHECK}
-    assert failing(ticks_findings(None, DAY, rows_read=6, rejected=5, settings=SETTINGS)) == set()  # too few rows to judge
+    assert failing(ticks_findings(table, DAY, rows_read=2000, rejected=21, settings=SETTINGS)) == {
+        TICKS_REJECTED_RATIO_CHECK
+    }
+    assert (
+        failing(ticks_findings(None, DAY, rows_read=6, rejected=5, settings=SETTINGS)) == set()
+    )  # too few rows to judge
 
 
 def day_candles(seed: int = 2, n: int = 20_000) -> tuple[pd.DataFrame, int]:
@@ -107,7 +138,12 @@ def test_good_candles_pass_every_candle_check():
     [
         (lambda c: c.assign(high=c["high"].where(c.index != 3, c["open"] - 1e-4)), CANDLES_OHLC_CHECK),
         (lambda c: c.assign(low=c["low"].where(c.index != 7, c["close"] + 1e-4)), CANDLES_OHLC_CHECK),
-        (lambda c: pd.concat([c, c.iloc[[10]]], ignore_index=True).assign(trades=lambda f: f["trades"].where(f.index != len(f) - 1, 0)), CANDLES_UNIQUE_CHECK),
+        (
+            lambda c: pd.concat([c, c.iloc[[10]]], ignore_index=True).assign(
+                trades=lambda f: f["trades"].where(f.index != len(f) - 1, 0)
+            ),
+            CANDLES_UNIQUE_CHECK,
+        ),
         (lambda c: c.assign(trades=c["trades"].where(c.index != 0, c["trades"] + 1)), CANDLES_TRADES_CHECK),
         (lambda c: c.drop(index=range(100, 110)).reset_index(drop=True), CANDLES_GAPS_CHECK),
     ],
@@ -127,7 +163,9 @@ def test_gaps_respect_the_threshold_and_market_hours():
     saturday = DAY + dt.timedelta(days=2)
     empty = candles.iloc[:0]
     assert failing(candles_findings(empty, "EURUSD", saturday, 0, AFTER_DAY + dt.timedelta(days=3), SETTINGS)) == set()
-    assert failing(candles_findings(empty, "BTC-USD", saturday, 0, AFTER_DAY + dt.timedelta(days=3), SETTINGS)) == {CANDLES_GAPS_CHECK}
+    assert failing(candles_findings(empty, "BTC-USD", saturday, 0, AFTER_DAY + dt.timedelta(days=3), SETTINGS)) == {
+        CANDLES_GAPS_CHECK
+    }
 
 
 def test_fx_is_held_to_21_utc_on_friday_and_crypto_to_the_whole_day():
@@ -168,8 +206,11 @@ def test_a_failing_blocking_check_stops_candles(file_lake_resource, database):
     ticks.loc[crossed, "bid"] = ticks.loc[crossed, "ask"] + 0.001
     write_parquet_parts(file_lake_resource.get_lake(), "EURUSD", ticks, parts=2)
     result = dg.materialize(
-        [r2_ticks, candles_5m], partition_key=partition_key("EURUSD", DAY), instance=instance_with_symbols("EURUSD"),
-        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()}, raise_on_error=False,
+        [r2_ticks, candles_5m],
+        partition_key=partition_key("EURUSD", DAY),
+        instance=instance_with_symbols("EURUSD"),
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
+        raise_on_error=False,
     )
     assert not result.success
     evaluations = check_evaluations(result, "r2_ticks")
@@ -192,10 +233,13 @@ def test_a_backfill_run_checks_every_partition_and_names_the_failing_one(file_la
             ticks = ticks[(ts < 3_600_000 * 9) | (ts >= 3_600_000 * 11)]
         write_parquet_parts(lake, "EURUSD", ticks, parts=2, day=day)
     result = dg.materialize(
-        [r2_ticks, candles_5m], instance=instance_with_symbols("EURUSD"),
+        [r2_ticks, candles_5m],
+        instance=instance_with_symbols("EURUSD"),
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
-        tags={"dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
-              "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1])},
+        tags={
+            "dagster/asset_partition_range_start": partition_key("EURUSD", days[0]),
+            "dagster/asset_partition_range_end": partition_key("EURUSD", days[-1]),
+        },
     )
     assert result.success  # gaps is a WARN check: reported, not blocking
     evaluations = check_evaluations(result, "candles_5m")

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
+from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import fetch_candles
 
@@ -15,7 +15,13 @@ WEEKDAY = "2025-11-13"
 
 
 def ticklake(env, *args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"ticklake {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -76,7 +82,10 @@ def test_migrate_reports_timescaledb(env, timescale_database):
         (["materialize", "../x", WEEKDAY], "Invalid symbol '../x'*"),
         (["materialize", "eurusd", WEEKDAY], "Invalid symbol 'eurusd'*"),
         (["materialize", "EURUSD", "2025-13-01"], "Invalid date '2025-13-01': expected YYYY-MM-DD"),
-        (["materialize", "EURUSD", "2025-11-14:2025-11-13"], "Invalid range '2025-11-14:2025-11-13': end is before start"),
+        (
+            ["materialize", "EURUSD", "2025-11-14:2025-11-13"],
+            "Invalid range '2025-11-14:2025-11-13': end is before start",
+        ),
         (["materialize", "EURUSD", "2025-W10-3"], "Invalid date '2025-W10-3': expected YYYY-MM-DD"),
         (["materialize", "EURUSD", "9999-12-31"], "Invalid date '9999-12-31': the last supported day is 9999-12-30"),
         (["materialize", "EURUSD", WEEKDAY], f"No tick files found for EURUSD on {WEEKDAY}"),
@@ -98,21 +107,34 @@ def test_unreachable_database_is_one_line_without_password(env):
 
 def test_unreachable_lake_is_one_line_without_secret(env):
     port = servers.free_port()
-    env = {**env, "TICKLAKE_LAKE_URL": "s3://ticks", "R2_ENDPOINT": f"http://127.0.0.1:{port}",
-           "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "topsecret-key"}
+    env = {
+        **env,
+        "TICKLAKE_LAKE_URL": "s3://ticks",
+        "R2_ENDPOINT": f"http://127.0.0.1:{port}",
+        "R2_ACCESS_KEY_ID": "id",
+        "R2_SECRET_ACCESS_KEY": "topsecret-key",
+    }
     proc = ticklake(env, "materialize", "EURUSD", WEEKDAY, "--dry-run", check=False)
     assert_one_line_error(proc, f"Lake unreachable: s3://ticks/ at http://127.0.0.1:{port}*")
     assert "topsecret" not in proc.stderr + proc.stdout
 
 
 def test_missing_lake_credentials_is_one_line(env):
-    proc = ticklake({**env, "TICKLAKE_LAKE_URL": "s3://ticks"}, "materialize", "EURUSD", WEEKDAY, "--dry-run", check=False)
+    proc = ticklake(
+        {**env, "TICKLAKE_LAKE_URL": "s3://ticks"}, "materialize", "EURUSD", WEEKDAY, "--dry-run", check=False
+    )
     assert_one_line_error(proc, "Lake credentials missing: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY")
 
 
 def test_materialize_against_the_moto_s3_server(env, s3_endpoint, s3_bucket, database_url, tmp_path):
-    env = {**env, "TICKLAKE_LAKE_URL": f"s3://{s3_bucket}/prod", "R2_ENDPOINT": s3_endpoint,
-           "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "secret", "R2_REGION": "us-east-1"}
+    env = {
+        **env,
+        "TICKLAKE_LAKE_URL": f"s3://{s3_bucket}/prod",
+        "R2_ENDPOINT": s3_endpoint,
+        "R2_ACCESS_KEY_ID": "id",
+        "R2_SECRET_ACCESS_KEY": "secret",
+        "R2_REGION": "us-east-1",
+    }
     ticklake(env, "seed-demo", "--symbols", "BTC-USD", "--days", "1", "--end", "2025-11-16", "--rate", "0.2")
     out = ticklake(env, "materialize", "BTC-USD", "2025-11-16").stdout  # crypto trades on Sunday
     assert "built 288 candles" in out

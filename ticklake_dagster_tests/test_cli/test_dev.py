@@ -58,7 +58,10 @@ def start_dev(home, log) -> subprocess.Popen:
     port = servers.free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ticklake_dagster.commands.cli", "dev", "--port", str(port)],
-        env=clean_env(TICKLAKE_HOME=str(home)), stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        env=clean_env(TICKLAKE_HOME=str(home)),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     wait_until(lambda: ui_answers(port), 240, "UI on 127.0.0.1", proc, log)
     wait_until(lambda: all_services_up(proc.pid), 120, "webserver, daemon and code server", proc, log)
@@ -73,7 +76,9 @@ def assert_everything_stops(proc: subprocess.Popen, send, log) -> None:
         code = proc.wait(timeout=STOP_WITHIN_SECONDS)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError(f"ticklake dev still running {STOP_WITHIN_SECONDS}s after the signal:\n{log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"ticklake dev still running {STOP_WITHIN_SECONDS}s after the signal:\n{log.read_text()[-3000:]}"
+        )
     _, alive = psutil.wait_procs(started, timeout=max(0.1, STOP_WITHIN_SECONDS - (time.monotonic() - t0)))
     assert not alive, f"still running after the signal: {[' '.join(p.cmdline())[:120] for p in alive]}"
     assert code == 0, log.read_text()[-3000:]
@@ -139,9 +144,15 @@ def ignore_sigint() -> None:
 )
 def test_supervisor_kills_a_tree_that_ignores_signals_at_the_deadline(to_group, started_with_ampersand):
     """A shell script's `cmd &` starts cmd with SIGINT ignored; an explicit SIGINT must still stop it."""
-    proc = subprocess.Popen([sys.executable, "-c", SUPERVISED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env=clean_env(PYTHONPATH=os.pathsep.join(sys.path)),
-                            preexec_fn=ignore_sigint if started_with_ampersand else None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISED],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=clean_env(PYTHONPATH=os.pathsep.join(sys.path)),
+        preexec_fn=ignore_sigint if started_with_ampersand else None,
+    )
     assert proc.stdout.readline().strip() == "up"
     deadline = time.monotonic() + 10
     while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:

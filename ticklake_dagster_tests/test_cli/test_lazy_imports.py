@@ -21,8 +21,13 @@ print(",".join(sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
 
 
 def test_building_the_parser_and_every_help_imports_no_heavy_module():
@@ -59,10 +64,24 @@ def imported_packages(importtime_log: str) -> set[str]:
 
 def test_materialize_without_a_dagster_instance_does_not_import_dagster(env):
     """The CLI reaches the lake and the database through plain code; Dagster only loads to report to an instance."""
-    seed = run_python_env(env, "-m", "ticklake_dagster.commands.cli", "seed-demo", "--symbols", "EURUSD", "--days", "1",
-                          "--end", "2025-11-13", "--rate", "0.2")
+    seed = run_python_env(
+        env,
+        "-m",
+        "ticklake_dagster.commands.cli",
+        "seed-demo",
+        "--symbols",
+        "EURUSD",
+        "--days",
+        "1",
+        "--end",
+        "2025-11-13",
+        "--rate",
+        "0.2",
+    )
     assert seed.returncode == 0, seed.stderr
-    proc = run_python_env(env, "-X", "importtime", "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", "2025-11-13")
+    proc = run_python_env(
+        env, "-X", "importtime", "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", "2025-11-13"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "EURUSD 2025-11-13: 288 rows inserted" in proc.stdout
     assert "Reported" not in proc.stdout
@@ -72,5 +91,10 @@ def test_materialize_without_a_dagster_instance_does_not_import_dagster(env):
 
 
 def run_python_env(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300,
-                          env={**env, "PYTHONPATH": os.pathsep.join(sys.path)})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )

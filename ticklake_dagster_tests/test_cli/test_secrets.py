@@ -39,8 +39,13 @@ def test_migrate_never_prints_the_database_password(env, form):
 
 def test_materialize_never_prints_credentials_in_the_lake_endpoint(env):
     port = servers.free_port()
-    env = {**env, "TICKLAKE_LAKE_URL": "s3://ticks", "R2_ENDPOINT": f"http://KEYID:{PASSWORD}@127.0.0.1:{port}",
-           "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "topsecret-key"}
+    env = {
+        **env,
+        "TICKLAKE_LAKE_URL": "s3://ticks",
+        "R2_ENDPOINT": f"http://KEYID:{PASSWORD}@127.0.0.1:{port}",
+        "R2_ACCESS_KEY_ID": "id",
+        "R2_SECRET_ACCESS_KEY": "topsecret-key",
+    }
     proc = ticklake(env, "materialize", "EURUSD", "2025-11-13", "--dry-run", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1
@@ -52,8 +57,13 @@ def test_materialize_never_prints_credentials_in_the_lake_endpoint(env):
 def test_serve_startup_line_and_503_warnings_hide_the_password(env, form):
     dsn = unreachable_dsns(servers.free_port())[form]
     port = servers.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
-                            env={**env, "DATABASE_URL": dsn}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
+        env={**env, "DATABASE_URL": dsn},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         servers.wait_for_port(port, proc, timeout=60)
         for _ in range(2):

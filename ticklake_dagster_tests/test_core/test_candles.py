@@ -42,7 +42,9 @@ def test_open_and_close_follow_arrival_order_within_a_millisecond():
 
 
 def test_no_ticks_no_candles():
-    empty = pd.DataFrame({"ts_ms": pd.Series(dtype="int64"), "bid": pd.Series(dtype="float64"), "ask": pd.Series(dtype="float64")})
+    empty = pd.DataFrame(
+        {"ts_ms": pd.Series(dtype="int64"), "bid": pd.Series(dtype="float64"), "ask": pd.Series(dtype="float64")}
+    )
     assert build_candles(empty).empty
 
 

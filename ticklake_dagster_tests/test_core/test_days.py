@@ -7,13 +7,33 @@ from ticklake_dagster.core.errors import InvalidInput
 
 
 def test_range_is_inclusive():
-    assert parse_day_range("2025-11-13:2025-11-15") == [dt.date(2025, 11, 13), dt.date(2025, 11, 14), dt.date(2025, 11, 15)]
+    assert parse_day_range("2025-11-13:2025-11-15") == [
+        dt.date(2025, 11, 13),
+        dt.date(2025, 11, 14),
+        dt.date(2025, 11, 15),
+    ]
     assert parse_day_range("2025-11-13") == [dt.date(2025, 11, 13)]
 
 
-@pytest.mark.parametrize("text", ["2025-13-01", "2025-02-30", "20251113", "yesterday", "", "2025-11-13:", "2025-11-15:2025-11-13", "2000-01-01:2030-01-01",
-                                  "2025-W10-3", "2025-W10-3:2025-03-07", "２０２５-11-13", "2025-11-1\n",
-                                  "9999-12-31", "9999-12-30:9999-12-31"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-13-01",
+        "2025-02-30",
+        "20251113",
+        "yesterday",
+        "",
+        "2025-11-13:",
+        "2025-11-15:2025-11-13",
+        "2000-01-01:2030-01-01",
+        "2025-W10-3",
+        "2025-W10-3:2025-03-07",
+        "２０２５-11-13",
+        "2025-11-1\n",
+        "9999-12-31",
+        "9999-12-30:9999-12-31",
+    ],
+)
 def test_bad_dates_and_ranges_are_one_line_errors(text):
     with pytest.raises(InvalidInput) as e:
         parse_day_range(text)

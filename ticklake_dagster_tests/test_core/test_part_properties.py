@@ -18,27 +18,42 @@ from hypothesis import strategies as st
 
 from ticklake_dagster.core.days import DAY_MS, day_start_ms
 from ticklake_dagster.core.errors import LakeError
-from ticklake_dagster.ticks.validation import MAX_PRICE, REJECT_REASONS, clean_day
 from ticklake_dagster.lake.parts import read_part, to_frame
+from ticklake_dagster.ticks.validation import MAX_PRICE, REJECT_REASONS, clean_day
 
 DAY = dt.date(2025, 11, 13)
 START = day_start_ms(DAY)
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=150,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 in_day_seconds = st.floats(min_value=START / 1000, max_value=(START + DAY_MS) / 1000 - 0.001)
 numbers = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True), st.floats(min_value=1e-6, max_value=2e12),
-    st.integers(min_value=-(10**400), max_value=10**400), st.integers(min_value=1, max_value=10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=1e-6, max_value=2e12),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.integers(min_value=1, max_value=10**6),
 )
-json_scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=12),
-                         numbers.map(str), in_day_seconds.map(str))
-json_values = st.one_of(json_scalars, st.lists(json_scalars, max_size=2), st.dictionaries(st.text(max_size=3), json_scalars, max_size=2))
+json_scalars = st.one_of(
+    st.none(), st.booleans(), numbers, st.text(max_size=12), numbers.map(str), in_day_seconds.map(str)
+)
+json_values = st.one_of(
+    json_scalars, st.lists(json_scalars, max_size=2), st.dictionaries(st.text(max_size=3), json_scalars, max_size=2)
+)
 records = st.one_of(
-    st.fixed_dictionaries({}, optional={"timestamp": st.one_of(in_day_seconds, json_values, st.just(START)),
-                                        "bid": st.one_of(st.floats(1.0, 1.1), json_values),
-                                        "ask": st.one_of(st.floats(1.1, 1.2), json_values),
-                                        "extra": json_values}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "timestamp": st.one_of(in_day_seconds, json_values, st.just(START)),
+            "bid": st.one_of(st.floats(1.0, 1.1), json_values),
+            "ask": st.one_of(st.floats(1.1, 1.2), json_values),
+            "extra": json_values,
+        },
+    ),
     json_values,
 )
 
@@ -128,11 +143,16 @@ _price_types = {
     "float32": (pa.float32(), st.floats(width=32, allow_nan=True, allow_infinity=True)),
     "int64": (pa.int64(), st.integers(-(2**63), 2**63 - 1)),
     "bool": (pa.bool_(), st.booleans()),
-    "decimal": (pa.decimal128(38, 10), st.decimals(min_value=-10**20, max_value=10**20, places=10, allow_nan=False)),
+    "decimal": (pa.decimal128(38, 10), st.decimals(min_value=-(10**20), max_value=10**20, places=10, allow_nan=False)),
     "string": (pa.string(), st.text(max_size=5)),
 }
-_ts_types = {"ms": pa.timestamp("ms", tz="UTC"), "us": pa.timestamp("us", tz="UTC"), "ns": pa.timestamp("ns"),
-             "s": pa.timestamp("s", tz="UTC"), "int64": pa.int64()}
+_ts_types = {
+    "ms": pa.timestamp("ms", tz="UTC"),
+    "us": pa.timestamp("us", tz="UTC"),
+    "ns": pa.timestamp("ns"),
+    "s": pa.timestamp("s", tz="UTC"),
+    "int64": pa.int64(),
+}
 
 
 @st.composite

@@ -6,7 +6,12 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.defs.partitions import (
-    partition_key, range_tags, request_partitions, run_partition_label, split_partition, tags_partitions,
+    partition_key,
+    range_tags,
+    request_partitions,
+    run_partition_label,
+    split_partition,
+    tags_partitions,
 )
 
 DAY = dt.date(2025, 11, 13)

@@ -16,8 +16,9 @@ from psycopg2.extensions import parse_dsn
 
 from ticklake_dagster.core.redaction import MASK, describe_database_error, describe_dsn, redact
 
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=300,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    derandomize=True, database=None, deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow]
+)
 CONTROL_PASSWORD = "Zq9~Zq9~"
 passwords = st.text(alphabet=string.ascii_letters + string.digits + string.punctuation + " ", min_size=6, max_size=24)
 
@@ -37,10 +38,14 @@ def forms(password: str) -> dict[str, tuple[str, str]]:
         "userinfo": (f"postgresql://ticklake:{encoded}@db.internal:5432/ticks?sslmode=require", encoded),
         "query": (f"postgresql://ticklake@db.internal/ticks?sslmode=require&password={encoded}", encoded),
         "query_first": (f"postgres://db.internal/ticks?password={encoded}&user=ticklake", encoded),
-        "key_value": (f"host=db.internal user=ticklake password={key_value_plain(password)} dbname=ticks",
-                      key_value_plain(password)),
-        "key_value_quoted": (f"host=db.internal password = {key_value_quoted(password)} dbname=ticks",
-                             key_value_quoted(password)),
+        "key_value": (
+            f"host=db.internal user=ticklake password={key_value_plain(password)} dbname=ticks",
+            key_value_plain(password),
+        ),
+        "key_value_quoted": (
+            f"host=db.internal password = {key_value_quoted(password)} dbname=ticks",
+            key_value_quoted(password),
+        ),
         "sslpassword": (f"host=db.internal sslpassword={key_value_plain(password)}", key_value_plain(password)),
     }
 
@@ -107,8 +112,12 @@ def test_no_password_survives_in_botocore_and_urllib_messages_about_an_endpoint(
     encoded = quote(password, safe="")
     endpoint = f"http://KEYID:{encoded}@r2.internal:9000/bucket/key"
     assume(plausible(password, endpoint, encoded))
-    messages = [str(EndpointConnectionError(endpoint_url=endpoint)), str(ConnectTimeoutError(endpoint_url=endpoint)),
-                str(urllib.error.URLError(f"<urlopen error {endpoint}>")), f"Lake s3://ticks/ at {endpoint}"]
+    messages = [
+        str(EndpointConnectionError(endpoint_url=endpoint)),
+        str(ConnectTimeoutError(endpoint_url=endpoint)),
+        str(urllib.error.URLError(f"<urlopen error {endpoint}>")),
+        f"Lake s3://ticks/ at {endpoint}",
+    ]
     for message in messages:
         shown = redact(message)
         assert not leaked(shown, password, encoded) and "r2.internal" in shown, shown

@@ -3,9 +3,9 @@
 import pytest
 
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.core.settings import env_number
 from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.defs.resources.deployment_settings import ENV_FIELDS
-from ticklake_dagster.core.settings import env_number
 
 
 def test_unset_is_the_default_and_set_is_parsed(monkeypatch):

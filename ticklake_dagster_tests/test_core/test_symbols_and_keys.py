@@ -3,9 +3,9 @@ import datetime as dt
 import pytest
 
 from ticklake_dagster.core.errors import InvalidInput, LakeError
+from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
 from ticklake_dagster.lake.keys import daily_key, parse_raw_part_key, raw_day_prefix, raw_part_key
 from ticklake_dagster.lake.storage import check_key
-from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
 
 DAY = dt.date(2025, 11, 13)
 
@@ -41,16 +41,24 @@ def test_generated_part_names_do_not_collide():
 
 @pytest.mark.parametrize(
     "key",
-    ["ticks/../x/2025/11/13/part-1-a.parquet", "ticks/EURUSD/2025/13/40/part-1-a.parquet",
-     "ticks/EURUSD/2025/11/13/notapart.parquet", "other/EURUSD/2025/11/13/part-1-a.parquet",
-     "ticks/eurusd/2025/11/13/part-1-a.parquet"],
+    [
+        "ticks/../x/2025/11/13/part-1-a.parquet",
+        "ticks/EURUSD/2025/13/40/part-1-a.parquet",
+        "ticks/EURUSD/2025/11/13/notapart.parquet",
+        "other/EURUSD/2025/11/13/part-1-a.parquet",
+        "ticks/eurusd/2025/11/13/part-1-a.parquet",
+    ],
 )
 def test_malformed_part_keys_are_not_parts(key):
     assert parse_raw_part_key(key) is None
 
 
 def test_key_builders_refuse_escaping_symbols():
-    for build in (lambda: raw_day_prefix("../x", DAY), lambda: daily_key("..", DAY), lambda: raw_part_key("/etc", DAY, 0)):
+    for build in (
+        lambda: raw_day_prefix("../x", DAY),
+        lambda: daily_key("..", DAY),
+        lambda: raw_part_key("/etc", DAY, 0),
+    ):
         with pytest.raises(InvalidInput):
             build()
 

@@ -9,33 +9,43 @@ import pytest
 
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.core.errors import LakeError
-from ticklake_dagster.ticks.validation import REJECT_REASONS, clean_day
 from ticklake_dagster.lake.parts import TICK_SCHEMA, read_part, read_parts_data, ticks_to_parquet, to_frame
+from ticklake_dagster.ticks.validation import REJECT_REASONS, clean_day
 from ticklake_dagster_tests.factories import DAY, random_ticks, reference_clean
 
 START = day_start_ms(DAY)
 
 
 def frame(rows):
-    return pd.DataFrame(rows, columns=["ts_ms", "bid", "ask"]).astype({"ts_ms": "int64", "bid": "float64", "ask": "float64"})
+    return pd.DataFrame(rows, columns=["ts_ms", "bid", "ask"]).astype(
+        {"ts_ms": "int64", "bid": "float64", "ask": "float64"}
+    )
 
 
 def test_each_invalid_reason_is_dropped_and_counted_once():
     rows = [
-        (START + 1, 1.0, 1.1),               # kept
-        (START + 2, np.nan, 1.1),            # missing
-        (START + 3, np.inf, 1.1),            # non_finite
-        (START + 4, 1.0, -np.inf),           # non_finite
-        (START + 5, 0.0, 1.1),               # non_positive
-        (START + 6, -1.0, 1.1),              # non_positive
-        (START + 7, 1.2, 1.1),               # crossed
-        (START - 1, 1.0, 1.1),               # outside_day (previous day)
-        (START + 86_400_000, 1.0, 1.1),      # outside_day (next midnight)
-        (START + 8, -1.0, -0.5),             # non_positive wins over crossed: counted once
+        (START + 1, 1.0, 1.1),  # kept
+        (START + 2, np.nan, 1.1),  # missing
+        (START + 3, np.inf, 1.1),  # non_finite
+        (START + 4, 1.0, -np.inf),  # non_finite
+        (START + 5, 0.0, 1.1),  # non_positive
+        (START + 6, -1.0, 1.1),  # non_positive
+        (START + 7, 1.2, 1.1),  # crossed
+        (START - 1, 1.0, 1.1),  # outside_day (previous day)
+        (START + 86_400_000, 1.0, 1.1),  # outside_day (next midnight)
+        (START + 8, -1.0, -0.5),  # non_positive wins over crossed: counted once
     ]
     result = clean_day(frame(rows), DAY)
-    assert result.rejected == {"missing": 1, "invalid_price": 0, "invalid_timestamp": 0, "non_finite": 2,
-                               "non_positive": 3, "too_large": 0, "crossed": 1, "outside_day": 2}
+    assert result.rejected == {
+        "missing": 1,
+        "invalid_price": 0,
+        "invalid_timestamp": 0,
+        "non_finite": 2,
+        "non_positive": 3,
+        "too_large": 0,
+        "crossed": 1,
+        "outside_day": 2,
+    }
     assert set(result.rejected) == set(REJECT_REASONS)
     assert result.ticks.values.tolist() == [[START + 1, 1.0, 1.1]]
     assert result.rows_read == len(rows) and result.rejected_total == len(rows) - 1
@@ -90,7 +100,7 @@ def test_legacy_json_part_with_int_and_float_seconds_and_bad_rows():
         {"timestamp": START // 1000, "bid": 1.0, "ask": 1.1},
         {"timestamp": START / 1000 + 0.25, "bid": "1.0", "ask": 1.1},
         {"timestamp": START // 1000, "bid": 1.0},  # missing ask
-        {"bid": 1.0, "ask": 1.1},                   # missing timestamp
+        {"bid": 1.0, "ask": 1.1},  # missing timestamp
         {"timestamp": "soon", "bid": 1.0, "ask": 1.1},
         "not an object",
     ]
@@ -108,8 +118,13 @@ def test_unreadable_parts_raise_one_line_naming_the_key(key, data):
 
 
 def test_parquet_part_with_null_cells_counts_them_as_missing():
-    table = pa.table({"ts": pa.array([START, None, START + 2], pa.timestamp("ms", tz="UTC")),
-                      "bid": pa.array([1.0, 1.0, None]), "ask": [1.1, 1.1, 1.1]})
+    table = pa.table(
+        {
+            "ts": pa.array([START, None, START + 2], pa.timestamp("ms", tz="UTC")),
+            "bid": pa.array([1.0, 1.0, None]),
+            "ask": [1.1, 1.1, 1.1],
+        }
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     result = clean_day(to_frame([read_part("p.parquet", buf.getvalue())]), DAY)
@@ -128,19 +143,28 @@ def json_part(records) -> pd.DataFrame:
 
 def test_boolean_prices_in_a_legacy_json_part_are_rejected_as_invalid_price():
     seconds = START // 1000
-    raw = json_part([{"timestamp": seconds, "bid": True, "ask": True},
-                     {"timestamp": seconds + 1, "bid": 1.0, "ask": False},
-                     {"timestamp": seconds + 2, "bid": {"p": 1}, "ask": 1.1},
-                     {"timestamp": seconds + 3, "bid": "abc", "ask": 1.1},
-                     {"timestamp": seconds + 4, "bid": 1.0, "ask": 1.1}])
+    raw = json_part(
+        [
+            {"timestamp": seconds, "bid": True, "ask": True},
+            {"timestamp": seconds + 1, "bid": 1.0, "ask": False},
+            {"timestamp": seconds + 2, "bid": {"p": 1}, "ask": 1.1},
+            {"timestamp": seconds + 3, "bid": "abc", "ask": 1.1},
+            {"timestamp": seconds + 4, "bid": 1.0, "ask": 1.1},
+        ]
+    )
     result = clean_day(raw, DAY)
     assert result.ticks.values.tolist() == [[START + 4000, 1.0, 1.1]]
     assert result.rejected["invalid_price"] == 4
 
 
 def test_boolean_price_columns_in_a_parquet_part_are_rejected_as_invalid_price():
-    table = pa.table({"ts": pa.array([START, START + 1], pa.timestamp("ms", tz="UTC")),
-                      "bid": pa.array([True, None]), "ask": pa.array([True, True])})
+    table = pa.table(
+        {
+            "ts": pa.array([START, START + 1], pa.timestamp("ms", tz="UTC")),
+            "bid": pa.array([True, None]),
+            "ask": pa.array([True, True]),
+        }
+    )
     result = clean_day(to_frame([read_part("p.parquet", parquet_bytes(table))]), DAY)
     assert len(result.ticks) == 0
     assert result.rejected["invalid_price"] == 1 and result.rejected["missing"] == 1
@@ -155,10 +179,14 @@ def test_a_huge_integer_price_rejects_only_its_tick_not_the_part():
 
 
 def test_ms_and_iso_timestamps_in_a_legacy_part_are_invalid_timestamp_not_missing():
-    raw = json_part([{"timestamp": START, "bid": 1.0, "ask": 1.1},                       # epoch ms
-                     {"timestamp": "2025-11-13T10:00:00Z", "bid": 1.0, "ask": 1.1},
-                     {"timestamp": True, "bid": 1.0, "ask": 1.1},
-                     {"timestamp": None, "bid": 1.0, "ask": 1.1}])
+    raw = json_part(
+        [
+            {"timestamp": START, "bid": 1.0, "ask": 1.1},  # epoch ms
+            {"timestamp": "2025-11-13T10:00:00Z", "bid": 1.0, "ask": 1.1},
+            {"timestamp": True, "bid": 1.0, "ask": 1.1},
+            {"timestamp": None, "bid": 1.0, "ask": 1.1},
+        ]
+    )
     result = clean_day(raw, DAY)
     assert len(result.ticks) == 0
     assert result.rejected["invalid_timestamp"] == 3 and result.rejected["missing"] == 1
@@ -177,13 +205,29 @@ def mixed_parts() -> list[tuple[str, bytes]]:
     return [
         ("a.parquet", ticks_to_parquet(np.array([START, START + 1]), np.array([1.0, 1.1]), np.array([1.2, 1.3]))),
         ("b.parquet", ticks_to_parquet(np.array([START + 2]), np.array([1.0]), np.array([0.9]))),
-        ("c.parquet", parquet_bytes(pa.table({"ts": pa.array([START + 3, None], ms),
-                                              "bid": pa.array([1.0, None]), "ask": [1.1, 1.1]}))),
-        ("d.parquet", parquet_bytes(pa.table({"ts": pa.array([(START + 4) * 1000], pa.timestamp("us", tz="UTC")),
-                                              "bid": pa.array([2], pa.int64()), "ask": pa.array([3], pa.int64())}))),
+        (
+            "c.parquet",
+            parquet_bytes(
+                pa.table({"ts": pa.array([START + 3, None], ms), "bid": pa.array([1.0, None]), "ask": [1.1, 1.1]})
+            ),
+        ),
+        (
+            "d.parquet",
+            parquet_bytes(
+                pa.table(
+                    {
+                        "ts": pa.array([(START + 4) * 1000], pa.timestamp("us", tz="UTC")),
+                        "bid": pa.array([2], pa.int64()),
+                        "ask": pa.array([3], pa.int64()),
+                    }
+                )
+            ),
+        ),
         ("e.json", json.dumps([{"timestamp": (START + 5000) / 1000, "bid": 1.0, "ask": True}]).encode()),
-        ("f.parquet", parquet_bytes(pa.table({"ts": pa.array([START + 6], ms), "bid": pa.array([True]),
-                                              "ask": pa.array([1.1])}))),
+        (
+            "f.parquet",
+            parquet_bytes(pa.table({"ts": pa.array([START + 6], ms), "bid": pa.array([True]), "ask": pa.array([1.1])})),
+        ),
         ("g.parquet", ticks_to_parquet(np.array([START + 7]), np.array([np.nan]), np.array([1.1]))),
         ("h.parquet", ticks_to_parquet(np.array([], dtype="int64"), np.array([]), np.array([]))),
     ]

@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
-from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
+from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.dagster_services import dagster_services
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
@@ -29,7 +29,9 @@ def test_backfill_through_a_grpc_code_server(tmp_path, monkeypatch, database_url
     for i, day in enumerate(DAYS):
         write_parquet_parts(lake, "EURUSD", random_ticks(i, day, n=500), parts=2, day=day)
     for name, value in {
-        "TICKLAKE_HOME": str(home), "DATABASE_URL": database_url, "DAGSTER_PG_URL": dagster_storage_url,
+        "TICKLAKE_HOME": str(home),
+        "DATABASE_URL": database_url,
+        "DAGSTER_PG_URL": dagster_storage_url,
         "TICKLAKE_START_DATE": DAYS[0].isoformat(),
     }.items():
         monkeypatch.setenv(name, value)
@@ -58,4 +60,7 @@ def test_backfill_through_a_grpc_code_server(tmp_path, monkeypatch, database_url
         assert done == {str(partition_key("EURUSD", d)) for d in DAYS}
     candles = fetch_candles(DatabaseResource(url=database_url, home=str(home)), "candles_5m", "EURUSD")
     assert sorted(candles["time"].dt.date.unique()) == DAYS
-    assert fetch_candles(DatabaseResource(url=database_url, home=str(home)), "candles_1d", "EURUSD")["trades"].sum() == candles["trades"].sum()
+    assert (
+        fetch_candles(DatabaseResource(url=database_url, home=str(home)), "candles_1d", "EURUSD")["trades"].sum()
+        == candles["trades"].sum()
+    )

@@ -29,12 +29,17 @@ def expected_day(name: str, day: dt.date, point: float | None = None) -> pd.Data
         hour = dt.datetime(day.year, day.month, day.day, h, tzinfo=dt.timezone.utc)
         p = hour_points(name, hour)
         start = int(hour.timestamp()) * 1000
-        frames.append(pd.DataFrame({
-            "ts_ms": [start + int(x) for x in p["ms"]],
-            "bid": [int(x) / point for x in p["bid"]],
-            "ask": [int(x) / point for x in p["ask"]],
-            "ask_volume": p["ask_volume"], "bid_volume": p["bid_volume"],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ts_ms": [start + int(x) for x in p["ms"]],
+                    "bid": [int(x) / point for x in p["bid"]],
+                    "ask": [int(x) / point for x in p["ask"]],
+                    "ask_volume": p["ask_volume"],
+                    "bid_volume": p["bid_volume"],
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True).astype({"ts_ms": "int64", "bid": "float64", "ask": "float64"})
 
 

@@ -18,19 +18,27 @@ from collections import defaultdict
 
 import numpy as np
 
-
 # Dukascopy name -> (point factor, typical price): what the generated integers are scaled from.
-PRICES = {"EURUSD": (1e5, 1.1), "USDJPY": (1e3, 110.0), "XAUUSD": (1e3, 1300.0), "BTCUSD": (10.0, 6000.0),
-          "GBPUSD": (1e5, 1.3)}
+PRICES = {
+    "EURUSD": (1e5, 1.1),
+    "USDJPY": (1e3, 110.0),
+    "XAUUSD": (1e3, 1300.0),
+    "BTCUSD": (10.0, 6000.0),
+    "GBPUSD": (1e5, 1.3),
+}
 
 _BI5_RE = re.compile(r"^/datafeed/(?P<inst>[A-Z0-9]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})h_ticks\.bi5$")
-_JSON_RE = re.compile(r"^/v1/ticks/(?P<code>[A-Z0-9]+-?[A-Z0-9]*)/(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<h>\d{1,2})$")
+_JSON_RE = re.compile(
+    r"^/v1/ticks/(?P<code>[A-Z0-9]+-?[A-Z0-9]*)/(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<h>\d{1,2})$"
+)
 
 
 def hour_points(name: str, hour: dt.datetime, n: int | None = None) -> dict[str, np.ndarray]:
     """The hour's ticks as the feed's integers: ms in hour, ask, bid points, float32 volumes. FX weekends are empty."""
     point, price = PRICES[name]
-    if name != "BTCUSD" and (hour.weekday() == 5 or (hour.weekday() == 6 and hour.hour < 22) or (hour.weekday() == 4 and hour.hour >= 22)):
+    if name != "BTCUSD" and (
+        hour.weekday() == 5 or (hour.weekday() == 6 and hour.hour < 22) or (hour.weekday() == 4 and hour.hour >= 22)
+    ):
         n = 0
     seed = zlib.crc32(f"{name}{hour:%Y%m%d%H}".encode())
     rng = np.random.default_rng(seed)
@@ -54,8 +62,14 @@ def encode_bi5(points: dict[str, np.ndarray]) -> bytes:
     if n == 0:
         return b""
     raw = b"".join(
-        struct.pack(">IIIff", int(points["ms"][i]), int(points["ask"][i]), int(points["bid"][i]),
-                    float(points["ask_volume"][i]), float(points["bid_volume"][i]))
+        struct.pack(
+            ">IIIff",
+            int(points["ms"][i]),
+            int(points["ask"][i]),
+            int(points["bid"][i]),
+            float(points["ask_volume"][i]),
+            float(points["bid_volume"][i]),
+        )
         for i in range(n)
     )
     return lzma.compress(raw, format=lzma.FORMAT_ALONE, preset=1)
@@ -65,13 +79,24 @@ def encode_json(points: dict[str, np.ndarray], hour_start_ms: int, point: float)
     """The JSON API's body: first price plus deltas, in units of `multiplier`."""
     ms, ask, bid = (points[k].astype("int64") for k in ("ms", "ask", "bid"))
     multiplier = 1 / point
-    body = {"timestamp": hour_start_ms, "multiplier": multiplier, "ask": 0.0, "bid": 0.0,
-            "times": [], "asks": [], "bids": [], "askVolumes": [], "bidVolumes": []}
+    body = {
+        "timestamp": hour_start_ms,
+        "multiplier": multiplier,
+        "ask": 0.0,
+        "bid": 0.0,
+        "times": [],
+        "asks": [],
+        "bids": [],
+        "askVolumes": [],
+        "bidVolumes": [],
+    }
     if len(ms):
         body.update(
-            ask=float(ask[0]) * multiplier, bid=float(bid[0]) * multiplier,
+            ask=float(ask[0]) * multiplier,
+            bid=float(bid[0]) * multiplier,
             times=np.diff(ms, prepend=0).tolist(),
-            asks=np.diff(ask, prepend=ask[0]).tolist(), bids=np.diff(bid, prepend=bid[0]).tolist(),
+            asks=np.diff(ask, prepend=ask[0]).tolist(),
+            bids=np.diff(bid, prepend=bid[0]).tolist(),
             askVolumes=[float(f"{v:.2f}") for v in points["ask_volume"]],
             bidVolumes=[float(f"{v:.2f}") for v in points["bid_volume"]],
         )

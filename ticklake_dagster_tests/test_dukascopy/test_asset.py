@@ -7,9 +7,9 @@ import pandas as pd
 
 from ticklake_dagster.defs.assets import candles_5m, r2_ticks
 from ticklake_dagster.defs.assets.dukascopy import dukascopy_ticks, month_days, request_share
-from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
 from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, partition_key
 from ticklake_dagster.defs.resources import DukascopyResource, TicklakeSettings
+from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, reference_candles, reference_clean
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 
@@ -22,8 +22,10 @@ def month_key(symbol: str, month: dt.date) -> dg.MultiPartitionKey:
 
 def materialize_history(lake_resource, url: str, instance, **kwargs):
     return dg.materialize(
-        [dukascopy_ticks], instance=instance,
-        resources={"lake": lake_resource, "dukascopy": DukascopyResource(url=url, concurrency=16)}, **kwargs,
+        [dukascopy_ticks],
+        instance=instance,
+        resources={"lake": lake_resource, "dukascopy": DukascopyResource(url=url, concurrency=16)},
+        **kwargs,
     )
 
 
@@ -51,12 +53,19 @@ def test_a_ranged_backfill_run_imports_several_months(file_lake_resource, mirror
     instance = instance_with_symbols("EURUSD")
     jan = dt.date(2019, 1, 1)
     result = materialize_history(
-        file_lake_resource, bi5, instance,
-        tags={"dagster/asset_partition_range_start": str(month_key("EURUSD", jan)),
-              "dagster/asset_partition_range_end": str(month_key("EURUSD", FEB))},
+        file_lake_resource,
+        bi5,
+        instance,
+        tags={
+            "dagster/asset_partition_range_start": str(month_key("EURUSD", jan)),
+            "dagster/asset_partition_range_end": str(month_key("EURUSD", FEB)),
+        },
     )
     assert result.success
-    assert instance.get_materialized_partitions(dukascopy_ticks.key) == {str(month_key("EURUSD", jan)), str(month_key("EURUSD", FEB))}
+    assert instance.get_materialized_partitions(dukascopy_ticks.key) == {
+        str(month_key("EURUSD", jan)),
+        str(month_key("EURUSD", FEB)),
+    }
     meta = result.asset_materializations_for_node("dukascopy_ticks")[0].metadata
     assert meta["days_imported"].value == 31 + 28 and meta["partitions"].value == 2
     assert "| 2019-01-01|EURUSD | 31 | 0 |" in meta["per_partition"].value
@@ -68,8 +77,13 @@ def test_a_ranged_backfill_run_imports_several_months(file_lake_resource, mirror
 
 def test_a_symbol_without_point_factor_fails_the_partition_saying_why(file_lake_resource, mirror):
     m, bi5, _ = mirror
-    result = materialize_history(file_lake_resource, bi5, instance_with_symbols("FOOBAR"),
-                                 partition_key=month_key("FOOBAR", FEB), raise_on_error=False)
+    result = materialize_history(
+        file_lake_resource,
+        bi5,
+        instance_with_symbols("FOOBAR"),
+        partition_key=month_key("FOOBAR", FEB),
+        raise_on_error=False,
+    )
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert "Unknown Dukascopy instrument FOOBAR" in failure.step_failure_data.error.message
@@ -79,8 +93,13 @@ def test_a_symbol_without_point_factor_fails_the_partition_saying_why(file_lake_
 def test_a_failing_hour_fails_the_partition_naming_its_url_after_the_other_days(file_lake_resource, mirror):
     m, bi5, _ = mirror
     m.fault = lambda path, nth: (404, {}, b"gone") if path.endswith("/BTCUSD/2019/01/10/13h_ticks.bi5") else None
-    result = materialize_history(file_lake_resource, bi5, instance_with_symbols("BTCUSD"),
-                                 partition_key=month_key("BTCUSD", FEB), raise_on_error=False)
+    result = materialize_history(
+        file_lake_resource,
+        bi5,
+        instance_with_symbols("BTCUSD"),
+        partition_key=month_key("BTCUSD", FEB),
+        raise_on_error=False,
+    )
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert f"{bi5}/BTCUSD/2019/01/10/13h_ticks.bi5: HTTP 404" in failure.step_failure_data.user_failure_data.description
@@ -108,7 +127,9 @@ def test_candles_of_imported_days_equal_candles_of_the_encoded_ticks(file_lake_r
 
     assert run_import(lake, bi5, ["USDJPY"], days=[day]).count("imported") == 1
     result = dg.materialize(
-        [r2_ticks, candles_5m], partition_key=partition_key("USDJPY", day), instance=instance_with_symbols("USDJPY"),
+        [r2_ticks, candles_5m],
+        partition_key=partition_key("USDJPY", day),
+        instance=instance_with_symbols("USDJPY"),
         resources={"lake": file_lake_resource, "database": timescale_database, "settings": TicklakeSettings()},
     )
     assert result.success
@@ -118,5 +139,7 @@ def test_candles_of_imported_days_equal_candles_of_the_encoded_ticks(file_lake_r
     assert len(got) == len(expected) > 200
     assert got["time"].tolist() == expected["time"].tolist()
     for column in ("open", "high", "low", "close", "trades"):
-        pd.testing.assert_series_equal(got[column].astype("float64"), expected[column].astype("float64"), check_names=False)
+        pd.testing.assert_series_equal(
+            got[column].astype("float64"), expected[column].astype("float64"), check_names=False
+        )
     pd.testing.assert_series_equal(got["spread_avg"], expected["spread_avg"], check_names=False, rtol=1e-9)

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
-from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster.defs.resources import DatabaseResource
+from ticklake_dagster.lake.storage import FileLake
+from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
 from ticklake_dagster_tests.factories import fetch_candles, reference_candles, reference_clean
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
@@ -19,7 +19,13 @@ SYMBOLS = ("EURUSD", "USDJPY", "XAUUSD", "BTCUSD")
 
 
 def ticklake(env, *args):
-    return subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env, mirror, tmp_path, database_url):
@@ -27,7 +33,10 @@ def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env
     proc = ticklake(env, "import", "dukascopy", ",".join(SYMBOLS), "2019-01-04:2019-01-07", "--url", bi5)
     assert proc.returncode == 0, proc.stderr
     assert "16 days imported, 0 already imported, 0 skipped (live parts), 0 failed;" in proc.stdout
-    assert "EURUSD 2019-01-05: 0 ticks, 24 empty hours -> ticks/EURUSD/2019/01/05/part-1546646400000-dukascopy.parquet" in proc.stdout
+    assert (
+        "EURUSD 2019-01-05: 0 ticks, 24 empty hours -> ticks/EURUSD/2019/01/05/part-1546646400000-dukascopy.parquet"
+        in proc.stdout
+    )
     lake = FileLake(tmp_path / "home" / "lake")
     days = [dt.date(2019, 1, 4) + dt.timedelta(days=i) for i in range(4)]
     for name in SYMBOLS:
@@ -50,8 +59,23 @@ def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env
 
 def test_json_feed_and_another_lake_symbol(env, mirror, tmp_path):
     _, _, json_url = mirror
-    proc = ticklake(env, "import", "dukascopy", "GBPUSD", "2019-01-07", "--feed", "json", "--url", json_url,
-                    "--as", "CABLE", "--point-value", "100000", "--concurrency", "3")
+    proc = ticklake(
+        env,
+        "import",
+        "dukascopy",
+        "GBPUSD",
+        "2019-01-07",
+        "--feed",
+        "json",
+        "--url",
+        json_url,
+        "--as",
+        "CABLE",
+        "--point-value",
+        "100000",
+        "--concurrency",
+        "3",
+    )
     assert proc.returncode == 0, proc.stderr
     lake = FileLake(tmp_path / "home" / "lake")
     assert_same_ticks(stored_day(lake, "CABLE", dt.date(2019, 1, 7)), expected_day("GBPUSD", dt.date(2019, 1, 7)))
@@ -64,7 +88,9 @@ def test_a_failed_day_is_reported_and_exits_1_while_other_days_are_imported(env,
     proc = ticklake(env, "import", "dukascopy", "EURUSD", "2019-01-07:2019-01-09", "--url", bi5)
     assert proc.returncode == 1
     assert "2 days imported, 0 already imported, 0 skipped (live parts), 1 failed" in proc.stdout
-    assert f"failed: EURUSD 2019-01-08: {bi5[:-len('/datafeed')]}{bad}: undecodable body after 3 attempts" in proc.stderr
+    assert (
+        f"failed: EURUSD 2019-01-08: {bi5[: -len('/datafeed')]}{bad}: undecodable body after 3 attempts" in proc.stderr
+    )
     lake = FileLake(tmp_path / "home" / "lake")
     assert not lake.exists(dukascopy_part_key("EURUSD", dt.date(2019, 1, 8)))
     assert lake.exists(dukascopy_part_key("EURUSD", dt.date(2019, 1, 9)))
@@ -79,19 +105,28 @@ def test_dry_run_fetches_and_writes_nothing(env, mirror, tmp_path):
     assert not m.requests and not (tmp_path / "home" / "lake").exists()
 
 
-@pytest.mark.parametrize("args, error", [
-    (["EUR/USD", "2019-01-01"], "Invalid symbol 'EUR/USD'*"),
-    (["EURUSD", "2019-02-30"], "Invalid date '2019-02-30': expected YYYY-MM-DD"),
-    (["EURUSD", "2019-01-09:2019-01-02"], "Invalid range '2019-01-09:2019-01-02': end is before start"),
-    (["EURUSD", "2999-01-01"], "Invalid range '2999-01-01': it is in the future*"),
-    (["EURUSD", "2019-01-01:2999-01-01"], "Invalid range '2019-01-01:2999-01-01': 2999-01-01 is not over yet*"),
-    (["DEUIDXEUR", "2019-01-01"], "Unknown Dukascopy instrument DEUIDXEUR: give its point factor with --point-value*"),
-    (["EURUSD", "2019-01-01", "--url", "http://127.0.0.1:9/datafeed"], "Cannot reach the Dukascopy feed at http://127.0.0.1:9/datafeed/EURUSD/2019/00/01/00h_ticks.bi5*"),
-    (["EURUSD", "2019-01-01", "--url", "file:///etc"], "Invalid Dukascopy URL 'file:///etc'*"),
-    (["EURUSD", "2019-01-01", "--concurrency", "0"], "Invalid --concurrency 0*"),
-    (["EURUSD", "2019-01-01", "--processes", "-1"], "Invalid --processes -1*"),
-    (["EURUSD,USDJPY", "2019-01-01", "--as", "FX"], "--as stores one instrument under another lake symbol*"),
-])
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["EUR/USD", "2019-01-01"], "Invalid symbol 'EUR/USD'*"),
+        (["EURUSD", "2019-02-30"], "Invalid date '2019-02-30': expected YYYY-MM-DD"),
+        (["EURUSD", "2019-01-09:2019-01-02"], "Invalid range '2019-01-09:2019-01-02': end is before start"),
+        (["EURUSD", "2999-01-01"], "Invalid range '2999-01-01': it is in the future*"),
+        (["EURUSD", "2019-01-01:2999-01-01"], "Invalid range '2019-01-01:2999-01-01': 2999-01-01 is not over yet*"),
+        (
+            ["DEUIDXEUR", "2019-01-01"],
+            "Unknown Dukascopy instrument DEUIDXEUR: give its point factor with --point-value*",
+        ),
+        (
+            ["EURUSD", "2019-01-01", "--url", "http://127.0.0.1:9/datafeed"],
+            "Cannot reach the Dukascopy feed at http://127.0.0.1:9/datafeed/EURUSD/2019/00/01/00h_ticks.bi5*",
+        ),
+        (["EURUSD", "2019-01-01", "--url", "file:///etc"], "Invalid Dukascopy URL 'file:///etc'*"),
+        (["EURUSD", "2019-01-01", "--concurrency", "0"], "Invalid --concurrency 0*"),
+        (["EURUSD", "2019-01-01", "--processes", "-1"], "Invalid --processes -1*"),
+        (["EURUSD,USDJPY", "2019-01-01", "--as", "FX"], "--as stores one instrument under another lake symbol*"),
+    ],
+)
 def test_bad_input_is_one_line(env, args, error, tmp_path):
     assert_one_line_error(ticklake(env, "import", "dukascopy", *args), error)
     assert not (tmp_path / "home" / "lake").exists()
@@ -105,8 +140,25 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
 
     m.fault = slow
     days = "2019-01-07:2019-01-18"
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "import", "dukascopy", "EURUSD", days, "--url", bi5,
-                             "--concurrency", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ticklake_dagster.commands.cli",
+            "import",
+            "dukascopy",
+            "EURUSD",
+            days,
+            "--url",
+            bi5,
+            "--concurrency",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lake = FileLake(tmp_path / "home" / "lake")
     deadline = time.monotonic() + 60
     while not list(lake.list("ticks/EURUSD/")) and time.monotonic() < deadline:
@@ -124,4 +176,6 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
     assert not [p for p in (tmp_path / "home" / "lake").rglob(".tmp-*")]
     m.fault = None
     rerun = ticklake(env, "import", "dukascopy", "EURUSD", days, "--url", bi5)
-    assert rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
+    assert (
+        rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
+    )

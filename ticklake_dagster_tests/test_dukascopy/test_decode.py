@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
+from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.sources.dukascopy.decode import DecodeError, decode_bi5, decode_json
 from ticklake_dagster.sources.dukascopy.feeds import FEEDS
 from ticklake_dagster.sources.dukascopy.instruments import INSTRUMENTS, market_may_be_open, resolve_instrument
-from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, encode_bi5, encode_json, hour_points
 
 HOUR = dt.datetime(2019, 2, 5, 7, tzinfo=dt.timezone.utc)
@@ -21,7 +21,7 @@ def unpack_naively(body: bytes, point: float) -> list[tuple]:
     raw = lzma.decompress(body)
     out = []
     for i in range(0, len(raw), 20):
-        ms, ask, bid, av, bv = struct.unpack(">IIIff", raw[i:i + 20])
+        ms, ask, bid, av, bv = struct.unpack(">IIIff", raw[i : i + 20])
         out.append((HOUR_MS + ms, bid / point, ask / point, av, bv))
     return out
 
@@ -42,10 +42,18 @@ def test_bi5_and_json_decode_to_the_same_ticks_as_a_per_record_decode(name):
         assert decoded.bid_volume.tolist() == [r[4] for r in reference]
 
 
-@pytest.mark.parametrize("name, ask_points, price", [
-    ("EURUSD", 114_512, 1.14512), ("USDJPY", 109_876, 109.876), ("EURJPY", 125_001, 125.001),
-    ("XAUUSD", 1_312_345, 1312.345), ("XAGUSD", 15_678, 15.678), ("BTCUSD", 65_432, 6543.2), ("ETHUSD", 21_005, 2100.5),
-])
+@pytest.mark.parametrize(
+    "name, ask_points, price",
+    [
+        ("EURUSD", 114_512, 1.14512),
+        ("USDJPY", 109_876, 109.876),
+        ("EURJPY", 125_001, 125.001),
+        ("XAUUSD", 1_312_345, 1312.345),
+        ("XAGUSD", 15_678, 15.678),
+        ("BTCUSD", 65_432, 6543.2),
+        ("ETHUSD", 21_005, 2100.5),
+    ],
+)
 def test_point_factors_of_jpy_metals_and_crypto(name, ask_points, price):
     body = lzma.compress(struct.pack(">IIIff", 1500, ask_points, ask_points - 1, 1.5, 2.25), format=lzma.FORMAT_ALONE)
     ticks = decode_bi5(body, HOUR_MS, resolve_instrument(name).point_value)
@@ -62,7 +70,9 @@ def test_the_table_holds_the_28_majors_and_crosses_metals_and_crypto():
 
 
 def test_unknown_instruments_need_a_point_value():
-    with pytest.raises(InvalidInput, match="Unknown Dukascopy instrument DEUIDXEUR: give its point factor with --point-value"):
+    with pytest.raises(
+        InvalidInput, match="Unknown Dukascopy instrument DEUIDXEUR: give its point factor with --point-value"
+    ):
         resolve_instrument("DEUIDXEUR")
     assert resolve_instrument("DEUIDXEUR", 1000.0).point_value == 1000.0
     with pytest.raises(InvalidInput, match="positive"):
@@ -88,13 +98,18 @@ def test_empty_hours_and_undecodable_bodies():
 def test_urls_of_both_feeds():
     eurusd = INSTRUMENTS["EURUSD"]
     feb = dt.datetime(2019, 2, 5, 7, tzinfo=dt.timezone.utc)
-    assert FEEDS["bi5"].url_for("https://h/datafeed", eurusd, feb) == "https://h/datafeed/EURUSD/2019/01/05/07h_ticks.bi5"
+    assert (
+        FEEDS["bi5"].url_for("https://h/datafeed", eurusd, feb) == "https://h/datafeed/EURUSD/2019/01/05/07h_ticks.bi5"
+    )
     assert FEEDS["json"].url_for("https://h/v1", eurusd, feb) == "https://h/v1/ticks/EUR-USD/2019/2/5/7"
 
 
 def test_empty_hours_are_suspicious_only_while_the_market_trades():
     fx, btc = INSTRUMENTS["EURUSD"], INSTRUMENTS["BTCUSD"]
-    at = lambda d, h: dt.datetime(2019, 1, d, h, tzinfo=dt.timezone.utc)  # 2019-01-04 is a Friday
+
+    def at(d: int, h: int) -> dt.datetime:  # 2019-01-04 is a Friday
+        return dt.datetime(2019, 1, d, h, tzinfo=dt.timezone.utc)
+
     assert market_may_be_open(fx, at(4, 12)) and not market_may_be_open(fx, at(4, 22))
     assert not market_may_be_open(fx, at(5, 12)) and not market_may_be_open(fx, at(6, 20))
     assert market_may_be_open(fx, at(6, 22)) and market_may_be_open(btc, at(5, 12))

@@ -3,23 +3,35 @@
 import datetime as dt
 import time
 
-from ticklake_dagster.sources.dukascopy.feeds import FEEDS
-from ticklake_dagster.sources.dukascopy.fetch import FeedClient, RetryPolicy
-from ticklake_dagster.sources.dukascopy.importer import DONE, FAILED, IMPORTED, LIVE, Importer, ImportSource, dukascopy_part_key
-from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
 from ticklake_dagster.lake.keys import raw_part_key
 from ticklake_dagster.lake.parts import ticks_to_parquet
+from ticklake_dagster.sources.dukascopy.feeds import FEEDS
+from ticklake_dagster.sources.dukascopy.fetch import FeedClient, RetryPolicy
+from ticklake_dagster.sources.dukascopy.importer import (
+    DONE,
+    FAILED,
+    IMPORTED,
+    LIVE,
+    Importer,
+    ImportSource,
+    dukascopy_part_key,
+)
+from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 
 DAYS = [dt.date(2019, 1, 3) + dt.timedelta(days=i) for i in range(5)]  # Thursday to Monday: a weekend inside
 FAST = RetryPolicy(backoff_base_s=0.01, backoff_cap_s=0.05)
 
 
-def run_import(lake, base, names, days=DAYS, feed="bi5", overwrite=False, concurrency=8, policy=FAST, processes=None, on_day=None):
+def run_import(
+    lake, base, names, days=DAYS, feed="bi5", overwrite=False, concurrency=8, policy=FAST, processes=None, on_day=None
+):
     client = FeedClient(concurrency, policy, headers=FEEDS[feed].headers)
     sources = [ImportSource(n, resolve_instrument(n), FEEDS[feed], base) for n in names]
     try:
-        return Importer(lake, client, concurrency, overwrite=overwrite, processes=processes, on_day=on_day).run(sources, days)
+        return Importer(lake, client, concurrency, overwrite=overwrite, processes=processes, on_day=on_day).run(
+            sources, days
+        )
     finally:
         client.close()
 
@@ -97,7 +109,9 @@ def test_a_truncated_body_fails_that_day_naming_the_url_while_other_days_go_on(f
     m.fault = lambda path, nth: (200, {}, full[: len(full) // 2]) if path == bad else None
     summary = run_import(lake, bi5, ["EURUSD"])
     [failed] = summary.failed
-    assert failed.day == DAYS[1] and f"{bi5}/EURUSD/2019/00/04/09h_ticks.bi5" in failed.reason and "LZMA" in failed.reason
+    assert (
+        failed.day == DAYS[1] and f"{bi5}/EURUSD/2019/00/04/09h_ticks.bi5" in failed.reason and "LZMA" in failed.reason
+    )
     assert m.requests[bad] == 1 + FAST.decode_attempts  # retried before giving up
     assert not lake.exists(dukascopy_part_key("EURUSD", DAYS[1]))  # no partial day
     assert summary.count(IMPORTED) == len(DAYS) - 1
@@ -112,7 +126,9 @@ def test_a_dropped_connection_is_retried(file_lake_resource, mirror):
     day = DAYS[0]
     body = m.answer(hour_path("EURUSD", day, 5))[2]
     # Content-Length says more than arrives: the client sees the connection end mid-body.
-    m.fault = lambda path, nth: (200, {"Content-Length": str(len(body) + 100)}, body) if path.endswith("05h_ticks.bi5") and nth == 1 else None
+    m.fault = lambda path, nth: (
+        (200, {"Content-Length": str(len(body) + 100)}, body) if path.endswith("05h_ticks.bi5") and nth == 1 else None
+    )
     summary = run_import(file_lake_resource.get_lake(), bi5, ["EURUSD"], days=[day])
     assert summary.count(IMPORTED) == 1
     assert_same_ticks(stored_day(file_lake_resource.get_lake(), "EURUSD", day), expected_day("EURUSD", day))
@@ -152,10 +168,14 @@ def test_a_day_with_live_parts_is_skipped_unless_overwrite(lake_resource, mirror
 
 def test_a_missing_file_fails_the_day_without_retrying(file_lake_resource, mirror):
     m, bi5, _ = mirror
-    summary = run_import(file_lake_resource.get_lake(), bi5, ["EURUSD"], days=DAYS[:1], policy=RetryPolicy(backoff_base_s=5))
+    summary = run_import(
+        file_lake_resource.get_lake(), bi5, ["EURUSD"], days=DAYS[:1], policy=RetryPolicy(backoff_base_s=5)
+    )
     assert summary.count(FAILED) == 0
     m.fault = lambda path, nth: (404, {}, b"no") if path.endswith("/00/07/11h_ticks.bi5") else None
-    summary = run_import(file_lake_resource.get_lake(), bi5, ["EURUSD"], days=[DAYS[4]], policy=RetryPolicy(backoff_base_s=5))
+    summary = run_import(
+        file_lake_resource.get_lake(), bi5, ["EURUSD"], days=[DAYS[4]], policy=RetryPolicy(backoff_base_s=5)
+    )
     [failed] = summary.failed
     assert failed.reason.endswith("11h_ticks.bi5: HTTP 404")
 

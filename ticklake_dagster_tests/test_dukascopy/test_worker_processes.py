@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from ticklake_dagster.sources.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
 from ticklake_dagster.lake.storage import FileLake
+from ticklake_dagster.sources.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 from ticklake_dagster_tests.test_dukascopy.test_cli import ticklake
 from ticklake_dagster_tests.test_dukascopy.test_importer import DAYS, FAST, hour_path, run_import
@@ -49,7 +49,9 @@ def test_an_undecodable_hour_fails_its_day_naming_the_url_while_other_days_go_on
     m.fault = lambda path, nth: (200, {}, b'{"timestamp": 1, "times": [1, 2]') if path == bad else None
     summary = run_import(lake, json_url, ["EURUSD"], feed="json", processes=2)
     [failed] = summary.failed
-    assert failed.day == DAYS[1] and failed.reason.startswith(f"{json_url}/ticks/EUR-USD/2019/1/4/9: undecodable body after 3 attempts (JSON")
+    assert failed.day == DAYS[1] and failed.reason.startswith(
+        f"{json_url}/ticks/EUR-USD/2019/1/4/9: undecodable body after 3 attempts (JSON"
+    )
     assert m.requests[bad] == FAST.decode_attempts
     assert not lake.exists(dukascopy_part_key("EURUSD", DAYS[1]))
     assert summary.count(IMPORTED) == len(DAYS) - 1
@@ -66,7 +68,14 @@ def test_an_interrupt_finishes_started_writes_and_leaves_no_partial_day(file_lak
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_import(lake, bi5, ["EURUSD"], days=DAYS + [d + dt.timedelta(days=7) for d in DAYS], processes=2, on_day=interrupt_after_first)
+        run_import(
+            lake,
+            bi5,
+            ["EURUSD"],
+            days=DAYS + [d + dt.timedelta(days=7) for d in DAYS],
+            processes=2,
+            on_day=interrupt_after_first,
+        )
     written = [o.key for o in lake.list("ticks/EURUSD/")]
     assert 1 <= len(written) < 10 and {o.key for o in reported if o.status == IMPORTED} <= set(written)
     for key in written:
@@ -80,9 +89,28 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly_and_the_rerun_completes
     m, bi5, _ = mirror
     m.fault = lambda path, nth: time.sleep(0.02)
     days = "2019-01-07:2019-01-18"
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "import", "dukascopy", "EURUSD", days, "--url", bi5,
-                             "--concurrency", "4", "--processes", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ticklake_dagster.commands.cli",
+            "import",
+            "dukascopy",
+            "EURUSD",
+            days,
+            "--url",
+            bi5,
+            "--concurrency",
+            "4",
+            "--processes",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     lake = FileLake(tmp_path / "home" / "lake")
     deadline = time.monotonic() + 60
     while not list(lake.list("ticks/EURUSD/")) and time.monotonic() < deadline:
@@ -100,7 +128,9 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly_and_the_rerun_completes
     assert not [p for p in (tmp_path / "home" / "lake").rglob(".tmp-*")]
     m.fault = None
     rerun = ticklake(env, "import", "dukascopy", "EURUSD", days, "--url", bi5, "--processes", "2")
-    assert rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
+    assert (
+        rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
+    )
 
 
 def test_worker_processes_start_only_for_long_imports_on_several_cores():

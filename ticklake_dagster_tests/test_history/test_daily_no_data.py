@@ -17,10 +17,13 @@ WEEKEND = [dt.date(2025, 11, 15), dt.date(2025, 11, 16)]
 
 def run_range(lake_resource, database, instance, first: dt.date, last: dt.date):
     return dg.materialize(
-        [r2_ticks, candles_5m], instance=instance,
+        [r2_ticks, candles_5m],
+        instance=instance,
         resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()},
-        tags={"dagster/asset_partition_range_start": str(partition_key("EURUSD", first)),
-              "dagster/asset_partition_range_end": str(partition_key("EURUSD", last))},
+        tags={
+            "dagster/asset_partition_range_start": str(partition_key("EURUSD", first)),
+            "dagster/asset_partition_range_end": str(partition_key("EURUSD", last)),
+        },
     )
 
 

@@ -6,11 +6,17 @@ import datetime as dt
 import dagster as dg
 import pytest
 
+from ticklake_dagster.candles.history_path import (
+    compact_month,
+    history_owned_days,
+    lake_coverage,
+    month_days,
+    write_month,
+)
 from ticklake_dagster.defs.assets.history import HISTORY_CANDLES, HISTORY_TICKS, history_month, history_partition_key
-from ticklake_dagster.candles.history_path import compact_month, history_owned_days, lake_coverage, month_days, write_month
+from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster.ticks.compaction import compact_day
-from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster_tests.factories import fetch_candles, instance_with_symbols, random_ticks, write_parquet_parts
 
 MONTH = dt.date(2025, 2, 1)
@@ -40,16 +46,27 @@ def test_month_days_and_ownership():
 def test_lake_coverage_lists_days_with_and_without_parts(lake_with_month):
     with_data, without = lake_coverage(lake_with_month, "EURUSD", dt.date(2025, 1, 30), dt.date(2025, 2, 9))
     assert with_data == DATA_DAYS
-    assert without == [dt.date(2025, 1, 30), dt.date(2025, 1, 31), dt.date(2025, 2, 1), dt.date(2025, 2, 2),
-                       dt.date(2025, 2, 5), dt.date(2025, 2, 6), dt.date(2025, 2, 8), dt.date(2025, 2, 9)]
+    assert without == [
+        dt.date(2025, 1, 30),
+        dt.date(2025, 1, 31),
+        dt.date(2025, 2, 1),
+        dt.date(2025, 2, 2),
+        dt.date(2025, 2, 5),
+        dt.date(2025, 2, 6),
+        dt.date(2025, 2, 8),
+        dt.date(2025, 2, 9),
+    ]
 
 
 @pytest.mark.parametrize("keep_days, kept", [(90, False), (3650, True)])
 def test_month_written_like_the_daily_path_and_leaves_the_daily_days(lake_with_month, database, keep_days, kept):
     flavor = database.ensure_schema()
     with database.connect() as conn, conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO candles_1d (time, symbol, open, high, low, close, trades, spread_avg)"
-                    " VALUES (%s, 'EURUSD', 9, 9, 9, 9, 9, 9)", (dt.datetime(2025, 2, 26, tzinfo=dt.timezone.utc),))
+        cur.execute(
+            "INSERT INTO candles_1d (time, symbol, open, high, low, close, trades, spread_avg)"
+            " VALUES (%s, 'EURUSD', 9, 9, 9, 9, 9, 9)",
+            (dt.datetime(2025, 2, 26, tzinfo=dt.timezone.utc),),
+        )
     result = compact_month(lake_with_month, "EURUSD", MONTH, DAILY_START)
     assert result.data_days == DATA_DAYS and len(result.empty_days) == 24 - 3 and len(result.daily_owned) == 4
     with database.connect() as conn:
@@ -73,7 +90,9 @@ def test_month_written_like_the_daily_path_and_leaves_the_daily_days(lake_with_m
     assert result.pruned_5m is not kept
 
 
-def test_history_run_records_months_with_data_and_observes_empty_ones(lake_with_month, file_lake_resource, database, monkeypatch):
+def test_history_run_records_months_with_data_and_observes_empty_ones(
+    lake_with_month, file_lake_resource, database, monkeypatch
+):
     monkeypatch.setenv("TICKLAKE_START_DATE", DAILY_START.isoformat())
     instance = instance_with_symbols("EURUSD")
     january, february = history_partition_key("EURUSD", dt.date(2025, 1, 1)), history_partition_key("EURUSD", MONTH)
@@ -112,11 +131,17 @@ def test_timescaledb_keeps_the_higher_timeframes_of_a_pruned_month(lake_with_mon
 def test_pruning_old_5m_rows_stays_inside_the_runs_own_symbol_month(lake_with_month, database):
     """Another run's freshly written old rows (other symbol, other month) are not deleted under it."""
     flavor = database.ensure_schema()
-    others = [("GBPUSD", dt.datetime(2025, 2, 3, 10, tzinfo=dt.timezone.utc)), ("EURUSD", dt.datetime(2025, 1, 31, 10, tzinfo=dt.timezone.utc))]
+    others = [
+        ("GBPUSD", dt.datetime(2025, 2, 3, 10, tzinfo=dt.timezone.utc)),
+        ("EURUSD", dt.datetime(2025, 1, 31, 10, tzinfo=dt.timezone.utc)),
+    ]
     with database.connect() as conn, conn, conn.cursor() as cur:
         for symbol, time in others:
-            cur.execute("INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg)"
-                        " VALUES (%s, %s, 1, 1, 1, 1, 1, 0)", (time, symbol))
+            cur.execute(
+                "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg)"
+                " VALUES (%s, %s, 1, 1, 1, 1, 1, 0)",
+                (time, symbol),
+            )
     with database.connect() as conn:
         result = write_month(conn, flavor, compact_month(lake_with_month, "EURUSD", MONTH, DAILY_START), 90, NOW)
     assert result.pruned_rows == sum(len(c) for c in result.candles.values())

@@ -15,14 +15,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ticklake_dagster.sources.ingest.service import IngestService
-from ticklake_dagster.lake.keys import RAW_ROOT, parse_raw_part_key
 from ticklake_dagster.defs.resources import IngesterResource, LakeResource
+from ticklake_dagster.lake.keys import RAW_ROOT, parse_raw_part_key
 from ticklake_dagster.lake.parts import read_part
+from ticklake_dagster.sources.ingest.service import IngestService
 
 FAST = dict(  # intervals small enough that no test waits on the order of seconds
-    flush_latency_ms=5.0, retry_base_seconds=0.05, retry_max_seconds=0.3,
-    reconnect_base_seconds=0.05, reconnect_max_seconds=0.2, shutdown_timeout_seconds=10.0,
+    flush_latency_ms=5.0,
+    retry_base_seconds=0.05,
+    retry_max_seconds=0.3,
+    reconnect_base_seconds=0.05,
+    reconnect_max_seconds=0.2,
+    shutdown_timeout_seconds=10.0,
 )
 
 
@@ -211,8 +215,11 @@ def cli_env(tmp_path):
 
 def s3_env(lake: LakeResource, secret: str = "test") -> dict:
     return {
-        "TICKLAKE_LAKE_URL": lake.url, "R2_ENDPOINT": lake.endpoint_url, "R2_REGION": "us-east-1",
-        "R2_ACCESS_KEY_ID": "test", "R2_SECRET_ACCESS_KEY": secret,
+        "TICKLAKE_LAKE_URL": lake.url,
+        "R2_ENDPOINT": lake.endpoint_url,
+        "R2_REGION": "us-east-1",
+        "R2_ACCESS_KEY_ID": "test",
+        "R2_SECRET_ACCESS_KEY": secret,
     }
 
 
@@ -222,7 +229,10 @@ def start_ingest(env: dict, *args, stdin=subprocess.DEVNULL, stderr_path: Path |
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", *args],
-            env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err,
+            env=env,
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
     finally:
         if stderr_path:

@@ -15,7 +15,14 @@ from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.ticks.compaction import compact_day
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_ingest.conftest import (
-    lake_ticks, log_lines, metric, s3_env, spool_segments, start_ingest, tick_rows, wait_until,
+    lake_ticks,
+    log_lines,
+    metric,
+    s3_env,
+    spool_segments,
+    start_ingest,
+    tick_rows,
+    wait_until,
 )
 
 DAY = dt.date(2025, 11, 13)
@@ -36,8 +43,12 @@ class StreamingTicks:
         for _ in range(n):
             i = len(self.sent)
             self.mid += float(self.rng.normal(0, 2e-5))
-            tick = {"symbol": self.symbols[int(self.rng.integers(len(self.symbols)))], "bid": round(self.mid, 5),
-                    "ask": round(self.mid + 0.0001, 5), "timestamp": day_start_ms(DAY) + 8 * 3_600_000 + i * 37}
+            tick = {
+                "symbol": self.symbols[int(self.rng.integers(len(self.symbols)))],
+                "bid": round(self.mid, 5),
+                "ask": round(self.mid + 0.0001, 5),
+                "timestamp": day_start_ms(DAY) + 8 * 3_600_000 + i * 37,
+            }
             self.sent.append(tick)
             out.append(tick)
         return out
@@ -50,8 +61,14 @@ class StreamingTicks:
 
 
 def as_frame(ticks: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame({"symbol": [t["symbol"] for t in ticks], "ts_ms": [t["timestamp"] for t in ticks],
-                         "bid": [t["bid"] for t in ticks], "ask": [t["ask"] for t in ticks]})
+    return pd.DataFrame(
+        {
+            "symbol": [t["symbol"] for t in ticks],
+            "ts_ms": [t["timestamp"] for t in ticks],
+            "bid": [t["bid"] for t in ticks],
+            "ask": [t["ask"] for t in ticks],
+        }
+    )
 
 
 def test_kill_9_mid_stream_then_restart_gets_every_accepted_tick_into_s3(tmp_path, cli_env, s3_lake_resource, ws_feed):
@@ -61,12 +78,27 @@ def test_kill_9_mid_stream_then_restart_gets_every_accepted_tick_into_s3(tmp_pat
     feed = ws_feed(stream)
     port = servers.free_port()
     log1 = tmp_path / "run1.log"
-    proc = start_ingest(env, "--source", feed.url, "--metrics-port", str(port),
-                        "--batch-size", "200", "--max-age", "60", stderr_path=log1)
+    proc = start_ingest(
+        env,
+        "--source",
+        feed.url,
+        "--metrics-port",
+        str(port),
+        "--batch-size",
+        "200",
+        "--max-age",
+        "60",
+        stderr_path=log1,
+    )
     try:
-        wait_until(lambda: _metric_or_0(port, "ticklake_ingest_parts_uploaded_total") >= 4 and
-                   _metric_or_0(port, "ticklake_ingest_ticks_accepted_total") >= 3000, timeout=60,
-                   what="uploads under way")
+        wait_until(
+            lambda: (
+                _metric_or_0(port, "ticklake_ingest_parts_uploaded_total") >= 4
+                and _metric_or_0(port, "ticklake_ingest_ticks_accepted_total") >= 3000
+            ),
+            timeout=60,
+            what="uploads under way",
+        )
         accepted_before_kill = metric(port, "ticklake_ingest_ticks_accepted_total")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -110,21 +142,42 @@ def _metric_or_0(port: int, name: str) -> float:
 
 def test_sigterm_flushes_every_batch_and_a_second_ingester_is_refused(tmp_path, cli_env, s3_lake_resource):
     env = {**cli_env, **s3_env(s3_lake_resource)}
-    ticks = [{"symbol": s, "bid": 1.1 + i * 1e-5, "ask": 1.1001 + i * 1e-5, "timestamp": day_start_ms(DAY) + i}
-             for i, s in enumerate(["EURUSD", "USDJPY", "XAUUSD"] * 150)]
+    ticks = [
+        {"symbol": s, "bid": 1.1 + i * 1e-5, "ask": 1.1001 + i * 1e-5, "timestamp": day_start_ms(DAY) + i}
+        for i, s in enumerate(["EURUSD", "USDJPY", "XAUUSD"] * 150)
+    ]
     port = servers.free_port()
     log = tmp_path / "run.log"
-    proc = start_ingest(env, "--source", "jsonl:-", "--metrics-port", str(port), "--batch-size", "100000",
-                        "--max-age", "3600", stdin=subprocess.PIPE, stderr_path=log)
+    proc = start_ingest(
+        env,
+        "--source",
+        "jsonl:-",
+        "--metrics-port",
+        str(port),
+        "--batch-size",
+        "100000",
+        "--max-age",
+        "3600",
+        stdin=subprocess.PIPE,
+        stderr_path=log,
+    )
     try:
         proc.stdin.write("".join(json.dumps(t) + "\n" for t in ticks).encode())
         proc.stdin.flush()
-        wait_until(lambda: _metric_or_0(port, "ticklake_ingest_ticks_accepted_total") == len(ticks), timeout=60,
-                   what="all ticks accepted")
+        wait_until(
+            lambda: _metric_or_0(port, "ticklake_ingest_ticks_accepted_total") == len(ticks),
+            timeout=60,
+            what="all ticks accepted",
+        )
         assert metric(port, "ticklake_ingest_parts_uploaded_total") == 0  # nothing due yet: only SIGTERM flushes
 
-        second = subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", "--source", "jsonl:-"],
-                                env=env, input=b"", capture_output=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", "--source", "jsonl:-"],
+            env=env,
+            input=b"",
+            capture_output=True,
+            timeout=60,
+        )
         assert second.returncode == 1
         lines = second.stderr.decode().strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: Spool ") and f"(pid {proc.pid})" in lines[0], lines
@@ -156,8 +209,13 @@ def test_synthetic_ingest_fills_the_lake_that_materialize_reads(tmp_path, cli_en
     frame = lake_ticks(LakeResource(url=f"file://{tmp_path / 'home' / 'lake'}").get_lake())
     eur = frame[frame["symbol"] == "EURUSD"]
     day = eur["day"].iloc[0]
-    out = subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", str(day)],
-                         env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "materialize", "EURUSD", str(day)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     n = len(eur[eur["day"] == day][["ts_ms", "bid", "ask"]].drop_duplicates())  # the walk can repeat a quote in a ms
     assert f"EURUSD {day}: merged {n} ticks" in out.stdout

@@ -10,7 +10,15 @@ from ticklake_dagster.sources.ingest.metrics import IngestMetrics, MetricsServer
 from ticklake_dagster.sources.ingest.service import IngestService
 from ticklake_dagster.sources.ingest.sources import JsonlSource, WebSocketSource
 from ticklake_dagster_tests.test_ingest.conftest import (
-    Running, lake_ticks, make_config, messages, run_to_end, scrape, tick_rows, wait_until, write_jsonl,
+    Running,
+    lake_ticks,
+    make_config,
+    messages,
+    run_to_end,
+    scrape,
+    tick_rows,
+    wait_until,
+    write_jsonl,
 )
 from ticklake_dagster_tests.test_ingest.test_service import START, expected_rows, good_ticks
 
@@ -27,7 +35,9 @@ def around(n: int = 500) -> tuple[list[dict], list[dict]]:
 
 
 def test_a_message_with_65536_symbols_from_a_file_is_rejected_by_reason_and_the_ticks_around_it_land(
-    tmp_path, file_lake_resource, ingest_logs,
+    tmp_path,
+    file_lake_resource,
+    ingest_logs,
 ):
     before, after = around()
     lines = [json.dumps(t) for t in before] + [many_symbols_message()] + [json.dumps(t) for t in after]
@@ -42,7 +52,9 @@ def test_a_message_with_65536_symbols_from_a_file_is_rejected_by_reason_and_the_
 
 
 def test_a_message_with_65536_symbols_from_a_websocket_leaves_the_ingester_accepting(
-    tmp_path, file_lake_resource, ws_feed,
+    tmp_path,
+    file_lake_resource,
+    ws_feed,
 ):
     before, after = around()
     feed = ws_feed(lambda ws, n: _send_all(ws, [json.dumps(before), many_symbols_message(), json.dumps(after)]))
@@ -50,8 +62,11 @@ def test_a_message_with_65536_symbols_from_a_websocket_leaves_the_ingester_accep
     running = Running(IngestService(config, [WebSocketSource(feed.url)], handle_signals=False, metrics_port=0))
     m = running.service.metrics
     try:
-        wait_until(lambda: m.total("ticklake_ingest_ticks_uploaded_total") >= 1000, timeout=20,
-                   what="the ticks before and after the hostile message in the lake")
+        wait_until(
+            lambda: m.total("ticklake_ingest_ticks_uploaded_total") >= 1000,
+            timeout=20,
+            what="the ticks before and after the hostile message in the lake",
+        )
         assert json.loads(scrape(running.service.metrics_port, "/health"))["status"] == "ok"
     finally:
         assert running.stop() == 0
@@ -66,7 +81,11 @@ async def _send_all(ws, payloads: list[str]) -> None:
 
 
 def test_an_unforeseen_commit_failure_stops_the_ingester_loudly_and_loses_no_acknowledged_tick(
-    tmp_path, file_lake_resource, ws_feed, ingest_logs, monkeypatch,
+    tmp_path,
+    file_lake_resource,
+    ws_feed,
+    ingest_logs,
+    monkeypatch,
 ):
     first, second = around(50)
     go = threading.Event()

@@ -10,23 +10,37 @@ import time
 import pytest
 
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource
 from ticklake_dagster.sources.ingest.service import IngestService
 from ticklake_dagster.sources.ingest.sources import JsonlSource
-from ticklake_dagster.defs.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests.test_ingest.conftest import (
-    Running, lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows, write_jsonl,
+    Running,
+    lake_ticks,
+    make_config,
+    messages,
+    run_to_end,
+    spool_segments,
+    tick_rows,
+    write_jsonl,
 )
 from ticklake_dagster_tests.test_ingest.test_service import START, expected_rows, good_ticks
 
 
 def ingest_cli(env: dict, *args, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", *args], env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_metrics_listen_on_loopback_unless_told_otherwise(tmp_path, file_lake_resource, monkeypatch):
-    running = Running(IngestService(make_config(tmp_path, file_lake_resource), [], handle_signals=False,
-                                    metrics_port=0))
+    running = Running(
+        IngestService(make_config(tmp_path, file_lake_resource), [], handle_signals=False, metrics_port=0)
+    )
     try:
         assert running.service.metrics_address[0] == "127.0.0.1"
     finally:
@@ -81,8 +95,9 @@ def test_a_finite_ingest_gives_up_on_a_dead_lake_and_keeps_the_spool(tmp_path, f
     dead = LakeResource(url=f"file://{tmp_path / 'not-a-folder'}")
     ticks = good_ticks(120)
     source = JsonlSource(str(write_jsonl(tmp_path / "t.jsonl", ticks)))
-    service = IngestService(make_config(tmp_path, dead, batch_size=50, give_up_seconds=0.5), [source],
-                            handle_signals=False)
+    service = IngestService(
+        make_config(tmp_path, dead, batch_size=50, give_up_seconds=0.5), [source], handle_signals=False
+    )
     started = time.monotonic()
     assert Running(service).join(30) == 1
     assert time.monotonic() - started < 15
@@ -102,7 +117,8 @@ def test_give_up_deadline_from_the_command_line(tmp_path, cli_env):
     assert out.returncode == 1
     lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
     assert [line["msg"] for line in lines if line["level"] == "error"] == [
-        "Giving up: the lake took no part; the spool keeps every accepted tick for the next start"]
+        "Giving up: the lake took no part; the spool keeps every accepted tick for the next start"
+    ]
 
 
 def open_for_writing(fifo, timeout: float = 30.0) -> int:
@@ -124,8 +140,13 @@ def test_jsonl_reads_a_named_pipe_process_substitution_and_dev_null(tmp_path, cl
     lines = "".join(json.dumps(t) + "\n" for t in ticks).encode()
     fifo = tmp_path / "ticks.fifo"
     os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", "--source", f"jsonl:{fifo}"],
-                            env=cli_env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "ingest", "--source", f"jsonl:{fifo}"],
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         fd = open_for_writing(fifo)
         os.write(fd, lines)
@@ -139,8 +160,16 @@ def test_jsonl_reads_a_named_pipe_process_substitution_and_dev_null(tmp_path, cl
 
     source = write_jsonl(tmp_path / "more.jsonl", good_ticks(5, start=START + 100_000))
     substituted = subprocess.run(
-        ["bash", "-c", f'exec "{sys.executable}" -m ticklake_dagster.commands.cli ingest --source "jsonl:"<(cat "{source}")'],
-        env=cli_env, capture_output=True, text=True, timeout=60)
+        [
+            "bash",
+            "-c",
+            f'exec "{sys.executable}" -m ticklake_dagster.commands.cli ingest --source "jsonl:"<(cat "{source}")',
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert substituted.returncode == 0, substituted.stderr
     assert len(lake_ticks(lake)) == 35
     assert ingest_cli(cli_env, "--source", "jsonl:/dev/null").returncode == 0

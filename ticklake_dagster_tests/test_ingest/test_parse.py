@@ -81,8 +81,16 @@ def test_the_first_failing_reason_counts_once():
 
 @pytest.mark.parametrize(
     "stamp",
-    [T_MS, T_MS / 1000, str(T_MS), "2025-11-13T09:30:15.250Z", "2025-11-13T09:30:15.250+00:00",
-     "2025-11-13T10:30:15.250+01:00", "2025-11-13 09:30:15.250", "2025-11-13T09:30:15.250999Z"],
+    [
+        T_MS,
+        T_MS / 1000,
+        str(T_MS),
+        "2025-11-13T09:30:15.250Z",
+        "2025-11-13T09:30:15.250+00:00",
+        "2025-11-13T10:30:15.250+01:00",
+        "2025-11-13 09:30:15.250",
+        "2025-11-13T09:30:15.250999Z",
+    ],
 )
 def test_timestamps_in_ms_seconds_and_iso8601_agree(stamp):
     result = parse_messages([tick(timestamp=stamp)], NOW_MS)
@@ -95,19 +103,31 @@ def test_boundaries_one_day_ahead_and_1990_are_accepted():
 
 
 def test_arrays_numeric_strings_and_mixed_batches():
-    good = [{"symbol": s, "bid": b, "ask": b + 0.0002, "timestamp": T_MS + i} for i, (s, b) in
-            enumerate([("EURUSD", 1.1), ("GBPUSD", 1.27), ("EURUSD", 1.1001), ("BTC-USD", 64000.5)])]
-    messages = [json.dumps(good[:2]), json.dumps(good[2]).encode(), b"garbage", tick(bid=5.0, ask=1.0),
-                json.dumps({**good[3], "bid": str(good[3]["bid"])})]
+    good = [
+        {"symbol": s, "bid": b, "ask": b + 0.0002, "timestamp": T_MS + i}
+        for i, (s, b) in enumerate([("EURUSD", 1.1), ("GBPUSD", 1.27), ("EURUSD", 1.1001), ("BTC-USD", 64000.5)])
+    ]
+    messages = [
+        json.dumps(good[:2]),
+        json.dumps(good[2]).encode(),
+        b"garbage",
+        tick(bid=5.0, ask=1.0),
+        json.dumps({**good[3], "bid": str(good[3]["bid"])}),
+    ]
     result = parse_messages(messages, NOW_MS)
     assert result.received == 6
     assert result.rejected == {"malformed_json": 1, "crossed": 1}
     block = result.block
-    got = sorted(zip([block.symbols[c] for c in block.codes], block.ts_ms.tolist(), block.bid.tolist(), block.ask.tolist()))
+    got = sorted(
+        zip([block.symbols[c] for c in block.codes], block.ts_ms.tolist(), block.bid.tolist(), block.ask.tolist())
+    )
     assert got == sorted((g["symbol"], g["timestamp"], g["bid"], g["ask"]) for g in good)
     per_symbol = {s: rows.tolist() for s, rows in block.per_symbol()}
     assert {s: [block.ts_ms[i] for i in rows] for s, rows in per_symbol.items()} == {
-        "EURUSD": [T_MS, T_MS + 2], "GBPUSD": [T_MS + 1], "BTC-USD": [T_MS + 3]}
+        "EURUSD": [T_MS, T_MS + 2],
+        "GBPUSD": [T_MS + 1],
+        "BTC-USD": [T_MS + 3],
+    }
 
 
 def test_random_garbage_never_raises_and_every_message_is_accounted_for():

@@ -14,17 +14,24 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ticklake_dagster.core.days import DAY_MS
+from ticklake_dagster.core.symbols import is_valid_symbol
 from ticklake_dagster.sources.ingest.frames import encode_frame, scan_segment
 from ticklake_dagster.sources.ingest.parse import MIN_TS_MS, REJECT_REASONS, TickBlock, parse_messages
-from ticklake_dagster.core.symbols import is_valid_symbol
 
 NOW_MS = int(dt.datetime(2026, 1, 15, tzinfo=dt.timezone.utc).timestamp() * 1000)
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=100,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 _SYMBOL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 symbols = st.builds(
-    lambda first, rest: first + rest, st.sampled_from(_SYMBOL_CHARS), st.text(_SYMBOL_CHARS + "._-", max_size=31),
+    lambda first, rest: first + rest,
+    st.sampled_from(_SYMBOL_CHARS),
+    st.text(_SYMBOL_CHARS + "._-", max_size=31),
 ).filter(lambda s: ".." not in s)
 prices = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False)
 stamps_ms = st.integers(min_value=MIN_TS_MS, max_value=NOW_MS + DAY_MS)
@@ -94,7 +101,9 @@ def test_valid_ticks_are_accepted_exactly_as_sent(ticks, as_array):
     result = parse_messages(sent, NOW_MS)
     assert result.rejected == {} and result.received == len(ticks)
     block = result.block
-    got = sorted(zip([block.symbols[c] for c in block.codes], block.ts_ms.tolist(), block.bid.tolist(), block.ask.tolist()))
+    got = sorted(
+        zip([block.symbols[c] for c in block.codes], block.ts_ms.tolist(), block.bid.tolist(), block.ask.tolist())
+    )
     assert got == sorted((t["symbol"], t["timestamp"], t["bid"], t["ask"]) for t in ticks)
 
 
@@ -107,8 +116,13 @@ def blocks(draw, max_ticks: int = 20) -> TickBlock:
 
 
 def same(a: TickBlock, b: TickBlock) -> bool:
-    return (a.symbols == b.symbols and a.codes.tolist() == b.codes.tolist() and a.ts_ms.tolist() == b.ts_ms.tolist()
-            and _bits(a.bid) == _bits(b.bid) and _bits(a.ask) == _bits(b.ask))
+    return (
+        a.symbols == b.symbols
+        and a.codes.tolist() == b.codes.tolist()
+        and a.ts_ms.tolist() == b.ts_ms.tolist()
+        and _bits(a.bid) == _bits(b.bid)
+        and _bits(a.ask) == _bits(b.ask)
+    )
 
 
 def _bits(x: np.ndarray) -> list:
@@ -147,4 +161,3 @@ def test_a_cut_off_tail_costs_only_the_unfinished_frame_and_is_not_corruption(fr
     complete = sum(1 for end in np.cumsum([len(e) for e in encoded_frames]) if end <= cut)
     assert len(scan.blocks) == complete and all(same(a, b) for a, b in zip(scan.blocks, frames))
     assert scan.corrupt == [] and scan.torn == cut - sum(len(e) for e in encoded_frames[:complete])
-

@@ -12,15 +12,24 @@ import pytest
 from botocore.config import Config
 
 from ticklake_dagster.core.days import DAY_MS, day_start_ms
+from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.defs.resources import IngesterResource, LakeResource
 from ticklake_dagster.sources.ingest.parse import REJECT_REASONS
 from ticklake_dagster.sources.ingest.service import IngestService
 from ticklake_dagster.sources.ingest.sources import JsonlSource, WebSocketSource, parse_source
-from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.sources.ingest.spool import Spool
-from ticklake_dagster.defs.resources import IngesterResource, LakeResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.test_ingest.conftest import (
-    Running, lake_ticks, make_config, messages, run_to_end, scripted, spool_segments, tick_rows, wait_until, write_jsonl,
+    Running,
+    lake_ticks,
+    make_config,
+    messages,
+    run_to_end,
+    scripted,
+    spool_segments,
+    tick_rows,
+    wait_until,
+    write_jsonl,
 )
 
 DAY = dt.date(2025, 11, 13)
@@ -28,8 +37,15 @@ START = day_start_ms(DAY) + 9 * 3_600_000
 
 
 def good_ticks(n: int, symbols=("EURUSD", "GBPUSD"), start: int = START) -> list[dict]:
-    return [{"symbol": symbols[i % len(symbols)], "bid": round(1.1 + i * 1e-5, 5), "ask": round(1.1002 + i * 1e-5, 5),
-             "timestamp": start + i} for i in range(n)]
+    return [
+        {
+            "symbol": symbols[i % len(symbols)],
+            "bid": round(1.1 + i * 1e-5, 5),
+            "ask": round(1.1002 + i * 1e-5, 5),
+            "timestamp": start + i,
+        }
+        for i in range(n)
+    ]
 
 
 def expected_rows(ticks: list[dict]) -> list[tuple]:
@@ -60,8 +76,18 @@ def test_bad_input_is_counted_by_reason_logged_once_each_and_never_written(tmp_p
     m = service.metrics
     reasons = {r: m.value("ticklake_ingest_ticks_rejected_total", reason=r) for r in REJECT_REASONS}
     assert {r: n for r, n in reasons.items() if n} == {
-        "malformed_json": 2, "not_a_tick": 4, "missing_field": 2, "invalid_symbol": 4, "invalid_price": 2,
-        "non_finite": 2, "non_positive": 2, "crossed": 2, "invalid_timestamp": 2, "too_old": 2, "in_future": 2}
+        "malformed_json": 2,
+        "not_a_tick": 4,
+        "missing_field": 2,
+        "invalid_symbol": 4,
+        "invalid_price": 2,
+        "non_finite": 2,
+        "non_positive": 2,
+        "crossed": 2,
+        "invalid_timestamp": 2,
+        "too_old": 2,
+        "in_future": 2,
+    }
     assert m.total("ticklake_ingest_ticks_received_total") == 50 + 2 * 13
     first_samples = messages(ingest_logs, "Rejected tick")
     assert sorted(f["reason"] for f in first_samples) == sorted(r for r, n in reasons.items() if n)
@@ -72,7 +98,9 @@ def test_bad_input_is_counted_by_reason_logged_once_each_and_never_written(tmp_p
 
 def test_a_batch_spanning_utc_midnight_is_one_part_per_day(tmp_path, file_lake_resource):
     midnight = day_start_ms(DAY) + DAY_MS
-    ticks = [{"symbol": "EURUSD", "bid": 1.1, "ask": 1.1001, "timestamp": midnight + off} for off in (-2000, -1, 0, 1500)]
+    ticks = [
+        {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1001, "timestamp": midnight + off} for off in (-2000, -1, 0, 1500)
+    ]
     ticks.append({"symbol": "EURUSD", "bid": 1.2, "ask": 1.2001, "timestamp": (midnight - 500) / 1000})  # in seconds
     run_to_end(make_config(tmp_path, file_lake_resource), [JsonlSource(str(write_jsonl(tmp_path / "m.jsonl", ticks)))])
     frame = lake_ticks(file_lake_resource.get_lake())
@@ -80,7 +108,10 @@ def test_a_batch_spanning_utc_midnight_is_one_part_per_day(tmp_path, file_lake_r
     for day, part in frame.groupby("day"):
         start = day_start_ms(day)
         assert part["ts_ms"].between(start, start + DAY_MS - 1).all()
-    assert sorted(frame.groupby("day")["ts_ms"].count().to_dict().items()) == [(DAY, 3), (DAY + dt.timedelta(days=1), 2)]
+    assert sorted(frame.groupby("day")["ts_ms"].count().to_dict().items()) == [
+        (DAY, 3),
+        (DAY + dt.timedelta(days=1), 2),
+    ]
 
 
 def test_degraded_without_credentials_keeps_spooling_then_uploads_on_restart(tmp_path, s3_lake_resource, ingest_logs):
@@ -124,30 +155,51 @@ def test_past_the_disk_budget_new_ticks_are_refused_not_dropped_silently(tmp_pat
 
 
 def moto_on(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     servers.wait_for_port(port, proc)
     return proc
 
 
 def test_an_s3_outage_loses_nothing(tmp_path, ingest_logs):
     port = servers.free_port()
-    lake = LakeResource(url="s3://outage/lake", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="test",
-                        secret_access_key="test", region_name="us-east-1", max_attempts=1, connect_timeout=0.5)
+    lake = LakeResource(
+        url="s3://outage/lake",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        access_key_id="test",
+        secret_access_key="test",
+        region_name="us-east-1",
+        max_attempts=1,
+        connect_timeout=0.5,
+    )
     ticks = good_ticks(3000, symbols=("EURUSD", "GBPUSD", "USDJPY"))
     config = make_config(tmp_path, lake, batch_size=400)
-    running = Running(IngestService(config, [JsonlSource(str(write_jsonl(tmp_path / "t.jsonl", ticks)))],
-                                    handle_signals=False))
+    running = Running(
+        IngestService(config, [JsonlSource(str(write_jsonl(tmp_path / "t.jsonl", ticks)))], handle_signals=False)
+    )
     m = running.service.metrics
     # The lake is down: ticks are still accepted into the spool, uploads fail and are retried.
-    wait_until(lambda: m.total("ticklake_ingest_ticks_accepted_total") == 3000 and
-               m.total("ticklake_ingest_upload_failures_total") >= 6, what="accepted ticks and failed uploads")
+    wait_until(
+        lambda: (
+            m.total("ticklake_ingest_ticks_accepted_total") == 3000
+            and m.total("ticklake_ingest_upload_failures_total") >= 6
+        ),
+        what="accepted ticks and failed uploads",
+    )
     assert m.total("ticklake_ingest_parts_uploaded_total") == 0
     moto = moto_on(port)
     try:
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test",
-                              config=Config(request_checksum_calculation="when_required"))
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(request_checksum_calculation="when_required"),
+        )
         client.create_bucket(Bucket="outage")
         assert running.join() == 0
         assert tick_rows(lake_ticks(lake.get_lake())) == expected_rows(ticks)  # each tick exactly once
@@ -155,18 +207,27 @@ def test_an_s3_outage_loses_nothing(tmp_path, ingest_logs):
         moto.terminate()
         moto.wait(10)
     failures = messages(ingest_logs, "Failed to upload batch to R2")
-    assert failures and all(f["reason"].startswith(("Lake unreachable", "Lake bucket does not exist")) for f in failures)
+    assert failures and all(
+        f["reason"].startswith(("Lake unreachable", "Lake bucket does not exist")) for f in failures
+    )
     assert spool_segments(tmp_path / "home") == []
 
 
 def test_websocket_feed_with_a_reconnect_lands_every_tick_in_s3(tmp_path, s3_lake_resource, ingest_logs, ws_feed):
     ticks = good_ticks(500, symbols=("EURUSD", "BTC-USD"))
     as_seconds = [{**t, "timestamp": t["timestamp"] / 1000} for t in ticks[100:200]]
-    as_iso = [{**t, "timestamp": dt.datetime.fromtimestamp(t["timestamp"] / 1000, dt.timezone.utc).isoformat()}
-              for t in ticks[200:300]]
-    first = [json.dumps(t) for t in ticks[:100]] + [json.dumps(as_seconds)] + [json.dumps(as_iso[i:i + 10]) for i in range(0, 100, 10)]
+    as_iso = [
+        {**t, "timestamp": dt.datetime.fromtimestamp(t["timestamp"] / 1000, dt.timezone.utc).isoformat()}
+        for t in ticks[200:300]
+    ]
+    first = (
+        [json.dumps(t) for t in ticks[:100]]
+        + [json.dumps(as_seconds)]
+        + [json.dumps(as_iso[i : i + 10]) for i in range(0, 100, 10)]
+    )
     second = ["not json", json.dumps({"symbol": "../x", "bid": 1, "ask": 2, "timestamp": START})] + [
-        json.dumps(ticks[i:i + 7]) for i in range(300, 500, 7)]
+        json.dumps(ticks[i : i + 7]) for i in range(300, 500, 7)
+    ]
     subscribes: list[str] = []
     feed = ws_feed(scripted([first, second], close_after={0}, subscribes=subscribes))
     subscribe = json.dumps({"op": "subscribe", "symbols": ["EURUSD", "BTC-USD"]})
@@ -185,7 +246,9 @@ def test_websocket_feed_with_a_reconnect_lands_every_tick_in_s3(tmp_path, s3_lak
     assert m.total("ticklake_ingest_ticks_rejected_total") == 2
     uploads = messages(ingest_logs, "Uploaded ticks to R2")
     assert {"symbol", "count", "key"} <= set(uploads[0]) and sum(u["count"] for u in uploads) == 500
-    assert "SECRET-IN-URL" not in ingest_logs.text and "test" not in json.dumps(messages(ingest_logs, "R2 client initialized"))
+    assert "SECRET-IN-URL" not in ingest_logs.text and "test" not in json.dumps(
+        messages(ingest_logs, "R2 client initialized")
+    )
 
 
 def test_metrics_and_health_endpoints(tmp_path, file_lake_resource):
@@ -219,9 +282,12 @@ def test_metrics_and_health_endpoints(tmp_path, file_lake_resource):
 def test_source_specs_are_checked_with_one_line_errors(tmp_path):
     assert parse_source("synthetic:EURUSD,GBPUSD@50").describe() == "synthetic:EURUSD,GBPUSD@50"
     for spec, message in [
-        ("synthetic:../x@5", "Invalid symbol"), ("synthetic:EURUSD@0", "RATE must be"),
-        ("synthetic:EURUSD", "expected synthetic:"), ("jsonl:", "needs a path"),
-        (f"jsonl:{tmp_path}/missing.jsonl", "No such file or directory"), ("http://example.com", "Unknown source"),
+        ("synthetic:../x@5", "Invalid symbol"),
+        ("synthetic:EURUSD@0", "RATE must be"),
+        ("synthetic:EURUSD", "expected synthetic:"),
+        ("jsonl:", "needs a path"),
+        (f"jsonl:{tmp_path}/missing.jsonl", "No such file or directory"),
+        ("http://example.com", "Unknown source"),
         ("ws://", "has no host"),
     ]:
         with pytest.raises(InvalidInput, match=message):

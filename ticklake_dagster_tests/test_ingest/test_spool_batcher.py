@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from ticklake_dagster.core.days import DAY_MS, day_start_ms
+from ticklake_dagster.lake.keys import parse_raw_part_key
 from ticklake_dagster.sources.ingest.batcher import TickBatcher
 from ticklake_dagster.sources.ingest.parse import TickBlock
 from ticklake_dagster.sources.ingest.spool import Spool, SpoolLocked
-from ticklake_dagster.lake.keys import parse_raw_part_key
 
 DAY = dt.date(2025, 11, 13)
 
@@ -142,13 +142,20 @@ def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path):
     again = Spool(tmp_path / "s")
     scans = list(again.recover())
     assert [(seq, [len(b) for b in scan.blocks], scan.torn, scan.corrupt) for seq, scan in scans] == [
-        (first, [2], 0, []), (later, [1], 0, [])]
+        (first, [2], 0, []),
+        (later, [1], 0, []),
+    ]
 
 
 def test_a_frame_holds_more_symbols_than_sixteen_bits_count(tmp_path):
     n = 70_000
-    wide = TickBlock([f"S{i:05d}" for i in range(n)], np.arange(n, dtype="int32"),
-                     day_start_ms(DAY) + np.arange(n, dtype="int64"), np.full(n, 1.0), np.full(n, 1.1))
+    wide = TickBlock(
+        [f"S{i:05d}" for i in range(n)],
+        np.arange(n, dtype="int32"),
+        day_start_ms(DAY) + np.arange(n, dtype="int64"),
+        np.full(n, 1.0),
+        np.full(n, 1.1),
+    )
     spool = Spool(tmp_path / "s")
     seq = spool.append(wide)
     spool.close()

@@ -9,7 +9,12 @@ from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.sources.ingest.parse import TickBlock
 from ticklake_dagster.sources.ingest.spool import Spool, encode_frame, read_segment
 from ticklake_dagster_tests.test_ingest.conftest import (
-    lake_ticks, make_config, messages, run_to_end, spool_segments, tick_rows,
+    lake_ticks,
+    make_config,
+    messages,
+    run_to_end,
+    spool_segments,
+    tick_rows,
 )
 from ticklake_dagster_tests.test_ingest.test_spool_batcher import DAY, block, rows
 
@@ -17,7 +22,9 @@ CORRUPT = "ticklake_ingest_spool_corrupt_bytes_total"
 
 
 def blocks_of(n: int, count: int) -> list[TickBlock]:
-    return [block(["EURUSD", "GBPUSD"], [i % 2 for i in range(n)], day_start_ms(DAY) + 10_000 * k) for k in range(count)]
+    return [
+        block(["EURUSD", "GBPUSD"], [i % 2 for i in range(n)], day_start_ms(DAY) + 10_000 * k) for k in range(count)
+    ]
 
 
 def write_segment(directory, frames: list[TickBlock]) -> tuple[int, list[int]]:
@@ -40,7 +47,9 @@ def flip(path, offset: int) -> None:
 
 
 def test_one_flipped_byte_costs_only_its_frame_and_the_segment_is_quarantined(
-    tmp_path, file_lake_resource, ingest_logs,
+    tmp_path,
+    file_lake_resource,
+    ingest_logs,
 ):
     frames = blocks_of(2000, 3)
     seq, offsets = write_segment(tmp_path / "home" / "spool", frames)  # fsynced while the lake was down
@@ -101,8 +110,14 @@ def test_a_torn_tail_is_told_apart_and_not_quarantined(tmp_path, file_lake_resou
 def legacy_frame(b: TickBlock) -> bytes:
     """The first spool format, written here independently: 16-bit symbol count, CRC over the payload only."""
     names = b"".join(bytes([len(s)]) + s.encode() for s in b.symbols)
-    payload = struct.pack("<IH", len(b), len(b.symbols)) + names + b.codes.astype("<i4").tobytes() + \
-        b.ts_ms.astype("<i8").tobytes() + b.bid.astype("<f8").tobytes() + b.ask.astype("<f8").tobytes()
+    payload = (
+        struct.pack("<IH", len(b), len(b.symbols))
+        + names
+        + b.codes.astype("<i4").tobytes()
+        + b.ts_ms.astype("<i8").tobytes()
+        + b.bid.astype("<f8").tobytes()
+        + b.ask.astype("<f8").tobytes()
+    )
     return struct.pack("<4sII", b"TLK1", len(payload), zlib.crc32(payload)) + payload
 
 

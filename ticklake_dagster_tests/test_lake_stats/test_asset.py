@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 import numpy as np
 
-from ticklake_dagster.defs.assets.lake_stats import LAKE_COVERAGE_CHECK, lake_stats
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.definitions import defs
-from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.defs.assets.lake_stats import LAKE_COVERAGE_CHECK, lake_stats
 from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.keys import raw_part_key
 from ticklake_dagster.lake.parts import ticks_to_parquet
 
 
@@ -28,7 +28,9 @@ def test_lake_stats_asset_metadata_and_warn(file_lake_resource, database):
     for d in days:  # a crypto symbol with every day but one
         if d != days[3]:
             size += put(lake, "BTC-USD", d, 100)
-    result = dg.materialize([lake_stats], resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()})
+    result = dg.materialize(
+        [lake_stats], resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()}
+    )
     assert result.success
     meta = result.asset_materializations_for_node("lake_stats")[0].metadata
     assert isinstance(meta["total_bytes"], dg.IntMetadataValue) and meta["total_bytes"].value == size
@@ -49,7 +51,9 @@ def test_lake_stats_passes_when_covered(file_lake_resource, database):
     today = dt.datetime.now(dt.timezone.utc).date()
     for i in range(1, 9):
         put(lake, "ETH-USD", today - dt.timedelta(days=i), 10)
-    result = dg.materialize([lake_stats], resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()})
+    result = dg.materialize(
+        [lake_stats], resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()}
+    )
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
 

@@ -4,15 +4,33 @@ import dataclasses
 
 import pytest
 
-from ticklake_dagster.lake.costs import (
-    R2_DEFAULTS, S3_DEFAULTS, LakeActivity, bill, billable, monthly_usage, r2_prices, s3_prices,
-    sensor_requests_per_tick, sweep_passes_per_month, sweep_requests_per_pass,
-)
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.lake.costs import (
+    R2_DEFAULTS,
+    S3_DEFAULTS,
+    LakeActivity,
+    bill,
+    billable,
+    monthly_usage,
+    r2_prices,
+    s3_prices,
+    sensor_requests_per_tick,
+    sweep_passes_per_month,
+    sweep_requests_per_pass,
+)
 
-ACTIVITY = LakeActivity(stored_bytes=25_000_000_000, symbols=2, parts_per_day=2000, part_bytes=5000,
-                        listed_keys=100_000, sensor_interval_s=30, sensor_live_days=2, sensor_sweep_keys=5000,
-                        sensor_refresh_s=300, sensor_sweep_s=0)  # unpaced: the sweep never rests
+ACTIVITY = LakeActivity(
+    stored_bytes=25_000_000_000,
+    symbols=2,
+    parts_per_day=2000,
+    part_bytes=5000,
+    listed_keys=100_000,
+    sensor_interval_s=30,
+    sensor_live_days=2,
+    sensor_sweep_keys=5000,
+    sensor_refresh_s=300,
+    sensor_sweep_s=0,
+)  # unpaced: the sweep never rests
 
 
 def test_usage_by_activity():
@@ -65,8 +83,9 @@ def test_s3_bill_without_free_tiers_and_with_egress():
 
 
 def test_small_lake_is_free_on_r2():
-    small = LakeActivity(stored_bytes=10_000_000, symbols=1, parts_per_day=10, part_bytes=1000, listed_keys=100,
-                         sensor_interval_s=600)
+    small = LakeActivity(
+        stored_bytes=10_000_000, symbols=1, parts_per_day=10, part_bytes=1000, listed_keys=100, sensor_interval_s=600
+    )
     b = bill(R2_DEFAULTS, small.stored_bytes, monthly_usage(small))
     assert b.total == 0 and b.lines[0].cost == pytest.approx(0.01 * 0.015)
 

@@ -3,8 +3,8 @@
 import pytest
 
 from ticklake_dagster.candles.building import build_candles
-from ticklake_dagster.lake.report import postgres_footprint
 from ticklake_dagster.candles.sql import write_day
+from ticklake_dagster.lake.report import postgres_footprint
 from ticklake_dagster.ticks.validation import clean_day
 from ticklake_dagster_tests.factories import DAY, random_ticks
 

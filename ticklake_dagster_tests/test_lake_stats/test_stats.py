@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ticklake_dagster.lake.costs import JSON_BYTES_PER_TICK
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.lake.costs import JSON_BYTES_PER_TICK
 from ticklake_dagster.lake.keys import daily_key, raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
 from ticklake_dagster.lake.stats import GapRange, collect_stats, coverage_gaps, read_footer, recent_gaps
 from ticklake_dagster.ticks.compaction import compact_day
-from ticklake_dagster.lake.parts import ticks_to_parquet
 
 MON = dt.date(2025, 11, 10)
 TODAY = MON + dt.timedelta(days=9)  # Wednesday 19th: the window ends Tuesday 18th
@@ -57,8 +57,13 @@ def crafted(lake_resource):
         compacted += result.bytes_written
         expect_ticks += len(result.ticks)
     btc_key, btc_bytes = put_part(lake, "BTC-USD", day(5), 7, 0)
-    return lake, {"eur_raw": sizes["raw"], "eur_compacted": compacted, "eur_ticks": expect_ticks,
-                  "json_bytes": len(json_data), "btc_bytes": btc_bytes}
+    return lake, {
+        "eur_raw": sizes["raw"],
+        "eur_compacted": compacted,
+        "eur_ticks": expect_ticks,
+        "json_bytes": len(json_data),
+        "btc_bytes": btc_bytes,
+    }
 
 
 def test_stats_are_exact_on_a_crafted_lake(crafted):
@@ -71,7 +76,9 @@ def test_stats_are_exact_on_a_crafted_lake(crafted):
     assert (eur.raw_parts, eur.json_parts, eur.compacted_days, eur.objects) == (8, 1, 2, 10)
     assert (eur.raw_bytes, eur.compacted_bytes) == (expect["eur_raw"], expect["eur_compacted"])
     assert eur.total_bytes == expect["eur_raw"] + expect["eur_compacted"]
-    assert eur.ticks == expect["eur_ticks"] == 100 + 50 + 90 + 20 + round(expect["json_bytes"] / JSON_BYTES_PER_TICK) + 10
+    assert (
+        eur.ticks == expect["eur_ticks"] == 100 + 50 + 90 + 20 + round(expect["json_bytes"] / JSON_BYTES_PER_TICK) + 10
+    )
     assert eur.ticks_estimated == round(expect["json_bytes"] / JSON_BYTES_PER_TICK)
     assert eur.bytes_per_tick == pytest.approx(eur.total_bytes / eur.ticks)
     assert eur.first_tick_ms == day_start_ms(day(0))
@@ -114,7 +121,9 @@ def test_recent_gaps_only_counts_the_last_days(crafted):
 def test_fx_weekends_are_never_gaps():
     sat = dt.date(2025, 11, 15)
     assert coverage_gaps("EURUSD", set(), sat, sat + dt.timedelta(days=1)) == []
-    assert coverage_gaps("ETH-USD", set(), sat, sat + dt.timedelta(days=1)) == [GapRange(sat, sat + dt.timedelta(days=1), 2)]
+    assert coverage_gaps("ETH-USD", set(), sat, sat + dt.timedelta(days=1)) == [
+        GapRange(sat, sat + dt.timedelta(days=1), 2)
+    ]
 
 
 def test_a_raw_part_newer_than_its_compacted_day_is_reported(file_lake_resource):
@@ -149,7 +158,9 @@ def test_listing_costs_one_request_per_thousand_keys_on_s3(s3_lake_resource, mon
         list(pool.map(lambda k: lake.put(k, b"[]"), keys))
     put_part(lake, "EURUSD", day(1), 10)
     calls = {}
-    lake.client.meta.events.register("before-call.s3.*", lambda model, **_: calls.update({model.name: calls.get(model.name, 0) + 1}))
+    lake.client.meta.events.register(
+        "before-call.s3.*", lambda model, **_: calls.update({model.name: calls.get(model.name, 0) + 1})
+    )
     monkeypatch.setattr("ticklake_dagster.lake.stats.PROGRESS_EVERY", 500)
     progress = []
     stats = collect_stats(lake, today=TODAY, progress=lambda n, r: progress.append((n, r)))

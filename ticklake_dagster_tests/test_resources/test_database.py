@@ -4,12 +4,12 @@ import sys
 import psutil
 import pytest
 
-from ticklake_dagster.core.errors import DatabaseError
-from ticklake_dagster.candles.migrations import discover
-from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster.candles.database import Database, stop_embedded_server
+from ticklake_dagster.candles.migrations import discover
+from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_dsn
 from ticklake_dagster.core.timeframes import TIMEFRAMES
+from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests import servers
 
 RELATIONS = [tf.relation for tf in TIMEFRAMES]
@@ -37,18 +37,26 @@ def test_migrations_on_timescaledb_create_hypertable_and_continuous_aggregates(t
     report = timescale_database.migrate()
     assert report.flavor == "timescaledb"
     with timescale_database.connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'")
+        cur.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'"
+        )
         assert [r[0] for r in cur.fetchall()] == ["candles_5m"]
-        cur.execute("SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY view_name")
+        cur.execute(
+            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY view_name"
+        )
         assert dict(cur.fetchall()) == {name: True for name in RELATIONS[1:]}
-        cur.execute("SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'")
+        cur.execute(
+            "SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'"
+        )
         assert cur.fetchone()[0] == 5
     assert timescale_database.migrate().applied == []
 
 
 def test_unreachable_database_is_one_line_without_password(tmp_path):
     port = servers.free_port()
-    db = DatabaseResource(url=f"postgresql://ticklake:hunter2@127.0.0.1:{port}/x", home=str(tmp_path), connect_timeout=2)
+    db = DatabaseResource(
+        url=f"postgresql://ticklake:hunter2@127.0.0.1:{port}/x", home=str(tmp_path), connect_timeout=2
+    )
     with pytest.raises(DatabaseError) as e:
         db.ensure_schema()
     message = str(e.value)
@@ -57,7 +65,10 @@ def test_unreachable_database_is_one_line_without_password(tmp_path):
 
 
 def test_describe_dsn_masks_only_the_password():
-    assert describe_dsn("postgresql://u:p%40ss@h:5432/db?sslmode=require") == "postgresql://u:***@h:5432/db?sslmode=require"
+    assert (
+        describe_dsn("postgresql://u:p%40ss@h:5432/db?sslmode=require")
+        == "postgresql://u:***@h:5432/db?sslmode=require"
+    )
     assert describe_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
     assert describe_dsn("host=h user=u password='a b' dbname=db") == "host=h user=u password=*** dbname=db"
     assert describe_dsn("postgresql//u:pw@h/db") == "<unparseable database url>"

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.core.errors import InvalidInput, LakeError
-from ticklake_dagster.lake.config import LakeConfig
 from ticklake_dagster.defs.resources import LakeResource
+from ticklake_dagster.lake.config import LakeConfig
 from ticklake_dagster_tests import servers
 
 
@@ -19,7 +19,10 @@ def test_put_get_list_delete(lake_resource):
     lake.put("ticks/EURUSD/2025/11/13/part-1-a.parquet", b"one!")  # overwrite is atomic and whole
     assert lake.get("ticks/EURUSD/2025/11/13/part-1-a.parquet") == b"one!"
     listed = list(lake.list("ticks/EURUSD/"))
-    assert [o.key for o in listed] == ["ticks/EURUSD/2025/11/13/part-1-a.parquet", "ticks/EURUSD/2025/11/13/part-2-b.parquet"]
+    assert [o.key for o in listed] == [
+        "ticks/EURUSD/2025/11/13/part-1-a.parquet",
+        "ticks/EURUSD/2025/11/13/part-2-b.parquet",
+    ]
     assert [o.size for o in listed] == [4, 3] and all(o.last_modified > 0 for o in listed)
     assert [o.key for o in lake.list("ticks/EURUSD/", start_after=listed[0].key)] == [listed[1].key]
     assert [o.key for o in lake.list("ticks/EUR")] == [o.key for o in listed]  # a prefix may end mid-name
@@ -77,8 +80,13 @@ def test_listing_paginates_past_1000_keys(lake_resource):
 def test_no_key_escapes_the_lake(lake_resource, key, tmp_path):
     """Refused with the real reason on both backends (S3 once wrapped it as a generic 'LakeError')."""
     lake = lake_resource.get_lake()
-    for attempt in (lambda: lake.put(key, b"x"), lambda: lake.get(key), lambda: list(lake.list(key)),
-                    lambda: lake.exists(key), lambda: lake.delete(key)):
+    for attempt in (
+        lambda: lake.put(key, b"x"),
+        lambda: lake.get(key),
+        lambda: list(lake.list(key)),
+        lambda: lake.exists(key),
+        lambda: lake.delete(key),
+    ):
         with pytest.raises(LakeError, match="Refusing lake key"):
             attempt()
     assert not (tmp_path / "outside").exists()
@@ -86,23 +94,39 @@ def test_no_key_escapes_the_lake(lake_resource, key, tmp_path):
 
 def test_s3_lake_stays_inside_its_prefix(s3_lake_resource, s3_endpoint, s3_bucket):
     s3_lake_resource.get_lake().put("ticks/a", b"1")
-    other = LakeResource(url=f"s3://{s3_bucket}", endpoint_url=s3_endpoint, access_key_id="k", secret_access_key="s",
-                         region_name="us-east-1").get_lake()
+    other = LakeResource(
+        url=f"s3://{s3_bucket}",
+        endpoint_url=s3_endpoint,
+        access_key_id="k",
+        secret_access_key="s",
+        region_name="us-east-1",
+    ).get_lake()
     assert [o.key for o in other.list("")] == ["lake/ticks/a"]
 
 
 def test_unreachable_lake_is_one_line(s3_bucket):
     port = servers.free_port()  # nothing listens here
-    lake = LakeResource(url=f"s3://{s3_bucket}", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="k",
-                        secret_access_key="s3cr3t-value", max_attempts=1, connect_timeout=1).get_lake()
+    lake = LakeResource(
+        url=f"s3://{s3_bucket}",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        access_key_id="k",
+        secret_access_key="s3cr3t-value",
+        max_attempts=1,
+        connect_timeout=1,
+    ).get_lake()
     with pytest.raises(LakeError) as e:
         list(lake.list("ticks/"))
     assert "unreachable" in str(e.value) and "\n" not in str(e.value) and "s3cr3t" not in str(e.value)
 
 
 def test_missing_bucket_is_one_line(s3_endpoint):
-    lake = LakeResource(url="s3://no-such-bucket", endpoint_url=s3_endpoint, access_key_id="k", secret_access_key="s",
-                        region_name="us-east-1").get_lake()
+    lake = LakeResource(
+        url="s3://no-such-bucket",
+        endpoint_url=s3_endpoint,
+        access_key_id="k",
+        secret_access_key="s",
+        region_name="us-east-1",
+    ).get_lake()
     with pytest.raises(LakeError, match="bucket does not exist"):
         lake.put("ticks/a", b"x")
 
@@ -110,13 +134,22 @@ def test_missing_bucket_is_one_line(s3_endpoint):
 def test_bad_credentials_are_one_line_and_never_show_the_secret(tmp_path):
     # A second moto server with authentication switched on refuses unknown keys like R2 does.
     port = servers.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env={"INITIAL_NO_AUTH_ACTION_COUNT": "0", "PATH": "/usr/bin:/bin"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={"INITIAL_NO_AUTH_ACTION_COUNT": "0", "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         servers.wait_for_port(port, proc)
-        lake = LakeResource(url="s3://bucket", endpoint_url=f"http://127.0.0.1:{port}", access_key_id="AKIDWRONG",
-                            secret_access_key="very-secret-value", region_name="us-east-1", max_attempts=1).get_lake()
+        lake = LakeResource(
+            url="s3://bucket",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            access_key_id="AKIDWRONG",
+            secret_access_key="very-secret-value",
+            region_name="us-east-1",
+            max_attempts=1,
+        ).get_lake()
         with pytest.raises(LakeError) as e:
             lake.put("ticks/a", b"x")
     finally:
@@ -138,12 +171,23 @@ def test_bad_lake_urls(url):
 
 
 def test_from_env_defaults_and_r2_endpoint(tmp_path, monkeypatch):
-    for name in ("TICKLAKE_LAKE_URL", "R2_BUCKET_NAME", "R2_ACCOUNT_ID", "R2_ENDPOINT", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"):
+    for name in (
+        "TICKLAKE_LAKE_URL",
+        "R2_BUCKET_NAME",
+        "R2_ACCOUNT_ID",
+        "R2_ENDPOINT",
+        "R2_ACCESS_KEY_ID",
+        "R2_SECRET_ACCESS_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path))
     assert LakeResource.from_env().url == f"file://{tmp_path}/lake"
-    for name, value in {"R2_BUCKET_NAME": "ticks", "R2_ACCOUNT_ID": "abc123",
-                        "R2_ACCESS_KEY_ID": "id", "R2_SECRET_ACCESS_KEY": "secret"}.items():
+    for name, value in {
+        "R2_BUCKET_NAME": "ticks",
+        "R2_ACCOUNT_ID": "abc123",
+        "R2_ACCESS_KEY_ID": "id",
+        "R2_SECRET_ACCESS_KEY": "secret",
+    }.items():
         monkeypatch.setenv(name, value)
     r2 = LakeResource.from_env()
     assert r2.url == "s3://ticks"
@@ -179,8 +223,8 @@ def test_a_fifo_in_a_day_folder_is_never_listed_or_read(file_lake_resource):
 
 
 def test_only_part_files_directly_in_the_day_folder_are_read(lake_resource):
-    from ticklake_dagster.ticks.compaction import compact_day, list_parts
     from ticklake_dagster.lake.parts import ticks_to_parquet
+    from ticklake_dagster.ticks.compaction import compact_day, list_parts
     from ticklake_dagster_tests.factories import DAY
 
     lake = lake_resource.get_lake()

@@ -28,12 +28,20 @@ def seed(lake, symbol, day, seed_n):
 
 
 def materialize_r2(lake_resource, instance, symbol, day):
-    assert dg.materialize([r2_ticks], partition_key=partition_key(symbol, day), instance=instance,
-                          resources={"lake": lake_resource, "settings": TicklakeSettings()}).success
+    assert dg.materialize(
+        [r2_ticks],
+        partition_key=partition_key(symbol, day),
+        instance=instance,
+        resources={"lake": lake_resource, "settings": TicklakeSettings()},
+    ).success
 
 
 def evaluate(lake_resource, instance, when):
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"lake": lake_resource, "settings": TicklakeSettings()}) as context:
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"lake": lake_resource, "settings": TicklakeSettings()},
+    ) as context:
         return daily_candles_schedule(context)
 
 

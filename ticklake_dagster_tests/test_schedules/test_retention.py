@@ -4,9 +4,8 @@ import datetime as dt
 
 import pandas as pd
 
-from ticklake_dagster.candles.sql import apply_retention, retention_cutoff
 from ticklake_dagster.candles.building import build_candles
-from ticklake_dagster.candles.sql import write_day
+from ticklake_dagster.candles.sql import apply_retention, retention_cutoff, write_day
 from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.defs.retention import candle_retention_job
 from ticklake_dagster.ticks.validation import clean_day
@@ -20,7 +19,9 @@ def seed_candles(database):
     flavor = database.ensure_schema()
     with database.connect() as conn:
         for i, day in enumerate((OLD, KEPT)):
-            write_day(conn, flavor, "EURUSD", day, build_candles(clean_day(random_ticks(i, day=day, n=3000), day).ticks))
+            write_day(
+                conn, flavor, "EURUSD", day, build_candles(clean_day(random_ticks(i, day=day, n=3000), day).ticks)
+            )
     return flavor
 
 
@@ -44,7 +45,9 @@ def test_plain_postgres_deletes_days_before_the_window_and_keeps_rollups(databas
 
 def test_the_job_keeps_the_window_its_settings_give(database):
     seed_candles(database)
-    result = candle_retention_job.execute_in_process(resources={"database": database, "settings": TicklakeSettings(retention_days=1)})
+    result = candle_retention_job.execute_in_process(
+        resources={"database": database, "settings": TicklakeSettings(retention_days=1)}
+    )
     assert result.success
     assert fetch_candles(database).empty  # both seeded days are older than yesterday
 
@@ -56,8 +59,10 @@ def test_timescaledb_gets_a_retention_policy_and_old_chunks_dropped(timescale_da
         result = apply_retention(conn, flavor, 90, NOW)
         again = apply_retention(conn, flavor, 90, NOW)
         with conn.cursor() as cur:
-            cur.execute("SELECT config->>'drop_after' FROM timescaledb_information.jobs"
-                        " WHERE proc_name = 'policy_retention' AND hypertable_name = 'candles_5m'")
+            cur.execute(
+                "SELECT config->>'drop_after' FROM timescaledb_information.jobs"
+                " WHERE proc_name = 'policy_retention' AND hypertable_name = 'candles_5m'"
+            )
             policies = cur.fetchall()
     assert policies == [("90 days",)] and again.policy == "drop_after 90 days"
     assert result.chunks_dropped >= 1 and again.chunks_dropped == 0

@@ -6,10 +6,10 @@ import dagster as dg
 import pytest
 
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.lake.keys import part_start_ms, raw_part_key
+from ticklake_dagster.defs.checks import feed_freshness
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import TicklakeSettings
-from ticklake_dagster.defs.checks import feed_freshness
+from ticklake_dagster.lake.keys import part_start_ms, raw_part_key
 from ticklake_dagster.lake.scan import LakeCursor
 from ticklake_dagster_tests.test_sensors.test_lake_sensor import Harness
 
@@ -33,7 +33,9 @@ def test_a_stale_feed_is_reported_once_and_resolved_when_parts_resume():
     assert (event.asset_key, event.check_name, event.passed) == (dg.AssetKey("candles_5m"), "freshness", False)
     assert event.partition == str(partition_key("EURUSD", THURSDAY)) and "60 minutes" in event.description
     assert event.severity == dg.AssetCheckSeverity.WARN
-    assert feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "GBPUSD"], NOON + 60, 30) == []  # still stale: not reported again
+    assert (
+        feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "GBPUSD"], NOON + 60, 30) == []
+    )  # still stale: not reported again
     cursor.newest_part_ms["EURUSD"] = int(NOON * 1000) + 2 * MINUTE_MS
     [back] = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "GBPUSD"], NOON + 180, 30)
     assert back.passed and back.partition == event.partition
@@ -43,13 +45,22 @@ def test_a_stale_feed_is_reported_once_and_resolved_when_parts_resume():
 def test_closed_markets_new_days_and_retired_symbols():
     saturday_noon = NOON + 2 * 86_400
     friday_evening = day_start_ms(THURSDAY) + 86_400_000 + 20 * 3_600_000
-    cursor = cursor_with({"EURUSD": friday_evening, "BTC-USD": friday_evening, "OLD": int(NOON * 1000) - 10 * 86_400_000})
+    cursor = cursor_with(
+        {"EURUSD": friday_evening, "BTC-USD": friday_evening, "OLD": int(NOON * 1000) - 10 * 86_400_000}
+    )
     events = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD", "BTC-USD", "OLD"], saturday_noon, 30)
-    assert [(e.partition, e.passed) for e in events] == [(str(partition_key("BTC-USD", THURSDAY + dt.timedelta(days=2))), False)]
+    assert [(e.partition, e.passed) for e in events] == [
+        (str(partition_key("BTC-USD", THURSDAY + dt.timedelta(days=2))), False)
+    ]
     # Just after midnight the day is young: the age counts from midnight, not from yesterday's last part.
     cursor = cursor_with({"EURUSD": day_start_ms(THURSDAY) - 10 * MINUTE_MS})
-    assert feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 20 * 60, 30) == []
-    [late] = feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 40 * 60, 30)
+    assert (
+        feed_freshness(cursor.newest_part_ms, cursor.stale, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 20 * 60, 30)
+        == []
+    )
+    [late] = feed_freshness(
+        cursor.newest_part_ms, cursor.stale, ["EURUSD"], day_start_ms(THURSDAY) / 1000 + 40 * 60, 30
+    )
     assert late.partition == str(partition_key("EURUSD", THURSDAY)) and not late.passed
 
 
@@ -66,7 +77,11 @@ def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource,
     harness = Harness(file_lake_resource, instance, settings, clock=lambda: NOON)
 
     def freshness_events():
-        return [(e.check_name, e.passed, e.partition) for e in harness.tick().asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+        return [
+            (e.check_name, e.passed, e.partition)
+            for e in harness.tick().asset_events
+            if isinstance(e, dg.AssetCheckEvaluation)
+        ]
 
     today = str(partition_key("EURUSD", THURSDAY))
     assert freshness_events() == [("freshness", False, today)]

@@ -12,19 +12,26 @@ from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
 from ticklake_dagster.defs.assets import candles_5m, r2_ticks
-from ticklake_dagster.lake.keys import raw_part_key
-from ticklake_dagster.lake.scan import LakeCursor
-from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster.defs.partitions import partition_key, request_partitions, symbol_partitions_def
 from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
 from ticklake_dagster.defs.sensors import build_lake_sensor
-from ticklake_dagster_tests.factories import fetch_candles, random_ticks, wait_until_parts_are_older_than, write_parquet_parts
+from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.scan import LakeCursor
+from ticklake_dagster.lake.storage import FileLake
+from ticklake_dagster_tests.factories import (
+    fetch_candles,
+    random_ticks,
+    wait_until_parts_are_older_than,
+    write_parquet_parts,
+)
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 LAST_MONTH = TODAY - dt.timedelta(days=35)
 # skew 1 s covers S3's whole-second LastModified; refresh and sweep pacing 0 unless a test is about them.
-FAST = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=5000, sensor_sweep_minutes=0, watch_feed=False)
+FAST = TicklakeSettings(
+    sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=5000, sensor_sweep_minutes=0, watch_feed=False
+)
 
 
 @pytest.fixture
@@ -34,7 +41,10 @@ def instance():
 
 
 def put_parts(lake, symbol, day, n=1, start=0, data=b"not read by the sensor"):
-    keys = [raw_part_key(symbol, day, (day - dt.date(1970, 1, 1)).days * 86_400_000 + start + i, suffix=f"s{start + i}") for i in range(n)]
+    keys = [
+        raw_part_key(symbol, day, (day - dt.date(1970, 1, 1)).days * 86_400_000 + start + i, suffix=f"s{start + i}")
+        for i in range(n)
+    ]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: lake.put(k, data), keys))
     return keys
@@ -105,7 +115,12 @@ def test_first_tick_registers_symbols_and_requests_every_day_with_parts(lake_res
     result = Harness(lake_resource, instance).tick()
     [add] = result.dynamic_partitions_requests
     assert add.partitions_def_name == symbol_partitions_def.name and sorted(add.partition_keys) == ["BTC-USD", "EURUSD"]
-    assert requested(result) == {("EURUSD", TODAY), ("EURUSD", TODAY - dt.timedelta(days=3)), ("EURUSD", LAST_MONTH), ("BTC-USD", TODAY)}
+    assert requested(result) == {
+        ("EURUSD", TODAY),
+        ("EURUSD", TODAY - dt.timedelta(days=3)),
+        ("EURUSD", LAST_MONTH),
+        ("BTC-USD", TODAY),
+    }
     assert all(set(r.asset_selection) == set(TICKS_TO_CANDLES) for r in result.run_requests)
     assert {(e.asset_key.to_user_string(), e.partition) for e in result.asset_events} == {
         ("raw_ticks", partition_key(s, d)) for s, d in requested(result)
@@ -135,7 +150,11 @@ def test_new_parts_for_today_and_a_new_symbol(lake_resource, instance):
     put_parts(lake, "GBPUSD", TODAY - dt.timedelta(days=20))
     result = harness.tick()
     assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["GBPUSD"]]
-    assert requested(result) == {("EURUSD", TODAY), ("GBPUSD", TODAY - dt.timedelta(days=1)), ("GBPUSD", TODAY - dt.timedelta(days=20))}
+    assert requested(result) == {
+        ("EURUSD", TODAY),
+        ("GBPUSD", TODAY - dt.timedelta(days=1)),
+        ("GBPUSD", TODAY - dt.timedelta(days=20)),
+    }
 
 
 def test_a_late_part_for_last_month_is_noticed(lake_resource, instance):
@@ -156,7 +175,17 @@ def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, i
     today_keys = put_parts(lake, "EURUSD", TODAY, n=1100)
     put_parts(lake, "EURUSD", LAST_MONTH, n=1005)
     settle(lake)
-    harness = Harness(lake_resource, instance, TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_keys=800, sensor_sweep_minutes=0, watch_feed=False))
+    harness = Harness(
+        lake_resource,
+        instance,
+        TicklakeSettings(
+            sensor_refresh_seconds=0,
+            sensor_skew_seconds=1.0,
+            sensor_sweep_keys=800,
+            sensor_sweep_minutes=0,
+            watch_feed=False,
+        ),
+    )
     seen = set()
     for _ in range(4):  # 1100 tailed + 2105 swept at 800 keys a tick
         result = harness.tick()
@@ -173,7 +202,9 @@ def test_more_than_1000_keys_are_paged_through_in_bounded_ticks(lake_resource, i
     assert late == {("EURUSD", LAST_MONTH - dt.timedelta(days=1))}
 
 
-def test_an_unchanged_lake_costs_only_the_symbol_listing_and_tails_until_the_sweep_is_due(lake_resource, instance, monkeypatch):
+def test_an_unchanged_lake_costs_only_the_symbol_listing_and_tails_until_the_sweep_is_due(
+    lake_resource, instance, monkeypatch
+):
     lake = lake_resource.get_lake()
     for symbol in ("EURUSD", "GBPUSD"):
         put_parts(lake, symbol, TODAY, n=3)
@@ -181,7 +212,9 @@ def test_an_unchanged_lake_costs_only_the_symbol_listing_and_tails_until_the_swe
     settle(lake)
     requests = ListRequests(monkeypatch)
     clock = [time.time() - 60]  # behind the lake's clock: parts written from now on are newer than the first pass
-    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False)
+    settings = TicklakeSettings(
+        sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False
+    )
     harness = Harness(lake_resource, instance, settings, clock=lambda: clock[0])
     assert len(requested(harness.tick())) == 4
     first = requests.count
@@ -202,7 +235,9 @@ def test_a_new_symbol_is_swept_at_once_while_the_others_wait_for_the_interval(fi
     lake = file_lake_resource.get_lake()
     put_parts(lake, "EURUSD", LAST_MONTH)
     clock = [time.time()]
-    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False)
+    settings = TicklakeSettings(
+        sensor_refresh_seconds=0, sensor_skew_seconds=1.0, sensor_sweep_minutes=60, watch_feed=False
+    )
     harness = Harness(file_lake_resource, instance, settings, clock=lambda: clock[0])
     assert requested(harness.tick()) == {("EURUSD", LAST_MONTH)}
     finished = LakeCursor.from_json(harness.cursor).pass_finished
@@ -226,7 +261,9 @@ def test_a_live_day_is_refreshed_once_per_interval_and_never_beside_a_pending_ru
     assert harness.tick().run_requests == []  # inside the 5-minute interval: remembered, not requested
     assert str(partition_key("EURUSD", TODAY)) in LakeCursor.from_json(harness.cursor).dirty
     queued = dg.DagsterRun(
-        job_name="__ASSET_JOB", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
+        job_name="__ASSET_JOB",
+        run_id=make_new_run_id(),
+        status=DagsterRunStatus.STARTED,
         tags={"dagster/partition": str(partition_key("EURUSD", TODAY))},
     )
     instance.add_run(queued)
@@ -256,8 +293,12 @@ def test_consecutive_days_share_one_run_that_dagster_executes(file_lake_resource
     result = Harness(file_lake_resource, instance).tick()
     [request] = result.run_requests
     assert request.partition_key is None and set(request_partitions(request)) == {("EURUSD", d) for d in days}
-    run = dg.materialize([r2_ticks, candles_5m], instance=instance, tags=request.tags,
-                         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()})
+    run = dg.materialize(
+        [r2_ticks, candles_5m],
+        instance=instance,
+        tags=request.tags,
+        resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
+    )
     assert run.success
     assert instance.get_materialized_partitions(dg.AssetKey("candles_5m")) == {partition_key("EURUSD", d) for d in days}
     assert fetch_candles(database)["trades"].sum() > 0

@@ -15,17 +15,22 @@ import datetime as dt
 
 import dagster as dg
 
-from ticklake_dagster.defs.metadata import HIGHER_TIMEFRAMES, candles_metadata
+from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.candles.sql import EMPTY_CANDLES, count_rollups, read_back, refresh_after_write, write_day
+from ticklake_dagster.core.timeframes import ROLLUPS
 from ticklake_dagster.defs.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.defs.assets.ticks import r2_ticks
-from ticklake_dagster.candles.sql import EMPTY_CANDLES, count_rollups, read_back
-from ticklake_dagster.candles.building import build_candles
-from ticklake_dagster.defs.checks import CANDLES_SEVERITIES, candles_check_specs, candles_findings, selected_results, summarize_all
+from ticklake_dagster.defs.checks import (
+    CANDLES_SEVERITIES,
+    candles_check_specs,
+    candles_findings,
+    selected_results,
+    summarize_all,
+)
+from ticklake_dagster.defs.metadata import HIGHER_TIMEFRAMES, candles_metadata
 from ticklake_dagster.defs.partitions import partition_key, symbol_days, ticks_partitions_def
-from ticklake_dagster.ticks.compaction import load_compacted
-from ticklake_dagster.candles.sql import refresh_after_write, write_day
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource, TicklakeSettings
-from ticklake_dagster.core.timeframes import ROLLUPS
+from ticklake_dagster.ticks.compaction import load_compacted
 
 CANDLES_5M = dg.AssetKey("candles_5m")
 # The history path (assets/history.py) writes the same relations for the days before the daily window.
@@ -69,7 +74,9 @@ def utc_now() -> dt.datetime:
     check_specs=candles_check_specs(CANDLES_5M),
     can_subset=True,  # so a run of days without ticks may yield no check results
 )
-def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings):
+def candles_5m(
+    context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings
+):
     """5-minute OHLC of the mid price per symbol-day, then every higher timeframe for the same window."""
     store = lake.get_lake()
     flavor = database.ensure_schema()
@@ -84,24 +91,38 @@ def candles_5m(context: dg.AssetExecutionContext, lake: LakeResource, database: 
         rollup_rows = count_rollups(conn, [(s, d) for s, d, _, _ in built])
     now = utc_now()
     findings = {}
-    context.log.info("\n".join(
-        f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
-        for (symbol, day, candles, _), s in zip(built, stats)
-    ))
+    context.log.info(
+        "\n".join(
+            f"{symbol} {day}: {len(candles)} candles, {s.inserted} inserted, {s.updated} updated, {s.removed} removed"
+            for (symbol, day, candles, _), s in zip(built, stats)
+        )
+    )
     for (symbol, day, candles, n_ticks), s in zip(built, stats):
         key = str(partition_key(symbol, day))
         if not n_ticks:
-            context.log_event(dg.AssetObservation(asset_key=CANDLES_5M, partition=key, metadata={"no_data": True, "rows_removed": s.removed}))
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=CANDLES_5M, partition=key, metadata={"no_data": True, "rows_removed": s.removed}
+                )
+            )
             continue
         findings[key] = candles_findings(stored.get((symbol, day), EMPTY_CANDLES), symbol, day, n_ticks, now, settings)
-        context.log_event(dg.AssetMaterialization(asset_key=CANDLES_5M, partition=key, metadata=candles_metadata([candles], [s], flavor)))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=CANDLES_5M, partition=key, metadata=candles_metadata([candles], [s], flavor)
+            )
+        )
     days = [day for _, day, _, _ in built]
     for name in HIGHER_TIMEFRAMES:
         context.log_event(
             dg.AssetObservation(
                 asset_key=name,
-                metadata={"candle_count": rollup_rows[name], "window_start": min(days).isoformat(),
-                          "window_end": max(days).isoformat(), "database_flavor": flavor},
+                metadata={
+                    "candle_count": rollup_rows[name],
+                    "window_start": min(days).isoformat(),
+                    "window_end": max(days).isoformat(),
+                    "database_flavor": flavor,
+                },
             )
         )
     if findings:

@@ -9,13 +9,13 @@ import datetime as dt
 
 import dagster as dg
 
+from ticklake_dagster.core.errors import TicklakeError
+from ticklake_dagster.core.settings import env_number
+from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, history_partitions_def, symbol_months
+from ticklake_dagster.defs.resources import DukascopyResource, LakeResource
 from ticklake_dagster.sources.dukascopy.feeds import get_feed
 from ticklake_dagster.sources.dukascopy.importer import FAILED, LIVE, DayOutcome, Importer, ImportSource, ImportSummary
 from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
-from ticklake_dagster.core.errors import TicklakeError
-from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, history_partitions_def, symbol_months
-from ticklake_dagster.defs.resources import DukascopyResource, LakeResource
-from ticklake_dagster.core.settings import env_number
 
 DUKASCOPY_POOL = "dukascopy"
 # A year of one symbol per run: ~8,800 requests, a few minutes at a polite rate, few runs to book-keep.
@@ -69,7 +69,9 @@ def partition_metadata(summary: ImportSummary) -> dict:
     description="Dukascopy's tick history as raw parts ticks/{SYMBOL}/{YYYY}/{MM}/{DD}/part-{ms}-dukascopy.parquet, "
     "one per symbol-day; days already imported or holding the live ingester's parts are skipped.",
 )
-def dukascopy_ticks(context: dg.AssetExecutionContext, lake: LakeResource, dukascopy: DukascopyResource) -> dg.MaterializeResult:
+def dukascopy_ticks(
+    context: dg.AssetExecutionContext, lake: LakeResource, dukascopy: DukascopyResource
+) -> dg.MaterializeResult:
     """Import each symbol-month of the run through the same importer as `ticklake import dukascopy`."""
     today = dt.datetime.now(dt.timezone.utc).date()
     try:
@@ -80,10 +82,14 @@ def dukascopy_ticks(context: dg.AssetExecutionContext, lake: LakeResource, dukas
     except TicklakeError as e:  # e.g. a symbol without a point factor: fail before any request, saying why
         raise dg.Failure(description=str(e)) from None
     concurrency = request_share(context.instance, dukascopy.concurrency)
-    jobs = [(ImportSource(symbol, instruments[symbol], feed, base), month_days(month, today)) for symbol, month in months]
+    jobs = [
+        (ImportSource(symbol, instruments[symbol], feed, base), month_days(month, today)) for symbol, month in months
+    ]
     store = lake.get_lake()
-    context.log.info(f"Importing {len(months)} symbol-months from {base} ({feed.name}) into {store.describe()}, "
-                     f"{concurrency} requests in flight")
+    context.log.info(
+        f"Importing {len(months)} symbol-months from {base} ({feed.name}) into {store.describe()}, "
+        f"{concurrency} requests in flight"
+    )
     client = dukascopy.client(feed.name, concurrency)
     try:
         summary = Importer(store, client, concurrency, on_day=lambda o: _log_day(context, o)).run_jobs(jobs)
@@ -93,7 +99,13 @@ def dukascopy_ticks(context: dg.AssetExecutionContext, lake: LakeResource, dukas
 
     per_partition = {}
     for symbol, month in months:
-        part = ImportSummary([o for o in summary.outcomes if o.symbol == symbol and (o.day.year, o.day.month) == (month.year, month.month)])
+        part = ImportSummary(
+            [
+                o
+                for o in summary.outcomes
+                if o.symbol == symbol and (o.day.year, o.day.month) == (month.year, month.month)
+            ]
+        )
         key = dg.MultiPartitionKey({SYMBOL_DIMENSION: symbol, MONTH_DIMENSION: month.isoformat()})
         per_partition[str(key)] = part
     failed = [(key, o) for key, part in per_partition.items() for o in part.outcomes if o.status == FAILED]
@@ -110,10 +122,13 @@ def dukascopy_ticks(context: dg.AssetExecutionContext, lake: LakeResource, dukas
         f"| {key} | {m['days_imported']} | {m['days_skipped']} | {m['ticks']} | {m['empty_hours']} | {m['bytes_written']} |"
         for key, m in ((k, partition_metadata(p)) for k, p in per_partition.items())
     )
-    return dg.MaterializeResult(metadata={
-        **partition_metadata(summary),
-        "partitions": len(per_partition),
-        "per_partition": dg.MetadataValue.md(
-            "| partition | days imported | days skipped | ticks | empty hours | bytes written |\n|---|---|---|---|---|---|\n" + rows
-        ),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            **partition_metadata(summary),
+            "partitions": len(per_partition),
+            "per_partition": dg.MetadataValue.md(
+                "| partition | days imported | days skipped | ticks | empty hours | bytes written |\n|---|---|---|---|---|---|\n"
+                + rows
+            ),
+        }
+    )

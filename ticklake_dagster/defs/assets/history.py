@@ -11,17 +11,27 @@ import datetime as dt
 
 import dagster as dg
 
-from ticklake_dagster.defs.assets.dukascopy import HISTORY_PARTITIONS_PER_RUN
-from ticklake_dagster.candles.sql import EMPTY_CANDLES
-from ticklake_dagster.defs.checks import (
-    CANDLES_CHECKS, CANDLES_OHLC_CHECK, CANDLES_TRADES_CHECK, CANDLES_UNIQUE_CHECK, ERROR, TICKS_SEVERITIES,
-    candles_findings, read_compacted_table, selected_results, summarize_all, ticks_check_specs, ticks_findings,
-)
-from ticklake_dagster.core.days import parse_day
 from ticklake_dagster.candles.history_path import MonthResult, compact_month, write_month
+from ticklake_dagster.candles.sql import EMPTY_CANDLES
+from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.settings import start_date
+from ticklake_dagster.defs.assets.dukascopy import HISTORY_PARTITIONS_PER_RUN
+from ticklake_dagster.defs.checks import (
+    CANDLES_CHECKS,
+    CANDLES_OHLC_CHECK,
+    CANDLES_TRADES_CHECK,
+    CANDLES_UNIQUE_CHECK,
+    ERROR,
+    TICKS_SEVERITIES,
+    candles_findings,
+    read_compacted_table,
+    selected_results,
+    summarize_all,
+    ticks_check_specs,
+    ticks_findings,
+)
 from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, history_partitions_def, symbol_months
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource, TicklakeSettings
-from ticklake_dagster.core.settings import start_date
 
 HISTORY_TICKS = dg.AssetKey("history_ticks")
 HISTORY_CANDLES = dg.AssetKey("history_candles")
@@ -66,7 +76,9 @@ def month_ticks_findings(result: MonthResult, lake, settings: TicklakeSettings) 
         if not day.parts:
             continue
         written = read_compacted_table(lake.get(day.key)) if lake.exists(day.key) else None
-        for name, why in ticks_findings(written, day.day, day.clean.rows_read, day.clean.rejected_total, settings).items():
+        for name, why in ticks_findings(
+            written, day.day, day.clean.rows_read, day.clean.rejected_total, settings
+        ).items():
             if why and not out[name]:
                 out[name] = f"{day.day}: {why}"
     return out
@@ -105,7 +117,9 @@ def utc_now() -> dt.datetime:
         ),
     ],
 )
-def history_month(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings):
+def history_month(
+    context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings
+):
     """Compact and write each symbol-month of the run, one day in memory at a time."""
     store = lake.get_lake()
     flavor = database.ensure_schema()
@@ -129,7 +143,9 @@ def history_month(context: dg.AssetExecutionContext, lake: LakeResource, databas
         )
         if not result.data_days:
             for asset_key in context.selected_asset_keys:
-                context.log_event(dg.AssetObservation(asset_key=asset_key, partition=key, metadata={"no_data": True, **meta}))
+                context.log_event(
+                    dg.AssetObservation(asset_key=asset_key, partition=key, metadata={"no_data": True, **meta})
+                )
             continue
         candles_found[key] = month_candles_findings(result, now, settings)
         for asset_key in context.selected_asset_keys:  # one step writes both; a subset records what was asked

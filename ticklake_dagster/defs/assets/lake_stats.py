@@ -5,10 +5,10 @@ import datetime as dt
 import dagster as dg
 
 from ticklake_dagster.core.errors import DatabaseError
-from ticklake_dagster.lake.report import CostReport, cost_report, markdown, postgres_footprint, sensor_figures
-from ticklake_dagster.lake.stats import RATE_DAYS, LakeStats, collect_stats, recent_gaps
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource, TicklakeSettings
 from ticklake_dagster.defs.sensors import lake_sensor
+from ticklake_dagster.lake.report import CostReport, cost_report, markdown, postgres_footprint, sensor_figures
+from ticklake_dagster.lake.stats import RATE_DAYS, LakeStats, collect_stats, recent_gaps
 
 LAKE_COVERAGE_CHECK = "recent_coverage"
 
@@ -52,26 +52,36 @@ def coverage_check(stats: LakeStats) -> dg.AssetCheckResult:
         check_name=LAKE_COVERAGE_CHECK,
         passed=not missing,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"open-market days without data in the last {RATE_DAYS} days: {text}" if missing
+        description=f"open-market days without data in the last {RATE_DAYS} days: {text}"
+        if missing
         else f"every open-market day of the last {RATE_DAYS} days has data",
-        metadata={"symbols_with_gaps": dg.MetadataValue.int(len(missing)),
-                  "gap_days": dg.MetadataValue.int(sum(g.open_days for gaps in missing.values() for g in gaps))},
+        metadata={
+            "symbols_with_gaps": dg.MetadataValue.int(len(missing)),
+            "gap_days": dg.MetadataValue.int(sum(g.open_days for gaps in missing.values() for g in gaps)),
+        },
     )
 
 
 @dg.asset(
     group_name="ticks",
     kinds={"s3"},
-    check_specs=[dg.AssetCheckSpec(LAKE_COVERAGE_CHECK, asset="lake_stats",
-                                   description=f"Every symbol has data on each open-market day of the last {RATE_DAYS} days.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            LAKE_COVERAGE_CHECK,
+            asset="lake_stats",
+            description=f"Every symbol has data on each open-market day of the last {RATE_DAYS} days.",
+        )
+    ],
     description="Coverage, objects, bytes, ticks and the monthly R2 bill of the whole lake (listings and footers only).",
 )
-def lake_stats(context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource,
-               settings: TicklakeSettings) -> dg.MaterializeResult:
+def lake_stats(
+    context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings
+) -> dg.MaterializeResult:
     """The `ticklake lake stats` figures for every symbol, as plotted metadata."""
     today = dt.datetime.now(dt.timezone.utc).date()
-    stats = collect_stats(lake.get_lake(), today=today,
-                          progress=lambda n, r: context.log.info(f"listed {n:,} objects in {r:,} requests"))
+    stats = collect_stats(
+        lake.get_lake(), today=today, progress=lambda n, r: context.log.info(f"listed {n:,} objects in {r:,} requests")
+    )
     try:
         flavor = database.ensure_schema()
         with database.connect() as conn:
@@ -80,7 +90,9 @@ def lake_stats(context: dg.AssetExecutionContext, lake: LakeResource, database: 
         context.log.warning(f"no candles_5m comparison: {e}")
         postgres = None
     report = cost_report(stats, sensor_figures(settings, lake_sensor.minimum_interval_seconds or 30), postgres)
-    context.log.info(f"{len(stats.symbols)} symbols, {stats.total.total_bytes:,} bytes, {stats.total.ticks:,} ticks; "
-                     f"{stats.list_requests} list requests, {stats.footer_reads} footer reads; "
-                     f"R2 ${report.r2.total:.2f}/month")
+    context.log.info(
+        f"{len(stats.symbols)} symbols, {stats.total.total_bytes:,} bytes, {stats.total.ticks:,} ticks; "
+        f"{stats.list_requests} list requests, {stats.footer_reads} footer reads; "
+        f"R2 ${report.r2.total:.2f}/month"
+    )
     return dg.MaterializeResult(metadata=stats_metadata(stats, report), check_results=[coverage_check(stats)])

@@ -2,15 +2,20 @@
 
 import dagster as dg
 
-from ticklake_dagster.defs.metadata import ticks_metadata
 from ticklake_dagster.defs.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.defs.checks import (
-    TICKS_SEVERITIES, read_compacted_table, selected_results, summarize_all, ticks_check_specs, ticks_findings,
+    TICKS_SEVERITIES,
+    read_compacted_table,
+    selected_results,
+    summarize_all,
+    ticks_check_specs,
+    ticks_findings,
 )
+from ticklake_dagster.defs.metadata import ticks_metadata
 from ticklake_dagster.defs.partitions import partition_key, symbol_days, ticks_partitions_def
-from ticklake_dagster.ticks.compaction import compact_day
 from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.defs.run_log import BatchedLog
+from ticklake_dagster.ticks.compaction import compact_day
 
 # Written by the ingester (a separate service), not by Dagster: the lake sensor reports new parts on it.
 raw_ticks = dg.AssetSpec(
@@ -54,19 +59,25 @@ def r2_ticks(context: dg.AssetExecutionContext, lake: LakeResource, settings: Ti
     with BatchedLog(context.log.info) as log:
         for symbol, day in symbol_days(context):
             result = compact_day(store, symbol, day)
-            log.add(f"{symbol} {day}: {result.parts} parts, {len(result.ticks)} ticks kept, "
-                    f"{result.clean.rejected_total} rejected, {result.clean.duplicates} duplicates -> {result.key}")
+            log.add(
+                f"{symbol} {day}: {result.parts} parts, {len(result.ticks)} ticks kept, "
+                f"{result.clean.rejected_total} rejected, {result.clean.duplicates} duplicates -> {result.key}"
+            )
             results.append(result.released())
             if not result.parts:
                 continue
             # Read back what readers will see, not the frame we meant to write.
             written = read_compacted_table(store.get(result.key)) if store.exists(result.key) else None
-            findings[str(partition_key(symbol, day))] = ticks_findings(written, day, result.clean.rows_read, result.clean.rejected_total, settings)
+            findings[str(partition_key(symbol, day))] = ticks_findings(
+                written, day, result.clean.rows_read, result.clean.rejected_total, settings
+            )
     empty = [str(partition_key(r.symbol, r.day)) for r in results if not r.parts]
     if not findings:
         for key in empty:
             for asset_key in ("r2_ticks", "candles_5m"):
-                context.log_event(dg.AssetObservation(asset_key=asset_key, partition=key, metadata={"no_data": True, "parts_read": 0}))
+                context.log_event(
+                    dg.AssetObservation(asset_key=asset_key, partition=key, metadata={"no_data": True, "parts_read": 0})
+                )
         return
     checks = selected_results(context, summarize_all("r2_ticks", findings, TICKS_SEVERITIES))
     metadata = ticks_metadata(results)

@@ -7,4 +7,11 @@ from ticklake_dagster.defs.resources.dukascopy import DukascopyResource
 from ticklake_dagster.defs.resources.ingester import IngesterResource
 from ticklake_dagster.defs.resources.lake import LakeResource
 
-__all__ = ["AlertWebhookResource", "DatabaseResource", "DukascopyResource", "IngesterResource", "LakeResource", "TicklakeSettings"]
+__all__ = [
+    "AlertWebhookResource",
+    "DatabaseResource",
+    "DukascopyResource",
+    "IngesterResource",
+    "LakeResource",
+    "TicklakeSettings",
+]

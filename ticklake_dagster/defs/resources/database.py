@@ -7,8 +7,8 @@ import dagster as dg
 import psycopg2
 from pydantic import Field
 
-from ticklake_dagster.candles.migrations import MigrationReport
 from ticklake_dagster.candles.database import DATABASE_URL_ENV, Database, forget_migrations
+from ticklake_dagster.candles.migrations import MigrationReport
 
 __all__ = ["DatabaseResource", "forget_migrations"]
 

@@ -23,20 +23,34 @@ ENV_FIELDS = {
 class TicklakeSettings(dg.ConfigurableResource):
     """The lake sensor, asset check, retention and late-data thresholds (TICKLAKE_* variables, see ENV_FIELDS)."""
 
-    sensor_refresh_seconds: float = Field(default=300.0, ge=0, description="a live day is re-materialized at most this often")
+    sensor_refresh_seconds: float = Field(
+        default=300.0, ge=0, description="a live day is re-materialized at most this often"
+    )
     sensor_live_days: int = Field(default=2, ge=1, description="days tailed every sensor tick (today and yesterday)")
     sensor_sweep_keys: int = Field(default=5000, ge=0, description="keys the sensor's rotating sweep reads per tick")
     # Late parts for older days need no 30-s latency; re-listing a small lake every tick is most of its bill.
-    sensor_sweep_minutes: float = Field(default=60.0, ge=0, description="a symbol's sweep pass starts at most this long after its last one finished")
-    sensor_skew_seconds: float = Field(default=60.0, ge=0, description="tolerated clock difference between the lake and Dagster")
-    max_rejected_ratio: float = Field(default=0.01, ge=0, description="r2_ticks fails above this share of rejected rows")
+    sensor_sweep_minutes: float = Field(
+        default=60.0, ge=0, description="a symbol's sweep pass starts at most this long after its last one finished"
+    )
+    sensor_skew_seconds: float = Field(
+        default=60.0, ge=0, description="tolerated clock difference between the lake and Dagster"
+    )
+    max_rejected_ratio: float = Field(
+        default=0.01, ge=0, description="r2_ticks fails above this share of rejected rows"
+    )
     # Below this many rows a ratio says little (5 bad rows of 6 is a test fixture, not a broken feed).
     min_rows_for_rejected_ratio: int = Field(default=100, ge=0, description="days with fewer rows skip the ratio check")
-    max_gap_buckets: int = Field(default=6, ge=0, description="longest run of missing 5-minute candles while the market is open")
-    freshness_minutes: float = Field(default=30.0, ge=0, description="newest candle (and raw part) age limit while the market is open")
+    max_gap_buckets: int = Field(
+        default=6, ge=0, description="longest run of missing 5-minute candles while the market is open"
+    )
+    freshness_minutes: float = Field(
+        default=30.0, ge=0, description="newest candle (and raw part) age limit while the market is open"
+    )
     watch_feed: bool = Field(default=True, description="the lake sensor reports a feed that stopped writing parts")
     retention_days: int = Field(default=90, ge=1, description="days of 5-minute candles kept in the database")
-    late_data_days: int = Field(default=7, ge=0, description="days before yesterday the 02:00 schedule re-checks for late parts")
+    late_data_days: int = Field(
+        default=7, ge=0, description="days before yesterday the 02:00 schedule re-checks for late parts"
+    )
 
     @classmethod
     def from_env(cls, **overrides) -> "TicklakeSettings":

@@ -18,9 +18,13 @@ class DukascopyResource(dg.ConfigurableResource):
     """Shared by `ticklake import dukascopy` (as defaults) and the `dukascopy_ticks` asset."""
 
     feed: str = Field(default="bi5", description=f"{FEED_ENV}: bi5 (datafeed files) or json (the 2026 API)")
-    url: str | None = Field(default=None, description=f"{URL_ENV}: the feed's base URL (a mirror); default Dukascopy's own")
+    url: str | None = Field(
+        default=None, description=f"{URL_ENV}: the feed's base URL (a mirror); default Dukascopy's own"
+    )
     concurrency: int = Field(
-        default=DEFAULT_CONCURRENCY, ge=1, le=64,
+        default=DEFAULT_CONCURRENCY,
+        ge=1,
+        le=64,
         description=f"{CONCURRENCY_ENV}: requests in flight in total, shared by all import steps of the dukascopy pool",
     )
 

@@ -8,9 +8,9 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.lake.storage import FileLake, Lake
-from ticklake_dagster.defs.resources.lake import LakeResource
 from ticklake_dagster.core.settings import env_number, ticklake_home
+from ticklake_dagster.defs.resources.lake import LakeResource
+from ticklake_dagster.lake.storage import FileLake, Lake
 
 # Environment variable -> (field, type): every knob of `ticklake ingest` can be set without flags.
 ENV_FIELDS = {
@@ -56,7 +56,9 @@ class IngesterResource(dg.ConfigurableResource):
         default=10_000, ge=1, description="a feed message naming more distinct symbols is refused (too_many_symbols)"
     )
     give_up_seconds: float = Field(
-        default=300.0, gt=0, description="finite sources: exit 1 (keeping the spool) once the lake took no part this long"
+        default=300.0,
+        gt=0,
+        description="finite sources: exit 1 (keeping the spool) once the lake took no part this long",
     )
     metrics_host: str = Field(default="127.0.0.1", description="address /metrics and /health listen on")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="unset = no metrics server")
@@ -82,7 +84,9 @@ class IngesterResource(dg.ConfigurableResource):
             errors = getattr(e, "errors", None)
             if callable(errors):
                 first = errors()[0]
-                raise InvalidInput(f"Invalid ingester setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+                raise InvalidInput(
+                    f"Invalid ingester setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                ) from None
             raise
 
     def resolved_spool_dir(self) -> Path:

@@ -12,13 +12,16 @@ import signal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ticklake_dagster.lake.parts import TICK_SCHEMA
 from ticklake_dagster.sources.dukascopy.decode import DecodeError, HourTicks, concat_hours
 from ticklake_dagster.sources.dukascopy.feeds import FEEDS
 from ticklake_dagster.sources.dukascopy.instruments import Instrument
-from ticklake_dagster.lake.parts import TICK_SCHEMA
 
 HOUR_MS = 3_600_000
-VOLUME_FIELDS = [pa.field("ask_volume", pa.float32(), nullable=False), pa.field("bid_volume", pa.float32(), nullable=False)]
+VOLUME_FIELDS = [
+    pa.field("ask_volume", pa.float32(), nullable=False),
+    pa.field("bid_volume", pa.float32(), nullable=False),
+]
 PART_SCHEMA = pa.schema([*TICK_SCHEMA, *VOLUME_FIELDS])
 
 
@@ -59,17 +62,26 @@ def part_parquet(ticks: HourTicks) -> bytes:
     to write (11-12 ms against 12-14 ms); epoch times never repeat and are delta-encoded. Every Parquet reader (pyarrow, DuckDB, Polars) reads these encodings.
     """
     buf = io.BytesIO()
-    pq.write_table(part_table(ticks), buf, compression="zstd", use_dictionary=["bid", "ask", "ask_volume", "bid_volume"],
-                   column_encoding={"ts": "DELTA_BINARY_PACKED"})
+    pq.write_table(
+        part_table(ticks),
+        buf,
+        compression="zstd",
+        use_dictionary=["bid", "ask", "ask_volume", "bid_volume"],
+        column_encoding={"ts": "DELTA_BINARY_PACKED"},
+    )
     return buf.getvalue()
 
 
 def part_table(ticks: HourTicks) -> pa.Table:
     """The day as a raw part: the lake's tick schema plus Dukascopy's volumes."""
     return pa.table(
-        [pa.array(ticks.ts_ms, pa.int64()).cast(PART_SCHEMA.field("ts").type),
-         pa.array(ticks.bid, pa.float64()), pa.array(ticks.ask, pa.float64()),
-         pa.array(ticks.ask_volume, pa.float32()), pa.array(ticks.bid_volume, pa.float32())],
+        [
+            pa.array(ticks.ts_ms, pa.int64()).cast(PART_SCHEMA.field("ts").type),
+            pa.array(ticks.bid, pa.float64()),
+            pa.array(ticks.ask, pa.float64()),
+            pa.array(ticks.ask_volume, pa.float32()),
+            pa.array(ticks.bid_volume, pa.float32()),
+        ],
         schema=PART_SCHEMA,
     )
 

@@ -5,9 +5,9 @@ import datetime as dt
 from collections.abc import Callable
 from urllib.parse import urlparse
 
+from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.sources.dukascopy.decode import HourTicks, decode_bi5, decode_json
 from ticklake_dagster.sources.dukascopy.instruments import Instrument
-from ticklake_dagster.core.errors import InvalidInput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +31,15 @@ def _json_url(base: str, instrument: Instrument, hour: dt.datetime) -> str:
 
 FEEDS = {
     "bi5": Feed(
-        "bi5", "https://datafeed.dukascopy.com/datafeed", _bi5_url,
+        "bi5",
+        "https://datafeed.dukascopy.com/datafeed",
+        _bi5_url,
         lambda body, start_ms, inst: decode_bi5(body, start_ms, inst.point_value),
     ),
     "json": Feed(
-        "json", "https://jetta.dukascopy.com/v1", _json_url,
+        "json",
+        "https://jetta.dukascopy.com/v1",
+        _json_url,
         lambda body, start_ms, inst: decode_json(body, start_ms),
         headers={"Referer": "https://www.dukascopy.com/", "Origin": "https://www.dukascopy.com"},
     ),

@@ -67,14 +67,22 @@ def retry_after_seconds(value: str | None) -> float | None:
 class FeedClient:
     """Fetches and decodes hours; at most `concurrency` requests are in flight across all threads using it."""
 
-    def __init__(self, concurrency: int, policy: RetryPolicy = RetryPolicy(), headers: dict | None = None,
-                 stop: threading.Event | None = None):
+    def __init__(
+        self,
+        concurrency: int,
+        policy: RetryPolicy = RetryPolicy(),
+        headers: dict | None = None,
+        stop: threading.Event | None = None,
+    ):
         self.policy = policy
         self.stop = stop or threading.Event()
         self.headers = {"User-Agent": "ticklake-history-import", **(headers or {})}
         self._slots = threading.BoundedSemaphore(concurrency)
         self.http = urllib3.PoolManager(
-            num_pools=4, maxsize=concurrency, block=False, retries=False,
+            num_pools=4,
+            maxsize=concurrency,
+            block=False,
+            retries=False,
             timeout=urllib3.Timeout(connect=policy.connect_timeout_s, read=policy.read_timeout_s),
         )
 
@@ -124,8 +132,9 @@ class FeedClient:
     def probe(self, url: str) -> None:
         """One quick request before a long import, so a wrong or unreachable URL is one error, not days of retries."""
         try:
-            self.http.request("GET", url, headers=self.headers, retries=False,
-                              timeout=urllib3.Timeout(connect=5.0, read=30.0))
+            self.http.request(
+                "GET", url, headers=self.headers, retries=False, timeout=urllib3.Timeout(connect=5.0, read=30.0)
+            )
         except urllib3.exceptions.HTTPError as e:
             raise FeedUnreachable(f"Cannot reach the Dukascopy feed at {url}: {_describe(e)}") from None
 

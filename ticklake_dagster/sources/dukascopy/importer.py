@@ -20,12 +20,18 @@ import time
 from collections.abc import Callable, Iterable
 
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.sources.dukascopy.day_parts import EncodedDay, HourUndecodable, block_interrupts, encode_day, ignore_interrupts
+from ticklake_dagster.lake.keys import PART_EXTENSIONS, RAW_ROOT, raw_part_key
+from ticklake_dagster.lake.storage import Lake
+from ticklake_dagster.sources.dukascopy.day_parts import (
+    EncodedDay,
+    HourUndecodable,
+    block_interrupts,
+    encode_day,
+    ignore_interrupts,
+)
 from ticklake_dagster.sources.dukascopy.feeds import Feed, hour_starts
 from ticklake_dagster.sources.dukascopy.fetch import FeedClient, FetchError
 from ticklake_dagster.sources.dukascopy.instruments import Instrument, market_may_be_open
-from ticklake_dagster.lake.keys import PART_EXTENSIONS, RAW_ROOT, raw_part_key
-from ticklake_dagster.lake.storage import Lake
 
 PART_SUFFIX = "dukascopy"
 # Worker processes take ~1 s to start (the fork server imports numpy and pyarrow once): worth it from about a
@@ -122,7 +128,7 @@ def day_states(lake: Lake, symbol: str, days: Iterable[dt.date]) -> dict[dt.date
             if not obj.key.endswith(PART_EXTENSIONS):
                 continue
             try:
-                day = dt.date(month[0], month[1], int(obj.key[len(prefix):len(prefix) + 2]))
+                day = dt.date(month[0], month[1], int(obj.key[len(prefix) : len(prefix) + 2]))
             except ValueError:
                 continue
             if day in out:
@@ -130,8 +136,9 @@ def day_states(lake: Lake, symbol: str, days: Iterable[dt.date]) -> dict[dt.date
     return out
 
 
-def plan(lake: Lake, source: ImportSource, days: list[dt.date], overwrite: bool
-         ) -> tuple[list[tuple[dt.date, list[str]]], list[DayOutcome]]:
+def plan(
+    lake: Lake, source: ImportSource, days: list[dt.date], overwrite: bool
+) -> tuple[list[tuple[dt.date, list[str]]], list[DayOutcome]]:
     """The days to fetch (with the parts they hold now) and the outcomes of those skipped.
 
     A day is skipped when it was imported before (resume) or holds the live ingester's parts (the live
@@ -143,7 +150,9 @@ def plan(lake: Lake, source: ImportSource, days: list[dt.date], overwrite: bool
         keys = states[day]
         own = dukascopy_part_key(source.symbol, day)
         if keys and not overwrite:
-            skipped.append(DayOutcome(source.symbol, day, DONE if own in keys else LIVE, key=own if own in keys else None))
+            skipped.append(
+                DayOutcome(source.symbol, day, DONE if own in keys else LIVE, key=own if own in keys else None)
+            )
         else:
             todo.append((day, keys))
     return todo, skipped
@@ -179,9 +188,18 @@ class Importer:
     `PROCESS_MIN_DAYS` days or more and none (threads in this process) below that or on one core.
     """
 
-    def __init__(self, lake: Lake, client: FeedClient, concurrency: int, *, overwrite: bool = False,
-                 on_day: Callable[[DayOutcome], None] | None = None, writers: int = 2, probe: bool = True,
-                 processes: int | None = None):
+    def __init__(
+        self,
+        lake: Lake,
+        client: FeedClient,
+        concurrency: int,
+        *,
+        overwrite: bool = False,
+        on_day: Callable[[DayOutcome], None] | None = None,
+        writers: int = 2,
+        probe: bool = True,
+        processes: int | None = None,
+    ):
         self.lake = lake
         self.client = client
         self.concurrency = concurrency
@@ -227,7 +245,9 @@ class Importer:
         window = max(3, -(-self.concurrency // 24) + 2, writer_count + 2)
         fetchers = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="dukascopy-fetch")
         # Writers submit to the encoder, so they start its processes: with SIGINT blocked, which the children inherit.
-        writers = cf.ThreadPoolExecutor(writer_count, thread_name_prefix="dukascopy-write", initializer=block_interrupts)
+        writers = cf.ThreadPoolExecutor(
+            writer_count, thread_name_prefix="dukascopy-write", initializer=block_interrupts
+        )
         active: list[_DayWork] = []
         # Futures report their day here when they finish: one wake-up per finished request, not a scan of all of them.
         self._changed = queue.SimpleQueue()
@@ -288,8 +308,9 @@ class Importer:
     def _hour(self, source: ImportSource, hour: dt.datetime) -> tuple[bytes, int]:
         return self.client.fetch_body(source.hour_url(hour), market_may_be_open(source.instrument, hour))
 
-    def _advance(self, work: _DayWork, fetchers: cf.ThreadPoolExecutor, writers: cf.ThreadPoolExecutor,
-                 existing: list[str]) -> DayOutcome | None:
+    def _advance(
+        self, work: _DayWork, fetchers: cf.ThreadPoolExecutor, writers: cf.ThreadPoolExecutor, existing: list[str]
+    ) -> DayOutcome | None:
         """The day's outcome once it is finished, after starting its write when all hours are in."""
         if work.write is not None:
             if not work.write.done():
@@ -318,7 +339,9 @@ class Importer:
         attempts = self.client.policy.decode_attempts
         if work.decode_failures[error.hour] >= attempts:
             return self._failure(work, FetchError(url, f"undecodable body after {attempts} attempts ({error.reason})"))
-        work.hours[error.hour] = self._submit(fetchers, work, self.client.refetch_body, url, work.decode_failures[error.hour])
+        work.hours[error.hour] = self._submit(
+            fetchers, work, self.client.refetch_body, url, work.decode_failures[error.hour]
+        )
         work.write = None
         return None
 
@@ -328,7 +351,12 @@ class Importer:
             return work.write.result()
         if isinstance(error, HourUndecodable):  # interrupted before it could be fetched again: not a day written
             return None
-        return DayOutcome(work.source.symbol, work.day, FAILED, reason=f"writing {dukascopy_part_key(work.source.symbol, work.day)}: {error}")
+        return DayOutcome(
+            work.source.symbol,
+            work.day,
+            FAILED,
+            reason=f"writing {dukascopy_part_key(work.source.symbol, work.day)}: {error}",
+        )
 
     def _failure(self, work: _DayWork, error: BaseException) -> DayOutcome:
         if isinstance(error, FetchError):
@@ -352,7 +380,14 @@ class Importer:
         for old in replaced:  # --overwrite: Dukascopy's day replaces the live feed's parts, after it is safely written
             self.lake.delete(old)
         return DayOutcome(
-            symbol, day, IMPORTED, ticks=encoded.ticks, empty_hours=encoded.empty_hours,
+            symbol,
+            day,
+            IMPORTED,
+            ticks=encoded.ticks,
+            empty_hours=encoded.empty_hours,
             retries=sum(r for _, r in bodies) + sum(work.decode_failures.values()),
-            body_bytes=sum(len(b) for b, _ in bodies), bytes_written=len(encoded.data), key=key, replaced=replaced,
+            body_bytes=sum(len(b) for b, _ in bodies),
+            bytes_written=len(encoded.data),
+            key=key,
+            replaced=replaced,
         )

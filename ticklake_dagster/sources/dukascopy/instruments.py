@@ -50,7 +50,11 @@ def resolve_instrument(name: str, point_value: float | None = None) -> Instrumen
     if point_value is not None:
         if not point_value > 0 or point_value != point_value:
             raise InvalidInput(f"Invalid --point-value {point_value!r}: must be a positive number")
-        return dataclasses.replace(known, point_value=float(point_value)) if known else Instrument(name, float(point_value), OTHER)
+        return (
+            dataclasses.replace(known, point_value=float(point_value))
+            if known
+            else Instrument(name, float(point_value), OTHER)
+        )
     if known is None:
         raise InvalidInput(
             f"Unknown Dukascopy instrument {name}: give its point factor with --point-value "

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ticklake_dagster.core.days import DAY_MS, day_of_ms
-from ticklake_dagster.sources.ingest.parse import TickBlock
 from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.sources.ingest.parse import TickBlock
 
 
 @dataclasses.dataclass
@@ -73,7 +73,9 @@ class TickBatcher:
                 if full == len(ts):
                     del self._pending[symbol]
                 else:  # the rest arrived in this block, so its age starts now
-                    self._pending[symbol] = _Pending([(ts[full:], bid[full:], ask[full:], segs[full:])], len(ts) - full, now)
+                    self._pending[symbol] = _Pending(
+                        [(ts[full:], bid[full:], ask[full:], segs[full:])], len(ts) - full, now
+                    )
         return parts
 
     def due(self) -> list[Part]:
@@ -118,8 +120,15 @@ def split_by_day(symbol: str, ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, 
             continue
         day = day_of_ms(int(part_ts[0]))
         seq, counts = np.unique(segs[rows], return_counts=True)
-        parts.append(Part(
-            symbol, day, raw_part_key(symbol, day, int(part_ts[0])), part_ts, bid[rows], ask[rows],
-            {int(s): int(c) for s, c in zip(seq, counts)},
-        ))
+        parts.append(
+            Part(
+                symbol,
+                day,
+                raw_part_key(symbol, day, int(part_ts[0])),
+                part_ts,
+                bid[rows],
+                ask[rows],
+                {int(s): int(c) for s, c in zip(seq, counts)},
+            )
+        )
     return parts

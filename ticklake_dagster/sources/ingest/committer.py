@@ -129,8 +129,14 @@ class GroupCommitter:
             return Commit(parsed, generated, block, None, 0)
         used = self.spool.bytes
         if used + frame_size(block) > self.budget_bytes:
-            return Commit(parsed, generated, TickBlock.empty(), None, len(block),
-                          refused_detail=f"spool {used} bytes, budget {self.budget_bytes} bytes")
+            return Commit(
+                parsed,
+                generated,
+                TickBlock.empty(),
+                None,
+                len(block),
+                refused_detail=f"spool {used} bytes, budget {self.budget_bytes} bytes",
+            )
         try:
             return Commit(parsed, generated, block, self.spool.append(block), 0)
         except OSError as e:

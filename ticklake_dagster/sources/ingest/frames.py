@@ -27,11 +27,16 @@ _LEGACY_COUNTS = struct.Struct("<IH")
 def encode_frame(block: TickBlock) -> bytes:
     """One group commit as bytes: header, symbol table, then the four columns."""
     names = b"".join(bytes([len(s)]) + s.encode() for s in block.symbols)
-    payload = b"".join((
-        _COUNTS.pack(len(block), len(block.symbols)), names,
-        block.codes.astype("<i4", copy=False).tobytes(), block.ts_ms.astype("<i8", copy=False).tobytes(),
-        block.bid.astype("<f8", copy=False).tobytes(), block.ask.astype("<f8", copy=False).tobytes(),
-    ))
+    payload = b"".join(
+        (
+            _COUNTS.pack(len(block), len(block.symbols)),
+            names,
+            block.codes.astype("<i4", copy=False).tobytes(),
+            block.ts_ms.astype("<i8", copy=False).tobytes(),
+            block.bid.astype("<f8", copy=False).tobytes(),
+            block.ask.astype("<f8", copy=False).tobytes(),
+        )
+    )
     size = struct.pack("<Q", len(payload))
     return MAGIC + size + struct.pack("<I", zlib.crc32(payload, zlib.crc32(size))) + payload
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ticklake_dagster.sources.ingest import logs
 from ticklake_dagster.lake.storage import FileLake, Lake, S3Lake
+from ticklake_dagster.sources.ingest import logs
 
 if TYPE_CHECKING:  # the ingester reads the same resource Dagster shows, without importing Dagster to run
     from ticklake_dagster.defs.resources.ingester import IngesterResource
@@ -16,8 +16,11 @@ STALE_TEMP_SECONDS = 60.0  # a live put rewrites its temporary file within milli
 def open_lake(config: IngesterResource) -> Lake | None:
     """The lake to upload to; None in degraded 'spool' mode (ticks wait in the spool for credentials)."""
     if config.degraded:
-        logs.warning("R2 client not available", reason="no lake credentials: set R2_ACCESS_KEY_ID and "
-                     "R2_SECRET_ACCESS_KEY", degraded_mode=config.degraded_mode)
+        logs.warning(
+            "R2 client not available",
+            reason="no lake credentials: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY",
+            degraded_mode=config.degraded_mode,
+        )
         if config.degraded_mode == "spool":
             return None
         lake = config.fallback_lake()

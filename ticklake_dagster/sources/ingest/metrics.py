@@ -7,8 +7,8 @@ import json
 import socket
 import threading
 from collections.abc import Callable
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 
@@ -21,22 +21,35 @@ class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("ticklake_ingest_ticks_received", "Ticks (or undecodable messages) received", registry=r)
+        self.received = Counter(
+            "ticklake_ingest_ticks_received", "Ticks (or undecodable messages) received", registry=r
+        )
         self.accepted = Counter("ticklake_ingest_ticks_accepted", "Ticks fsynced to the spool", ["symbol"], registry=r)
         self.rejected = Counter("ticklake_ingest_ticks_rejected", "Ticks refused, by reason", ["reason"], registry=r)
-        self.uploaded_ticks = Counter("ticklake_ingest_ticks_uploaded", "Ticks written to the lake", ["symbol"], registry=r)
+        self.uploaded_ticks = Counter(
+            "ticklake_ingest_ticks_uploaded", "Ticks written to the lake", ["symbol"], registry=r
+        )
         self.parts = Counter("ticklake_ingest_parts_uploaded", "Parts written to the lake", ["symbol"], registry=r)
         self.part_bytes = Counter("ticklake_ingest_part_bytes", "Bytes of parts written to the lake", registry=r)
-        self.failures = Counter("ticklake_ingest_upload_failures", "Failed part uploads (each retried)", ["symbol"], registry=r)
+        self.failures = Counter(
+            "ticklake_ingest_upload_failures", "Failed part uploads (each retried)", ["symbol"], registry=r
+        )
         self.last_upload = Gauge(
-            "ticklake_ingest_last_upload_timestamp_seconds", "Unix time of the last part written", ["symbol"], registry=r
+            "ticklake_ingest_last_upload_timestamp_seconds",
+            "Unix time of the last part written",
+            ["symbol"],
+            registry=r,
         )
         self.spool_bytes = Gauge("ticklake_ingest_spool_bytes", "Bytes in the spool's segments", registry=r)
         self.spool_ticks = Gauge("ticklake_ingest_spool_ticks", "Accepted ticks not yet in the lake", registry=r)
         self.spool_corrupt_bytes = Counter(
-            "ticklake_ingest_spool_corrupt_bytes", "Spool bytes found damaged on replay (their ticks are lost)", registry=r
+            "ticklake_ingest_spool_corrupt_bytes",
+            "Spool bytes found damaged on replay (their ticks are lost)",
+            registry=r,
         )
-        self.disconnects = Counter("ticklake_ingest_source_disconnects", "WebSocket disconnects", ["source"], registry=r)
+        self.disconnects = Counter(
+            "ticklake_ingest_source_disconnects", "WebSocket disconnects", ["source"], registry=r
+        )
 
     def value(self, name: str, **labels) -> float:
         """A sample's current value (0 when absent): for /health and the tests."""

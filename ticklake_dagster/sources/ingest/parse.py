@@ -20,20 +20,20 @@ from ticklake_dagster.core.days import DAY_MS
 from ticklake_dagster.core.symbols import is_valid_symbol
 
 REJECT_REASONS = (
-    "malformed_json",     # not JSON at all
-    "not_a_tick",         # JSON, but not an object (or array of objects)
-    "too_many_symbols",   # an array naming more distinct symbols than max_symbols: all its ticks refused
-    "missing_field",      # symbol, bid, ask or timestamp absent or null
-    "invalid_symbol",     # breaks the symbol rule (e.g. "../x", "eurusd")
-    "invalid_price",      # bid/ask not a number (a string that is not numeric, a bool, an object)
-    "non_finite",         # NaN or +-inf
-    "non_positive",       # bid or ask <= 0
-    "crossed",            # bid > ask
+    "malformed_json",  # not JSON at all
+    "not_a_tick",  # JSON, but not an object (or array of objects)
+    "too_many_symbols",  # an array naming more distinct symbols than max_symbols: all its ticks refused
+    "missing_field",  # symbol, bid, ask or timestamp absent or null
+    "invalid_symbol",  # breaks the symbol rule (e.g. "../x", "eurusd")
+    "invalid_price",  # bid/ask not a number (a string that is not numeric, a bool, an object)
+    "non_finite",  # NaN or +-inf
+    "non_positive",  # bid or ask <= 0
+    "crossed",  # bid > ask
     "invalid_timestamp",  # neither unix s/ms nor ISO-8601
-    "too_old",            # before 1990-01-01 UTC
-    "in_future",          # more than a day ahead of the ingester's clock
-    "spool_full",         # valid, but refused: the spool reached its disk budget
-    "spool_error",        # valid, but refused: writing the spool failed (disk error)
+    "too_old",  # before 1990-01-01 UTC
+    "in_future",  # more than a day ahead of the ingester's clock
+    "spool_full",  # valid, but refused: the spool reached its disk budget
+    "spool_error",  # valid, but refused: writing the spool failed (disk error)
 )
 MAX_SYMBOLS_PER_MESSAGE = 10_000  # every symbol is a lake folder and a Dagster partition: a sanity cap
 MIN_TS_MS = 631_152_000_000  # 1990-01-01T00:00:00Z
@@ -93,8 +93,10 @@ def concat_blocks(blocks: list[TickBlock]) -> TickBlock:
         codes.append(remap[b.codes])
     symbols = list(index)
     return TickBlock(
-        symbols, np.concatenate(codes),
-        np.concatenate([b.ts_ms for b in blocks]), np.concatenate([b.bid for b in blocks]),
+        symbols,
+        np.concatenate(codes),
+        np.concatenate([b.ts_ms for b in blocks]),
+        np.concatenate([b.bid for b in blocks]),
         np.concatenate([b.ask for b in blocks]),
     )
 
@@ -108,7 +110,9 @@ def _loads(message: bytes | str):
 
 
 def parse_messages(
-    messages: Iterable[bytes | str], now_ms: int, max_symbols: int = MAX_SYMBOLS_PER_MESSAGE,
+    messages: Iterable[bytes | str],
+    now_ms: int,
+    max_symbols: int = MAX_SYMBOLS_PER_MESSAGE,
 ) -> ParseResult:
     """Decode JSON ticks (`{"symbol","bid","ask","timestamp"}` or an array of them) and validate them.
 
@@ -189,7 +193,10 @@ def validate_columns(syms: list, bids: list, asks: list, stamps: list, now_ms: i
         count = int(mask.sum())
         if count:
             i = int(np.argmax(mask))
-            reasons[reason] = (count, _sample({"symbol": syms[i], "bid": bids[i], "ask": asks[i], "timestamp": stamps[i]}))
+            reasons[reason] = (
+                count,
+                _sample({"symbol": syms[i], "bid": bids[i], "ask": asks[i], "timestamp": stamps[i]}),
+            )
             bad |= mask
 
     take("invalid_symbol", codes < 0)

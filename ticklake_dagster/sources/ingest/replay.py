@@ -16,8 +16,11 @@ def replay_spool(spool: Spool, reporter: Reporter, add: Callable[[TickBlock, int
     for seq, scan in spool.recover():
         segments += 1
         if scan.torn:
-            logs.warning("Spool segment ends in a torn write (a crash mid-commit; never acknowledged)",
-                         segment=seq, bytes=scan.torn)
+            logs.warning(
+                "Spool segment ends in a torn write (a crash mid-commit; never acknowledged)",
+                segment=seq,
+                bytes=scan.torn,
+            )
         for offset, size in scan.corrupt:
             reporter.spool_damage(seq, offset, size, str(spool.quarantine_dir))
         for block in scan.blocks:

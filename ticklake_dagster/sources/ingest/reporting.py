@@ -76,12 +76,21 @@ class Reporter:
     def upload_failed(self, part: Part, reason: str, attempt: int, retry_in: float) -> None:
         self.metrics.failures.labels(part.symbol).inc()
         what = "Failed to upload batch to R2" if self.s3 else "Failed to write batch to the local lake"
-        logs.warning(what, reason=reason, symbol=part.symbol, count=len(part), key=part.key, attempt=attempt,
-                     retry_in_seconds=round(retry_in, 2))
+        logs.warning(
+            what,
+            reason=reason,
+            symbol=part.symbol,
+            count=len(part),
+            key=part.key,
+            attempt=attempt,
+            retry_in_seconds=round(retry_in, 2),
+        )
 
     def spool_damage(self, segment: int, offset: int, size: int, quarantine: str) -> None:
         self.metrics.spool_corrupt_bytes.inc(size)
-        logs.error("Spool segment corrupt: frames lost", segment=segment, offset=offset, bytes=size, quarantine=quarantine)
+        logs.error(
+            "Spool segment corrupt: frames lost", segment=segment, offset=offset, bytes=size, quarantine=quarantine
+        )
 
     def spool_state(self, spool_bytes: int, spool_ticks: int) -> None:
         self.metrics.spool_bytes.set(spool_bytes)

@@ -10,15 +10,15 @@ dies, the run stops with status 1 and /health answers 503: never a silent stall.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import os
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from ticklake_dagster.core.errors import TicklakeError
+from ticklake_dagster.lake.storage import Lake, S3Lake
 from ticklake_dagster.sources.ingest import logs
 from ticklake_dagster.sources.ingest.backoff import Backoff
 from ticklake_dagster.sources.ingest.batcher import Part, TickBatcher
@@ -30,7 +30,6 @@ from ticklake_dagster.sources.ingest.reporting import Reporter
 from ticklake_dagster.sources.ingest.sources import Source
 from ticklake_dagster.sources.ingest.spool import Spool
 from ticklake_dagster.sources.ingest.uploader import Uploader
-from ticklake_dagster.lake.storage import Lake, S3Lake
 
 if TYPE_CHECKING:  # the ingester reads the same resource Dagster shows, without importing Dagster to run
     from ticklake_dagster.defs.resources.ingester import IngesterResource
@@ -155,8 +154,11 @@ class IngestService:
         cfg = self.config
         self.spool = Spool(cfg.resolved_spool_dir(), int(cfg.segment_mb * (1 << 20)), cfg.batch_max_age_seconds)
         self.committer = GroupCommitter(
-            self.spool, latency_s=cfg.flush_latency_ms / 1000.0, budget_bytes=int(cfg.disk_budget_mb * (1 << 20)),
-            max_symbols=cfg.max_symbols_per_message, on_commit=self._on_commit,
+            self.spool,
+            latency_s=cfg.flush_latency_ms / 1000.0,
+            budget_bytes=int(cfg.disk_budget_mb * (1 << 20)),
+            max_symbols=cfg.max_symbols_per_message,
+            on_commit=self._on_commit,
             on_disconnect=lambda source: self.metrics.disconnects.labels(source).inc(),
         )
         server = None
@@ -170,17 +172,24 @@ class IngestService:
             self._status = "ok" if self.lake is not None else "degraded"
             if self.lake is not None:
                 self.uploader = Uploader(
-                    self.lake, concurrency=cfg.upload_concurrency,
+                    self.lake,
+                    concurrency=cfg.upload_concurrency,
                     backoff=Backoff(cfg.retry_base_seconds, cfg.retry_max_seconds),
-                    on_uploaded=self._on_uploaded, on_failure=self.reporter.upload_failed,
+                    on_uploaded=self._on_uploaded,
+                    on_failure=self.reporter.upload_failed,
                 )
                 self.uploader.start()
             if self.metrics_port is not None:
                 server = MetricsServer(self.metrics, self.health, self.metrics_port, self.metrics_host)
                 self.metrics_port, self.metrics_address = server.port, server.address
                 logs.info("Metrics listening", host=self.metrics_host, port=server.port, paths=["/metrics", "/health"])
-            logs.info("TickBatcher initialized", batch_size=cfg.batch_size, max_age_seconds=cfg.batch_max_age_seconds,
-                      spool=str(self.spool.dir), sources=[s.describe() for s in self.sources])
+            logs.info(
+                "TickBatcher initialized",
+                batch_size=cfg.batch_size,
+                max_age_seconds=cfg.batch_max_age_seconds,
+                spool=str(self.spool.dir),
+                sources=[s.describe() for s in self.sources],
+            )
             replay_spool(self.spool, self.reporter, lambda block, seq: self._submit(self.batcher.add(block, seq)))
             self._submit(self.batcher.flush_all())
             self._update_gauges()
@@ -196,8 +205,11 @@ class IngestService:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     self._loop.remove_signal_handler(sig)
             if left:
-                logs.warning("Ticks left in the spool: they are uploaded on the next start", ticks=left,
-                             spool=str(self.spool.dir))
+                logs.warning(
+                    "Ticks left in the spool: they are uploaded on the next start",
+                    ticks=left,
+                    spool=str(self.spool.dir),
+                )
 
     async def _serve(self) -> int:
         committer = self._watch(asyncio.create_task(self.committer.run(), name="committer"))
@@ -232,11 +244,14 @@ class IngestService:
         stop.cancel()
         await asyncio.gather(ticker, stop, return_exceptions=True)
         m = self.metrics
-        logs.info("Ingester stopped", received=int(m.total("ticklake_ingest_ticks_received_total")),
-                  accepted=int(m.total("ticklake_ingest_ticks_accepted_total")),
-                  rejected=int(m.total("ticklake_ingest_ticks_rejected_total")),
-                  uploaded=int(m.total("ticklake_ingest_ticks_uploaded_total")),
-                  parts=int(m.total("ticklake_ingest_parts_uploaded_total")))
+        logs.info(
+            "Ingester stopped",
+            received=int(m.total("ticklake_ingest_ticks_received_total")),
+            accepted=int(m.total("ticklake_ingest_ticks_accepted_total")),
+            rejected=int(m.total("ticklake_ingest_ticks_rejected_total")),
+            uploaded=int(m.total("ticklake_ingest_ticks_uploaded_total")),
+            parts=int(m.total("ticklake_ingest_parts_uploaded_total")),
+        )
         return 0 if self._failure is None else 1
 
     async def _drain(self, stopped: bool) -> None:
@@ -257,16 +272,23 @@ class IngestService:
             await asyncio.wait({drain}, timeout=self.config.shutdown_timeout_seconds)
         if not drain.done():
             drain.cancel()
-            logs.warning("Shutdown timeout: stopping with parts not yet uploaded",
-                         ticks=self.uploader.pending_ticks, timeout_seconds=self.config.shutdown_timeout_seconds)
+            logs.warning(
+                "Shutdown timeout: stopping with parts not yet uploaded",
+                ticks=self.uploader.pending_ticks,
+                timeout_seconds=self.config.shutdown_timeout_seconds,
+            )
 
     def _give_up(self, drain: asyncio.Task) -> None:
         drain.cancel()
         self._failure = "gave up on the lake"
         self._status = "failed"
-        logs.error("Giving up: the lake took no part; the spool keeps every accepted tick for the next start",
-                   ticks=self.spool.outstanding, give_up_seconds=self.config.give_up_seconds,
-                   reason=self.uploader.last_failure, spool=str(self.spool.dir))
+        logs.error(
+            "Giving up: the lake took no part; the spool keeps every accepted tick for the next start",
+            ticks=self.spool.outstanding,
+            give_up_seconds=self.config.give_up_seconds,
+            reason=self.uploader.last_failure,
+            spool=str(self.spool.dir),
+        )
 
     async def _feed(self, source: Source) -> None:
         try:

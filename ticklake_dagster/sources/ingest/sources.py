@@ -15,10 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.core.symbols import validate_symbol
 from ticklake_dagster.sources.ingest import logs
 from ticklake_dagster.sources.ingest.backoff import Backoff
 from ticklake_dagster.sources.ingest.parse import TickBlock
-from ticklake_dagster.core.symbols import validate_symbol
 from ticklake_dagster.sources.synthetic import RandomWalk
 
 READ_CHUNK = 1 << 20
@@ -59,7 +59,9 @@ def redact_ws_url(url: str) -> str:
 class WebSocketSource(Source):
     """A market-data WebSocket; reconnects forever with backoff and jitter, logging each disconnect once."""
 
-    def __init__(self, url: str, subscribe: str | None = None, backoff: Backoff | None = None, open_timeout: float = 10.0):
+    def __init__(
+        self, url: str, subscribe: str | None = None, backoff: Backoff | None = None, open_timeout: float = 10.0
+    ):
         self.url = url
         self.subscribe = subscribe
         self.backoff = backoff or Backoff(0.5, 30.0)
@@ -201,7 +203,13 @@ class SyntheticSource(Source):
             stamps.append(np.sort(self.rng.integers(start_ms, max(end_ms, start_ms + 1), n)).astype("int64"))
             bids.append(bid)
             asks.append(ask)
-        return TickBlock(list(self.symbols), np.concatenate(codes), np.concatenate(stamps), np.concatenate(bids), np.concatenate(asks))
+        return TickBlock(
+            list(self.symbols),
+            np.concatenate(codes),
+            np.concatenate(stamps),
+            np.concatenate(bids),
+            np.concatenate(asks),
+        )
 
 
 def parse_source(spec: str, *, subscribe: str | None = None, reconnect: Backoff | None = None) -> Source:
@@ -211,12 +219,12 @@ def parse_source(spec: str, *, subscribe: str | None = None, reconnect: Backoff 
             raise InvalidInput(f"Source {redact_ws_url(spec)!r}: the WebSocket URL has no host")
         return WebSocketSource(spec, subscribe=subscribe, backoff=reconnect)
     if spec.startswith("jsonl:"):
-        path = spec[len("jsonl:"):]
+        path = spec[len("jsonl:") :]
         if not path:
             raise InvalidInput("Source jsonl: needs a path, or - for stdin")
         return JsonlSource(path)
     if spec.startswith("synthetic:"):
-        body = spec[len("synthetic:"):]
+        body = spec[len("synthetic:") :]
         names, sep, rate_text = body.rpartition("@")
         if not sep:
             raise InvalidInput(f"Source {spec!r}: expected synthetic:SYM1,SYM2@RATE")
@@ -230,4 +238,6 @@ def parse_source(spec: str, *, subscribe: str | None = None, reconnect: Backoff 
         if not symbols:
             raise InvalidInput(f"Source {spec!r}: needs at least one symbol")
         return SyntheticSource(symbols, rate)
-    raise InvalidInput(f"Unknown source {spec[:60]!r}: use ws://…, wss://…, jsonl:PATH, jsonl:- or synthetic:SYM1,SYM2@RATE")
+    raise InvalidInput(
+        f"Unknown source {spec[:60]!r}: use ws://…, wss://…, jsonl:PATH, jsonl:- or synthetic:SYM1,SYM2@RATE"
+    )

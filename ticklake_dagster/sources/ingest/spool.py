@@ -118,7 +118,7 @@ class Spool:
             try:
                 view = memoryview(frame)
                 while view:
-                    view = view[self._write(self._fd, view):]
+                    view = view[self._write(self._fd, view) :]
                 os.fdatasync(self._fd)
             except OSError:
                 # A full or failing disk: cut the partial frame off and start a new segment next time, so
@@ -137,7 +137,9 @@ class Spool:
 
     def _writable(self) -> _Segment:
         seg = self._active
-        if seg is not None and (seg.size >= self.segment_bytes or time.monotonic() - seg.opened_at >= self.segment_age_s):
+        if seg is not None and (
+            seg.size >= self.segment_bytes or time.monotonic() - seg.opened_at >= self.segment_age_s
+        ):
             self._seal_locked()
             seg = None
         if seg is None:

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 
 from ticklake_dagster.core.errors import TicklakeError
+from ticklake_dagster.lake.parts import ticks_to_parquet
+from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.sources.ingest.backoff import Backoff
 from ticklake_dagster.sources.ingest.batcher import Part
-from ticklake_dagster.lake.storage import Lake
-from ticklake_dagster.lake.parts import ticks_to_parquet
 
 
 def failure_reason(e: BaseException) -> str:
