@@ -8,6 +8,7 @@ available), and recorded, so a database never ends up half one and half the othe
 import dataclasses
 import os
 import re
+import sysconfig
 from pathlib import Path
 
 from ticklake_dagster.core.errors import DatabaseError
@@ -20,12 +21,22 @@ _FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<flavor
 _LOCK_ID = 0x7469636B
 
 
+# Where a built wheel installs migrations/ (pyproject.toml's data-files): under the environment's data path.
+INSTALLED_MIGRATIONS = Path("share") / "ticklake" / "migrations"
+
+
 def migrations_dir() -> Path:
+    """TICKLAKE_MIGRATIONS_DIR, else the checkout's migrations/ (source and editable installs), else the wheel's."""
     override = os.environ.get("TICKLAKE_MIGRATIONS_DIR")
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "migrations"
-    if not path.is_dir():
-        raise DatabaseError(f"Migrations folder not found at {path} (set TICKLAKE_MIGRATIONS_DIR)")
-    return path
+    if override:
+        candidates = [Path(override)]
+    else:
+        checkout = Path(__file__).resolve().parents[2] / "migrations"
+        candidates = [checkout, Path(sysconfig.get_path("data")) / INSTALLED_MIGRATIONS]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise DatabaseError(f"Migrations folder not found at {candidates[0]} (set TICKLAKE_MIGRATIONS_DIR)")
 
 
 @dataclasses.dataclass(frozen=True)
