@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+, git, make, Node.js 20):
 #   make demo   seed demo ticks, materialize them, open the Dagster UI on http://127.0.0.1:3000
-#   make test   the whole test suite against real PostgreSQL, TimescaleDB (PGlite) and a moto S3 server
+#   make test   lint, types, then the whole test suite (both cores) against real PostgreSQL, TimescaleDB (PGlite) and a moto S3 server
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +21,7 @@ $(TSDB)/node_modules/.installed: $(TSDB)/package-lock.json
 	touch $@
 
 test: setup $(TSDB)/node_modules/.installed chromium lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs them first.
 lint: setup

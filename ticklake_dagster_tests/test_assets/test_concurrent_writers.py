@@ -9,7 +9,7 @@ import time
 import pandas as pd
 
 from ticklake_dagster.candles.building import build_candles
-from ticklake_dagster.candles.sql import write_day, write_window
+from ticklake_dagster.candles.sql import window_lock_key, write_day, write_window
 from ticklake_dagster.core.days import day_window
 from ticklake_dagster_tests.factories import DAY, fetch_candles, random_ticks, write_parquet_parts
 
@@ -77,12 +77,32 @@ def test_two_materialize_commands_over_the_same_days_both_succeed(database_url, 
     assert got["time"].is_unique and len(got) == 5 * 288
 
 
+class RecordingCursor:
+    """A cursor that remembers each statement it ran with its parameters, in order."""
+
+    def __init__(self, cur):
+        self._cur, self.statements = cur, []
+
+    def execute(self, sql, params=None):
+        self.statements.append((sql, params))
+        return self._cur.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self._cur, name)
+
+
 def test_the_window_lock_runs_on_timescaledb(timescale_database):
-    """PGlite serves one session at a time, so two writers cannot overlap there: this checks the lock
-    statement inside a TimescaleDB write and a rewrite of the same day, one after the other."""
+    """PGlite serves one session at a time (and shows no pg_locks), so two writers cannot overlap there: this
+    checks that a TimescaleDB write takes the symbol-day's advisory lock before it touches a row, and that a
+    rewrite of the same day updates it."""
     flavor = timescale_database.ensure_schema()
     candles = build_candles(random_ticks(3).sort_values("ts_ms", kind="stable"))
+    start, end = day_window(DAY)
     with timescale_database.connect() as conn:
-        first = write_day(conn, flavor, "EURUSD", DAY, candles)
+        with conn, conn.cursor() as raw:
+            cur = RecordingCursor(raw)
+            first = write_window(cur, flavor, "EURUSD", start, end, candles)
         again = write_day(conn, flavor, "EURUSD", DAY, candles)
+    first_sql, first_params = cur.statements[0]
+    assert "pg_advisory_xact_lock" in first_sql and first_params == (window_lock_key("EURUSD", DAY),)
     assert first.inserted == len(candles) and again.updated == len(candles)
