@@ -1,4 +1,10 @@
-"""Dagster's PostgreSQL event log, with warm connections and the run's planned events written in one go.
+"""The one module that uses Dagster's private names: the run tags of a ranged run, and the pooled event log.
+
+Dagster exports no public name for the tags that carry a run's partition or partition range (a ranged
+backfill run is recognised by them), nor a public base for an event log storage; both are imported here
+and nowhere else, so a Dagster upgrade that moves them breaks this file only.
+
+Dagster's PostgreSQL event log, with warm connections and the run's planned events written in one go:
 
 Dagster's own `PostgresEventLogStorage` opens a new connection for every statement outside the webserver,
 so each event costs two fresh server backends (~17 ms here). A backfill run of 183 days writes ~370
@@ -17,9 +23,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as db
-from dagster._core.events import DagsterEventType
+from dagster import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorageTable
+from dagster._core.storage.tags import (  # noqa: F401 (re-exported for partitions.py)
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config

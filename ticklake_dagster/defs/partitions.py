@@ -8,17 +8,15 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-# Dagster exports no name for the run tags that carry a run's partition or partition range.
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
-
 from ticklake_dagster.core.days import SymbolDay, parse_day
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.settings import history_start, start_date
 from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
+from ticklake_dagster.defs.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 SYMBOL_DIMENSION = "symbol"
 DATE_DIMENSION = "date"
