@@ -1,6 +1,7 @@
 """The layers hold: every module outside `defs/` imports without Dagster, checked module by module."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,14 @@ def test_dagster_code_lives_only_under_defs():
             continue
         top_level = [line for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]
         assert not [line for line in top_level if line.split()[1].split(".")[0] in DAGSTER_PACKAGES], rel
+
+
+def test_only_the_settings_module_reads_the_environment():
+    """Reads go through core/settings.py; elsewhere `os.environ` is only written for child processes."""
+    read = re.compile(r"os\.getenv|os\.environ\.get|os\.environ\[|in os\.environ")
+    readers = sorted(
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if read.search(path.read_text()) and path.relative_to(PACKAGE).as_posix() != "core/settings.py"
+    )
+    assert readers == []

@@ -6,11 +6,11 @@ Dagster, pandas, pyarrow, numpy, boto3, psycopg2, FastAPI and anything that pull
 
 import argparse
 import importlib
-import os
 import sys
 
 from ticklake_dagster.core.errors import TicklakeError
 from ticklake_dagster.core.redaction import redact
+from ticklake_dagster.core.settings import env_is_set
 
 # name -> module with a one-line docstring, `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug, not bad input: still one line, the traceback only on request
-        if os.environ.get("TICKLAKE_DEBUG"):
+        if env_is_set("TICKLAKE_DEBUG"):
             raise
         print(
             f"error: unexpected {type(e).__name__}: {redact(str(e).splitlines()[0]) if str(e) else ''} "

@@ -1,4 +1,8 @@
-"""Environment settings that are not a single external system's: local state and the partition start."""
+"""The environment, read in one place: every module asks here, when the value is used (never at import time).
+
+Code that only *sets* variables for child processes (`ticklake dev`, the prepared Dagster instance) writes
+`os.environ` itself.
+"""
 
 import datetime as dt
 import os
@@ -10,9 +14,18 @@ from ticklake_dagster.core.errors import InvalidInput
 DEFAULT_HISTORY_START = "2003-05-01"
 
 
+def env_text(name: str, default: str | None = None) -> str | None:
+    """A variable's value; unset or empty means `default`."""
+    return os.environ.get(name) or default
+
+
+def env_is_set(name: str) -> bool:
+    return bool(os.environ.get(name))
+
+
 def ticklake_home() -> Path:
     """TICKLAKE_HOME (default ./.ticklake): the local lake, the embedded database, the spool, Dagster's home."""
-    return Path(os.environ.get("TICKLAKE_HOME") or ".ticklake").resolve()
+    return Path(env_text("TICKLAKE_HOME", ".ticklake") or ".ticklake").resolve()
 
 
 def configured_dagster_home() -> Path | None:

@@ -10,7 +10,7 @@ import dagster as dg
 
 from ticklake_dagster.candles.database import embedded_server_uri
 from ticklake_dagster.core.errors import TicklakeError
-from ticklake_dagster.core.settings import configured_dagster_home, env_number, ticklake_home
+from ticklake_dagster.core.settings import configured_dagster_home, env_is_set, env_number, env_text, ticklake_home
 from ticklake_dagster.core.symbols import is_valid_symbol
 from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 
@@ -48,8 +48,8 @@ def psycopg2_url(url: str) -> str:
 def dagster_storage_url() -> str:
     """DAGSTER_PG_URL, else DATABASE_URL, else the embedded server's own `dagster` database (psycopg2 pinned)."""
     return psycopg2_url(
-        os.environ.get("DAGSTER_PG_URL")
-        or os.environ.get("DATABASE_URL")
+        env_text("DAGSTER_PG_URL")
+        or env_text("DATABASE_URL")
         or embedded_server_uri(ticklake_home() / "pg", database="dagster")
     )
 
@@ -111,7 +111,7 @@ def open_configured_instance() -> Iterator[dg.DagsterInstance | None]:
     if home is None:
         yield None
         return
-    if home == ticklake_home() / "dagster" and not os.environ.get("TICKLAKE_DAGSTER_PG_URL"):
+    if home == ticklake_home() / "dagster" and not env_is_set("TICKLAKE_DAGSTER_PG_URL"):
         os.environ.update(prepare_dagster_env())
     with dg.DagsterInstance.get() as instance:
         yield instance

@@ -4,12 +4,11 @@ Plain code, so the CLI opens the lake without importing Dagster; `LakeResource` 
 """
 
 import dataclasses
-import os
 from urllib.parse import urlparse
 
 from ticklake_dagster.core.errors import InvalidInput, LakeError
 from ticklake_dagster.core.redaction import register_secret
-from ticklake_dagster.core.settings import ticklake_home
+from ticklake_dagster.core.settings import env_is_set, env_text, ticklake_home
 from ticklake_dagster.lake.storage import FileLake, Lake, S3Lake
 
 ACCESS_KEY_ENV = "R2_ACCESS_KEY_ID"
@@ -33,17 +32,20 @@ class LakeConfig:
     @classmethod
     def from_env(cls) -> "LakeConfig":
         """TICKLAKE_LAKE_URL (default file://$TICKLAKE_HOME/lake, or s3://$R2_BUCKET_NAME when set) and R2_*."""
-        env = os.environ
-        url = env.get("TICKLAKE_LAKE_URL")
+        url = env_text("TICKLAKE_LAKE_URL")
         if not url:
-            url = f"s3://{env['R2_BUCKET_NAME']}" if env.get("R2_BUCKET_NAME") else f"file://{ticklake_home() / 'lake'}"
+            url = (
+                f"s3://{env_text('R2_BUCKET_NAME')}"
+                if env_is_set("R2_BUCKET_NAME")
+                else f"file://{ticklake_home() / 'lake'}"
+            )
         return cls(
             url=url,
-            endpoint_url=env.get("R2_ENDPOINT") or None,
-            account_id=env.get("R2_ACCOUNT_ID") or None,
-            access_key_id=env.get(ACCESS_KEY_ENV) or None,
-            secret_access_key=env.get(SECRET_KEY_ENV) or None,
-            region_name=env.get("R2_REGION") or "auto",
+            endpoint_url=env_text("R2_ENDPOINT"),
+            account_id=env_text("R2_ACCOUNT_ID"),
+            access_key_id=env_text(ACCESS_KEY_ENV),
+            secret_access_key=env_text(SECRET_KEY_ENV),
+            region_name=env_text("R2_REGION") or "auto",
         )
 
     @property

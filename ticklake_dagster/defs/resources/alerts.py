@@ -1,10 +1,9 @@
 """The alert webhook: a Slack-compatible incoming webhook that failed checks and runs are posted to."""
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
+from ticklake_dagster.core.settings import env_text
 from ticklake_dagster.defs.alerts import DEFAULT_WEBSERVER_URL, WEBHOOK_ENV, WEBSERVER_ENV, AlertSettings
 from ticklake_dagster.defs.resources.lake import _env_var
 
@@ -20,9 +19,7 @@ class AlertWebhookResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "AlertWebhookResource":
-        return cls(
-            webhook_url=_env_var(WEBHOOK_ENV), webserver_url=os.environ.get(WEBSERVER_ENV) or DEFAULT_WEBSERVER_URL
-        )
+        return cls(webhook_url=_env_var(WEBHOOK_ENV), webserver_url=env_text(WEBSERVER_ENV, DEFAULT_WEBSERVER_URL))
 
     def settings(self) -> AlertSettings:
         return AlertSettings(

@@ -1,12 +1,11 @@
 """The Dukascopy feed the history import reads: which feed, its base URL, and how many requests at once."""
 
-import os
 import threading
 
 import dagster as dg
 from pydantic import Field
 
-from ticklake_dagster.core.settings import env_number
+from ticklake_dagster.core.settings import env_number, env_text
 
 URL_ENV = "TICKLAKE_DUKASCOPY_URL"
 FEED_ENV = "TICKLAKE_DUKASCOPY_FEED"
@@ -31,8 +30,8 @@ class DukascopyResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> "DukascopyResource":
         return cls(
-            feed=os.environ.get(FEED_ENV) or "bi5",
-            url=os.environ.get(URL_ENV) or None,
+            feed=env_text(FEED_ENV, "bi5"),
+            url=env_text(URL_ENV),
             concurrency=int(env_number(CONCURRENCY_ENV, DEFAULT_CONCURRENCY, int, minimum=1)),
         )
 

@@ -1,11 +1,11 @@
 """The tick lake: a local folder (`file://`) or an S3-compatible bucket (`s3://`, Cloudflare R2 in production)."""
 
 import dataclasses
-import os
 
 import dagster as dg
 from pydantic import Field
 
+from ticklake_dagster.core.settings import env_is_set
 from ticklake_dagster.lake.config import ACCESS_KEY_ENV, SECRET_KEY_ENV, LakeConfig
 from ticklake_dagster.lake.storage import Lake
 
@@ -19,7 +19,7 @@ def _value(v: str | dg.EnvVar | None) -> str | None:
 
 def _env_var(name: str) -> dg.EnvVar | None:
     # EnvVar, not the value, so the Dagster UI shows the variable's name and never the secret.
-    return dg.EnvVar(name) if os.environ.get(name) else None
+    return dg.EnvVar(name) if env_is_set(name) else None
 
 
 class LakeResource(dg.ConfigurableResource):
