@@ -15,6 +15,7 @@ from ticklake_dagster.candles.history_path import MonthResult, compact_month, wr
 from ticklake_dagster.candles.sql import EMPTY_CANDLES
 from ticklake_dagster.core.days import parse_day
 from ticklake_dagster.core.settings import start_date
+from ticklake_dagster.defs.assets.candles import HISTORY_CANDLES
 from ticklake_dagster.defs.assets.dukascopy import HISTORY_PARTITIONS_PER_RUN
 from ticklake_dagster.defs.checks import (
     CANDLES_CHECKS,
@@ -34,7 +35,6 @@ from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, 
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource, TicklakeSettings
 
 HISTORY_TICKS = dg.AssetKey("history_ticks")
-HISTORY_CANDLES = dg.AssetKey("history_candles")
 # The import asset (raw parts from a Dukascopy mirror) shares these partitions; any writer of raw parts works.
 HISTORY_SOURCE = dg.AssetKey("dukascopy_ticks")
 
