@@ -25,7 +25,7 @@ def env_is_set(name: str) -> bool:
 
 def ticklake_home() -> Path:
     """TICKLAKE_HOME (default ./.ticklake): the local lake, the embedded database, the spool, Dagster's home."""
-    return Path(env_text("TICKLAKE_HOME", ".ticklake") or ".ticklake").resolve()
+    return Path(env_text("TICKLAKE_HOME") or ".ticklake").resolve()
 
 
 def configured_dagster_home() -> Path | None:
