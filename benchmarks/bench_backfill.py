@@ -74,7 +74,7 @@ def main() -> int:
 
     from ticklake_dagster.candles.database import stop_embedded_server
     from ticklake_dagster.definitions import build_resources
-    from ticklake_dagster.defs.assets import candles_5m, r2_ticks, raw_ticks
+    from ticklake_dagster.defs.assets import raw_ticks, ticks_and_candles
     from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
     from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
 
@@ -88,7 +88,7 @@ def main() -> int:
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions(symbol_partitions_def.name, symbols)
             graph = (
-                dg.Definitions(assets=[raw_ticks, r2_ticks, candles_5m], resources=resources)
+                dg.Definitions(assets=[raw_ticks, ticks_and_candles], resources=resources)
                 .get_repository_def()
                 .asset_graph
             )
@@ -101,7 +101,7 @@ def main() -> int:
                 for request in requests:
                     kwargs = {"partition_key": request.partition_key} if request.partition_key else {}
                     result = dg.materialize(
-                        [r2_ticks, candles_5m],
+                        [ticks_and_candles],
                         instance=instance,
                         resources=resources,
                         tags=dict(request.tags),
@@ -122,7 +122,7 @@ def main() -> int:
             with quiet():
                 for key in sample:
                     assert dg.materialize(
-                        [r2_ticks, candles_5m], instance=instance, resources=resources, partition_key=key
+                        [ticks_and_candles], instance=instance, resources=resources, partition_key=key
                     ).success
             naive_s = time.perf_counter() - t0
             per = naive_s / len(sample)

@@ -6,7 +6,7 @@ Production: TICKLAKE_LAKE_URL=s3://... with R2_* credentials, and DATABASE_URL f
 
 import dagster as dg
 
-from ticklake_dagster.defs.assets import HIGHER_TIMEFRAME_SPECS, candles_5m, r2_ticks, raw_ticks
+from ticklake_dagster.defs.assets import HIGHER_TIMEFRAME_SPECS, raw_ticks, ticks_and_candles
 from ticklake_dagster.defs.assets.dukascopy import dukascopy_ticks
 from ticklake_dagster.defs.assets.history import history_month
 from ticklake_dagster.defs.assets.lake_stats import lake_stats
@@ -42,12 +42,12 @@ def build_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=[raw_ticks, r2_ticks, candles_5m, *HIGHER_TIMEFRAME_SPECS, dukascopy_ticks, history_month, lake_stats],
+    assets=[raw_ticks, ticks_and_candles, *HIGHER_TIMEFRAME_SPECS, dukascopy_ticks, history_month, lake_stats],
     jobs=[candle_retention_job, lake_stats_job],
     schedules=[daily_candles_schedule, candle_retention_schedule, lake_stats_schedule],
     sensors=[lake_sensor, alert_sensor],
     resources=build_resources(),
-    # A run's steps run one after another in the run's own process: r2_ticks -> candles_5m is a chain and a
+    # A run's steps run one after another in the run's own process: r2_ticks + candles_5m is one step and a
     # history run is one step, so a process per step only added start-up time to every run (~10-20 s here).
     executor=dg.in_process_executor,
 )

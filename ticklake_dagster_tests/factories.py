@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import ticks_and_candles
 from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key
@@ -90,10 +90,21 @@ def instance_with_symbols(*symbols: str) -> dg.DagsterInstance:
     return instance
 
 
+def materializations(result: dg.ExecuteInProcessResult, asset: str) -> list[dg.AssetMaterialization]:
+    """The run's materializations of one asset (r2_ticks and candles_5m share the ticks_and_candles step)."""
+    events = result.get_asset_materialization_events()
+    return [e.step_materialization_data.materialization for e in events if e.asset_key.to_user_string() == asset]
+
+
+def observations(result: dg.ExecuteInProcessResult, asset: str) -> list[dg.AssetObservation]:
+    events = result.get_asset_observation_events()
+    return [e.asset_observation_data.asset_observation for e in events if e.asset_key.to_user_string() == asset]
+
+
 def materialize_day(lake_resource, database, symbol: str, day: dt.date = DAY, instance=None, **kwargs):
-    """Run r2_ticks -> candles_5m for one symbol-day through Dagster."""
+    """Run r2_ticks + candles_5m for one symbol-day through Dagster."""
     return dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         partition_key=partition_key(symbol, day),
         resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()},
         instance=instance or instance_with_symbols(symbol),

@@ -14,7 +14,7 @@ import json
 from ticklake_dagster.api.sql import CandleStore
 from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, to_records, utc_day
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.core.sessions import trading_window
+from ticklake_dagster.core.sessions import trades_on
 from ticklake_dagster.core.settings import env_number
 from ticklake_dagster.core.timeframes import BY_NAME
 
@@ -58,7 +58,7 @@ def candles(
     except LakeUnavailable:
         # Which days the lake holds is unknown: fine only when the database has every open-market day.
         today = today or dt.datetime.now(dt.timezone.utc).date()
-        needed = [d for d in _days(first, min(last, today)) if trading_window(symbol, d) is not None]
+        needed = [d for d in _days(first, min(last, today)) if trades_on(symbol, d)]
         if set(needed) - store.days_with_candles(symbol, timeframe, needed):
             raise
         held = []

@@ -22,6 +22,7 @@ def run(args) -> int:
     from ticklake_dagster.candles.building import build_candles
     from ticklake_dagster.candles.database import Database
     from ticklake_dagster.candles.sql import refresh_after_write, write_day
+    from ticklake_dagster.core.sessions import hole_reason, trades_on
     from ticklake_dagster.core.settings import configured_dagster_home
     from ticklake_dagster.lake.config import LakeConfig
     from ticklake_dagster.ticks.compaction import compact_day
@@ -31,13 +32,17 @@ def run(args) -> int:
     dagster_home = None if database is None else configured_dagster_home()
     flavor = database.ensure_schema() if database else None
     print(f"Lake {lake.describe()}" + ("" if database is None else f", database {database.describe()}"))
-    written, days_with_data = [], 0
+    written, days_with_data, holes = [], 0, []
     with database.connect() if database else contextlib.nullcontext() as conn:
         for day in days:
             result = compact_day(lake, symbol, day, write=not args.dry_run)
-            print(f"{symbol} {day}: found {result.parts} tick files")
             if result.parts == 0:
+                closed = not trades_on(symbol, day)
+                print(f"{symbol} {day}: found 0 tick files ({'market closed' if closed else 'market open: a hole'})")
+                if not closed:
+                    holes.append(day)
                 continue
+            print(f"{symbol} {day}: found {result.parts} tick files")
             days_with_data += 1
             rejected = ", ".join(f"{n} {r}" for r, n in result.clean.rejected.items() if n) or "none"
             print(
@@ -56,11 +61,13 @@ def run(args) -> int:
                 f"{stats.removed} removed in candles_5m"
             )
         refresh_after_write(conn, flavor, [day for day, _ in written])
-    if days_with_data == 0:
-        span = str(days[0]) if len(days) == 1 else f"{days[0]}:{days[-1]}"
-        raise NoTickFiles(f"No tick files found for {symbol} on {span}")
     if written and dagster_home:
         report_to_dagster(symbol, [(day, *metadata) for day, metadata in written], dagster_home)
+    if holes:
+        more = f" (and {len(holes) - 1} more open days without ticks)" if len(holes) > 1 else ""
+        raise NoTickFiles(f"No tick files found: {hole_reason(symbol, holes[0])}{more}")
+    if days_with_data == 0:
+        print(f"{symbol}: the market was closed on every day asked for; nothing to build")
     return 0
 
 
@@ -68,7 +75,7 @@ def asset_metadata(result, candles, stats, flavor: str) -> tuple[dict, dict]:
     """What r2_ticks and candles_5m record for this day; imports Dagster, so built only when there is an instance."""
     from ticklake_dagster.defs.metadata import candles_metadata, ticks_metadata
 
-    return ticks_metadata([result]), candles_metadata([candles], [stats], flavor)
+    return ticks_metadata(result), candles_metadata([candles], [stats], flavor)
 
 
 def report_to_dagster(symbol: str, written: list, home: Path) -> None:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from ticklake_dagster.candles.building import BUCKET_MS
 from ticklake_dagster.core.days import DAY_MS, day_start_ms, iso_ms
-from ticklake_dagster.core.sessions import trading_at, trading_window
+from ticklake_dagster.core.sessions import open_intervals, trading_at
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources.deployment_settings import TicklakeSettings
 from ticklake_dagster.lake.parts import TICK_SCHEMA
@@ -155,23 +155,24 @@ def candles_findings(
     trades = int(candles["trades"].sum()) if len(candles) else 0
     if trades != tick_count:
         out[CANDLES_TRADES_CHECK] = f"sum(trades) is {trades}, the compacted day has {tick_count} ticks"
-    window = trading_window(symbol, day)
-    if window is None:
+    spans = open_intervals(symbol, day)
+    if not spans:
         return out
-    start, close = window
     now_ms = int(now.timestamp() * 1000)
     times = np.unique(candles["time"].to_numpy(dtype="datetime64[ms]").astype("int64"))
-    if close <= now_ms:
-        end = close  # trading is over for the day: all of its hours count
-    else:
-        latest_end = int(times[-1]) + BUCKET_MS if len(times) else start
-        end = latest_end  # still trading: up to the latest candle (freshness covers the rest)
+    close = spans[-1][1]
+    if close > now_ms:
+        latest_end = int(times[-1]) + BUCKET_MS if len(times) else spans[0][0]
+        # still trading: up to the latest candle (freshness covers the rest)
+        spans = [(lo, min(hi, latest_end)) for lo, hi in spans if lo < latest_end]
         age_min = (now_ms - latest_end) / 60_000
         if age_min > settings.freshness_minutes:
             out[CANDLES_FRESHNESS_CHECK] = (
                 f"latest candle is {age_min:.0f} minutes old (limit {settings.freshness_minutes:g})"
             )
-    longest, missing = longest_gap(times, start, end)
+    # the session's hours are the reference: a closed stretch of the day is no gap
+    per_span = [longest_gap(times, lo, hi) for lo, hi in spans]
+    longest, missing = max((g[0] for g in per_span), default=0), sum(g[1] for g in per_span)
     if longest > settings.max_gap_buckets:
         out[CANDLES_GAPS_CHECK] = (
             f"{missing} missing 5-minute buckets, longest gap {longest} (limit {settings.max_gap_buckets})"

@@ -11,20 +11,9 @@ from ticklake_dagster.ticks.compaction import CompactedDay
 HIGHER_TIMEFRAMES = [tf.relation for tf in ROLLUPS]
 
 
-def ticks_metadata(results: list[CompactedDay]) -> dict:
-    """One symbol-day: its counts and path; a backfill range: the totals."""
-    if len(results) == 1:
-        only = results[0]
-        return {**only.metadata(), "path": dg.MetadataValue.path(only.key)}
-    return {
-        "partitions": len(results),
-        "parts_read": sum(r.parts for r in results),
-        "ticks_kept": sum(r.metadata()["ticks_kept"] for r in results),
-        "rejected": sum(r.clean.rejected_total for r in results),
-        "duplicates_removed": sum(r.clean.duplicates for r in results),
-        "bytes_written": sum(r.bytes_written for r in results),
-        "empty_days": sum(1 for r in results if r.parts == 0),
-    }
+def ticks_metadata(result: CompactedDay) -> dict:
+    """One symbol-day's counts and the path of its compacted file."""
+    return {**result.metadata(), "path": dg.MetadataValue.path(result.key)}
 
 
 def candles_metadata(candles: list[pd.DataFrame], stats: list[WriteStats], flavor: str) -> dict:

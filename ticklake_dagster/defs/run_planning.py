@@ -11,8 +11,9 @@ from collections import defaultdict
 import dagster as dg
 
 from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.sessions import trades_on
 from ticklake_dagster.core.settings import start_date
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import CANDLES_5M, R2_TICKS
 from ticklake_dagster.defs.assets.backfill import PARTITIONS_PER_RUN
 from ticklake_dagster.defs.partitions import (
     SymbolDay,
@@ -27,8 +28,8 @@ from ticklake_dagster.lake.keys import parse_raw_part_key, raw_symbol_prefix
 from ticklake_dagster.lake.scan import LakeCursor, LakeScan
 from ticklake_dagster.lake.storage import Lake
 
-# r2_ticks then every candle asset (candles_5m's step also writes the higher timeframes).
-TICKS_TO_CANDLES = [r2_ticks.key, *candles_5m.keys]
+# r2_ticks and candles_5m (one step, which also writes the higher timeframes).
+TICKS_TO_CANDLES = [R2_TICKS, CANDLES_5M]
 ticks_to_candles_selection = dg.AssetSelection.assets(*TICKS_TO_CANDLES)
 TRIGGER_TAG = "ticklake/trigger"
 # The live window's runs go before queued backfill runs (run queue) and their steps before backfill steps
@@ -111,13 +112,13 @@ def last_materialized_at(instance: dg.DagsterInstance, keys: set[str]) -> dict[s
         return {}
     storage = instance.event_log_storage
     ids = storage.get_latest_storage_id_by_partition(
-        r2_ticks.key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
+        R2_TICKS, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(keys)
     )
     if not ids:
         return {}
     records = storage.get_event_records(
         dg.EventRecordsFilter(
-            event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=r2_ticks.key, storage_ids=list(ids.values())
+            event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=R2_TICKS, storage_ids=list(ids.values())
         )
     )
     run_ids = {r.event_log_entry.run_id for r in records}
@@ -218,7 +219,12 @@ def day_parts(lake: Lake, symbol: str, first: dt.date, last: dt.date) -> dict[dt
 def plan_daily(
     lake: Lake, instance: dg.DagsterInstance, when: dt.datetime, lookback_days: int, tags: dict[str, str]
 ) -> DailyPlan:
-    """Yesterday for every known symbol that has parts, plus earlier days whose parts changed after their last run."""
+    """Yesterday for every active symbol, plus earlier days whose parts changed after their last run.
+
+    Yesterday is requested with or without parts: a closed market's day is then recorded as closed, and an
+    open market's day without ticks is a hole whose run fails (and the alert sensor pages it). A symbol
+    without any part in the lookback window is retired, not a hole every day.
+    """
     today = when.astimezone(dt.timezone.utc).date()
     yesterday = today - dt.timedelta(days=1)
     first = yesterday - dt.timedelta(days=lookback_days)
@@ -228,10 +234,13 @@ def plan_daily(
         stats = day_parts(lake, symbol, first, yesterday)
         if not partition_in_range(yesterday, today):
             log.append(f"skip {symbol} {yesterday}: before TICKLAKE_START_DATE")
-        elif yesterday in stats:
-            wanted_yesterday.append((symbol, yesterday))
+        elif not stats:
+            log.append(f"skip {symbol} {yesterday}: no raw parts since {first} (retired symbol)")
         else:
-            log.append(f"skip {symbol} {yesterday}: no raw parts (market closed or feed down)")
+            wanted_yesterday.append((symbol, yesterday))
+            if yesterday not in stats:
+                state = "market open: a hole, its run fails" if trades_on(symbol, yesterday) else "market closed"
+                log.append(f"{symbol} {yesterday}: no raw parts ({state})")
         for day, (_, newest) in stats.items():
             if day < yesterday and partition_in_range(day, today):
                 candidates[str(partition_key(symbol, day))] = ((symbol, day), newest)

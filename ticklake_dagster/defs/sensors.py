@@ -16,7 +16,7 @@ import dagster as dg
 
 from ticklake_dagster.core.days import SymbolDay
 from ticklake_dagster.defs.alerts import collect_alerts, send_alerts
-from ticklake_dagster.defs.assets import r2_ticks, raw_ticks
+from ticklake_dagster.defs.assets import R2_TICKS, raw_ticks
 from ticklake_dagster.defs.checks import feed_freshness
 from ticklake_dagster.defs.partitions import partition_key, split_partition, symbol_partitions_def
 from ticklake_dagster.defs.resources import AlertWebhookResource, LakeResource, TicklakeSettings
@@ -26,7 +26,7 @@ from ticklake_dagster.lake.scan import LakeCursor, scan_lake
 
 def materialized_days(instance: dg.DagsterInstance) -> set[SymbolDay]:
     """The symbol-days r2_ticks has materialized, as the lake scan compares them."""
-    days = (split_partition(key) for key in instance.get_materialized_partitions(r2_ticks.key))
+    days = (split_partition(key) for key in instance.get_materialized_partitions(R2_TICKS))
     return {day for day in days if day is not None}
 
 

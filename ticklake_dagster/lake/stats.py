@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from ticklake_dagster.core.days import iso_ms
 from ticklake_dagster.core.errors import LakeError
-from ticklake_dagster.core.sessions import trading_window
+from ticklake_dagster.core.sessions import trades_on
 from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
 from ticklake_dagster.lake.costs import JSON_BYTES_PER_TICK
 from ticklake_dagster.lake.keys import DAILY_ROOT, RAW_ROOT, daily_key, parse_raw_part_key, raw_day_prefix
@@ -347,7 +347,7 @@ def coverage_gaps(symbol: str, have: set[dt.date], first: dt.date, last: dt.date
     gaps: list[GapRange] = []
     day = first
     while day <= last:
-        if trading_window(symbol, day) is not None and day not in have:
+        if trades_on(symbol, day) and day not in have:
             if gaps and gaps[-1].last == _previous_open(symbol, day, gaps[-1].last):
                 gaps[-1].last = day
                 gaps[-1].open_days += 1
@@ -360,7 +360,7 @@ def coverage_gaps(symbol: str, have: set[dt.date], first: dt.date, last: dt.date
 def _previous_open(symbol: str, day: dt.date, floor: dt.date) -> dt.date | None:
     d = day - dt.timedelta(days=1)
     while d >= floor:
-        if trading_window(symbol, d) is not None:
+        if trades_on(symbol, d):
             return d
         d -= dt.timedelta(days=1)
     return None
@@ -446,7 +446,7 @@ def recent_gaps(stats: SymbolStats, today: dt.date, days: int = RATE_DAYS) -> li
         if g.last < since:
             continue
         lo = max(g.first, since)
-        n = sum(1 for i in range((g.last - lo).days + 1) if trading_window(stats.symbol, lo + dt.timedelta(days=i)))
+        n = sum(1 for i in range((g.last - lo).days + 1) if trades_on(stats.symbol, lo + dt.timedelta(days=i)))
         if n:
             out.append(GapRange(lo, g.last, n))
     return out

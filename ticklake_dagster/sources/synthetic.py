@@ -8,8 +8,7 @@ import zlib
 
 import numpy as np
 
-from ticklake_dagster.core.days import DAY_MS, day_start_ms
-from ticklake_dagster.core.sessions import trades_on
+from ticklake_dagster.core.sessions import open_intervals
 
 BASE_PRICES = {
     "EURUSD": 1.085,
@@ -57,13 +56,24 @@ class RandomWalk:
 def generate_day(
     symbol: str, day: dt.date, rate: float = 1.0, walk: RandomWalk | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A whole day of ticks (ts_ms sorted, bid, ask) at `rate` ticks/s on average; empty on a day the market is shut."""
+    """A day of ticks (ts_ms sorted, bid, ask) at `rate` ticks/s on average while the symbol's market is open.
+
+    FX gets Sunday evening and Friday up to 17:00 New York; a closed day is empty.
+    """
     walk = walk or RandomWalk(symbol, seed=zlib.crc32(f"{symbol}/{day}".encode()))
-    if not trades_on(symbol, day):
+    spans = open_intervals(symbol, day)
+    if not spans:
         empty = np.empty(0)
         return empty.astype("int64"), empty, empty
-    n = int(walk.rng.poisson(rate * DAY_MS / 1000.0))
-    ts = np.sort(walk.rng.integers(0, DAY_MS, n)) + day_start_ms(day)
+    lengths = np.array([hi - lo for lo, hi in spans], dtype="int64")
+    open_ms = int(lengths.sum())
+    n = int(walk.rng.poisson(rate * open_ms / 1000.0))
+    offsets = np.sort(walk.rng.integers(0, open_ms, n))
+    # offsets run over the open time only; map each into its span
+    ends = np.cumsum(lengths)
+    which = np.searchsorted(ends, offsets, side="right")
+    starts = np.array([lo for lo, _ in spans], dtype="int64")
+    ts = starts[which] + offsets - (ends - lengths)[which]
     bid, ask = walk.step(n)
     return ts.astype("int64"), bid, ask
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ticklake_dagster.defs.alerts import Alert, AlertSettings, build_payload, send_alerts
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import ticks_and_candles
 from ticklake_dagster.defs.instance import psycopg2_url
 from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.defs.resources import AlertWebhookResource, TicklakeSettings
@@ -76,7 +76,7 @@ def failing_run(lake_resource, database, instance):
     ticks.loc[crossed, "bid"] = ticks.loc[crossed, "ask"] + 0.001
     write_parquet_parts(lake_resource.get_lake(), "EURUSD", ticks, parts=2)
     result = dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         partition_key=partition_key("EURUSD", DAY),
         instance=instance,
         resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()},
@@ -149,7 +149,7 @@ def test_a_failure_that_persists_across_reruns_pages_once_until_it_is_resolved(
         lake.delete(obj.key)
     write_parquet_parts(lake, "EURUSD", random_ticks(6, n=1000), parts=2)
     assert dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         partition_key=partition_key("EURUSD", DAY),
         instance=instance,
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},

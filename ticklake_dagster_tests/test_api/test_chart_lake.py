@@ -33,7 +33,8 @@ def test_the_chart_draws_lake_days_before_the_database(browser, lake_url):  # no
     drawn = assert_draws_the_api(page, lake_url, "EURUSD", "1h")
     times = [d["time"] for d in drawn]
     lake_hours = [t for t in times if day_start(LAKE_DAY) <= t < day_start(DAY)]
-    assert len(lake_hours) == 24 and len(times) == 72  # the lake's Wednesday, then the database's two days
+    # the lake's Wednesday, then the database's Thursday and Friday (closing at 17:00 New York, 22:00 UTC)
+    assert len(lake_hours) == 24 and len(times) == 24 + 24 + 22
     _, view, _ = state(page)
     assert view["from"] <= day_start(LAKE_DAY)
     r = httpx.get(

@@ -23,6 +23,9 @@ from ticklake_dagster_tests.test_api.conftest import day_start, seed
 
 THU = dt.date(2025, 11, 13)
 FRI = THU + dt.timedelta(days=1)
+# the demo generator fills every open 5 minutes; Friday's week ends at 17:00 New York, 22:00 UTC in November
+FRIDAY_CANDLES = 22 * 12
+THU_AND_FRI_CANDLES = 288 + FRIDAY_CANDLES
 ROLLUP_TABLES = [tf.relation for tf in ROLLUPS]
 TIMEFRAMES = list(BY_NAME)
 
@@ -63,7 +66,7 @@ def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, da
             r = get(client, tf, start, end)
             assert r.status_code == 200 and "X-Ticklake-Lake-Days" not in r.headers  # the database holds both days
             before[tf] = r.json()
-        assert len(before["5m"]) == 2 * 288 and lake.cache.builds == 0
+        assert len(before["5m"]) == THU_AND_FRI_CANDLES and lake.cache.builds == 0
 
         assert candle_retention_job.execute_in_process(
             resources={"database": database, "settings": TicklakeSettings(retention_days=30)}
@@ -105,7 +108,7 @@ def test_a_day_the_database_holds_is_served_from_it(written, database):
     with TestClient(create_app(database, lake=lake)) as client:
         r = get(client, "5m", day_start(THU), day_start(FRI) + 86_399)
         assert r.headers["X-Ticklake-Lake-Days"] == str(THU)
-        assert len(r.json()) == 2 * 288
+        assert len(r.json()) == THU_AND_FRI_CANDLES
         times = [c["time"] for c in r.json()]
         assert times == sorted(times) and len(set(times)) == len(times)
         r = get(client, "5m", day_start(FRI), day_start(FRI) + 86_399)
@@ -154,8 +157,8 @@ def test_an_unreachable_lake_is_503_never_a_partial_series(written, database):
         assert r.status_code == 503 and r.headers["Retry-After"] == "5"
         assert r.json() == {"detail": "Lake unavailable: the range needs days only the lake holds; retry later"}
         # the database holds every open-market day of this range: no need for the lake
-        r = get(client, "5m", day_start(FRI), day_start(FRI) + 3 * 86_400 - 1)
-        assert r.status_code == 200 and len(r.json()) == 288
+        r = get(client, "5m", day_start(FRI), day_start(FRI) + 2 * 86_400 - 1)  # Friday and the closed Saturday
+        assert r.status_code == 200 and len(r.json()) == FRIDAY_CANDLES
         meta = client.get("/api/metadata", params={"symbol": "EURUSD"}).json()
         assert "lake_first_day" not in meta
     # listed, then unreadable: the whole answer fails

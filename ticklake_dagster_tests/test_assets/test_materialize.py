@@ -10,15 +10,16 @@ import pyarrow.parquet as pq
 
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.core.timeframes import ROLLUPS, TIMEFRAMES
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import R2_TICKS, ticks_and_candles
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.lake.keys import daily_key
-from ticklake_dagster.lake.parts import TICK_SCHEMA
+from ticklake_dagster.lake.parts import TICK_SCHEMA, read_daily
 from ticklake_dagster_tests.factories import (
     DAY,
     fetch_candles,
     instance_with_symbols,
+    materializations,
     materialize_day,
     random_ticks,
     reference_candles,
@@ -31,7 +32,7 @@ START = day_start_ms(DAY)
 
 
 def metadata(result, asset: str) -> dict:
-    mats = result.asset_materializations_for_node(asset)
+    mats = materializations(result, asset)
     return {k: v.value for k, v in mats[0].metadata.items()}
 
 
@@ -160,24 +161,22 @@ def test_ticks_on_bucket_and_day_edges(lake_resource, database):
     assert got["trades"].tolist() == [2, 1, 1]
 
 
-def no_data_observations(result, asset: str) -> list:
-    return [o for o in result.asset_observations_for_node(asset) if o.metadata.get("no_data")]
-
-
-def test_an_empty_or_missing_day_succeeds_as_no_data(lake_resource, database):
-    """Not a materialization with zero candles: an observation that the day holds no data."""
+def test_an_empty_or_missing_open_day_is_a_hole_not_zero_candles(lake_resource, database):
+    """Thursday with nothing in the lake (or only an empty part) fails, naming the day; nothing is materialized."""
     lake = lake_resource.get_lake()
-    result = materialize_day(lake_resource, database, "EURUSD")  # nothing in the lake at all
-    assert result.success and not result.get_asset_materialization_events()
-    assert [o.asset_key.to_user_string() for o in no_data_observations(result, "r2_ticks")] == [
-        "r2_ticks",
-        "candles_5m",
-    ]
-    assert not lake.exists(daily_key("EURUSD", DAY))
-    write_parquet_parts(lake, "EURUSD", random_ticks(13).iloc[:0], parts=1)  # a part with no rows
-    result = materialize_day(lake_resource, database, "EURUSD")
-    assert metadata(result, "r2_ticks")["parts_read"] == 1 and fetch_candles(database).empty
-    assert not result.asset_materializations_for_node("candles_5m") and no_data_observations(result, "candles_5m")
+    write_parquet_parts(lake, "EURUSD", random_ticks(13, n=100), parts=1)
+    assert materialize_day(lake_resource, database, "EURUSD").success and not fetch_candles(database).empty
+    for part in lake.list("ticks/EURUSD/"):
+        lake.delete(part.key)
+    for attempt in ("nothing at all", "one part without rows"):
+        if attempt == "one part without rows":
+            write_parquet_parts(lake, "EURUSD", random_ticks(13).iloc[:0], parts=1)
+        result = materialize_day(lake_resource, database, "EURUSD", raise_on_error=False)
+        assert not result.success and not result.get_asset_materialization_events(), attempt
+        failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+        assert f"no ticks for EURUSD {DAY}, a day its market was open" in failure
+        assert fetch_candles(database).empty  # the earlier run's candles went with the day's ticks
+    assert read_daily(lake.get(daily_key("EURUSD", DAY))).empty  # the compacted day mirrors its one empty part
 
 
 def test_file_and_s3_lakes_give_identical_results(
@@ -208,7 +207,7 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
         write_parquet_parts(lake, "EURUSD", all_ticks[day], parts=2, day=day)
     instance = instance_with_symbols("EURUSD")
     result = dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         instance=instance,
         tags={
@@ -217,17 +216,17 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
         },
     )
     assert result.success
-    materialized = instance.get_materialized_partitions(r2_ticks.key)
+    materialized = instance.get_materialized_partitions(R2_TICKS)
     assert materialized == {partition_key("EURUSD", d) for d in days}
     got = fetch_candles(database)
     expected = pd.concat([reference_candles(reference_clean(all_ticks[d], d)) for d in days], ignore_index=True)
     assert got["time"].tolist() == expected["time"].tolist()
     assert got["close"].tolist() == expected["close"].tolist()
-    totals = metadata(result, "r2_ticks")
-    assert totals["partitions"] == 4 and totals["ticks_kept"] == sum(
-        len(reference_clean(all_ticks[d], d)) for d in days
-    )
-    # Each day has its line in the run's log, gathered into one log event per step (not one per day).
+    # one materialization per day and asset, each with that day's own counts
+    kept = {m.partition: m.metadata["ticks_kept"].value for m in materializations(result, "r2_ticks")}
+    assert kept == {partition_key("EURUSD", d): len(reference_clean(all_ticks[d], d)) for d in days}
+    assert {m.partition for m in materializations(result, "candles_5m")} == set(kept)
+    # Each day has its line in the run's log, gathered into one log event per half of the step (not one per day).
     messages = [e.user_message for e in instance.all_logs(result.run_id) if e.dagster_event is None]
     for step, needle in (("r2_ticks", " parts, "), ("candles_5m", " candles, ")):
         step_logs = [m for m in messages if needle in m]

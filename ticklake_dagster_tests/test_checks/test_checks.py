@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import ticks_and_candles
 from ticklake_dagster.defs.checks import (
     CANDLES_CHECKS,
     CANDLES_FRESHNESS_CHECK,
@@ -39,6 +39,7 @@ from ticklake_dagster_tests.factories import (
     DAY,
     fetch_candles,
     instance_with_symbols,
+    materializations,
     random_ticks,
     reference_clean,
     write_parquet_parts,
@@ -168,12 +169,12 @@ def test_gaps_respect_the_threshold_and_market_hours():
     }
 
 
-def test_fx_is_held_to_21_utc_on_friday_and_crypto_to_the_whole_day():
-    """FX's week ends at 21:00 (summer) or 22:00 (winter) UTC on Friday: its quiet evening is no gap."""
+def test_fx_friday_ends_at_17_new_york_and_crypto_runs_the_whole_day():
+    """FX's week ends at 17:00 New York on Friday (22:00 UTC in November): its quiet evening is no gap."""
     friday = DAY + dt.timedelta(days=1)
     shift = pd.Timedelta(days=1)
     candles, _ = day_candles()
-    week_end = candles[candles["time"] < pd.Timestamp(DAY, tz="UTC") + pd.Timedelta(hours=21)].reset_index(drop=True)
+    week_end = candles[candles["time"] < pd.Timestamp(DAY, tz="UTC") + pd.Timedelta(hours=22)].reset_index(drop=True)
     on_friday = week_end.assign(time=week_end["time"] + shift)
     n = int(week_end["trades"].sum())
     later = AFTER_DAY + dt.timedelta(days=1)
@@ -206,7 +207,7 @@ def test_a_failing_blocking_check_stops_candles(file_lake_resource, database):
     ticks.loc[crossed, "bid"] = ticks.loc[crossed, "ask"] + 0.001
     write_parquet_parts(file_lake_resource.get_lake(), "EURUSD", ticks, parts=2)
     result = dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         partition_key=partition_key("EURUSD", DAY),
         instance=instance_with_symbols("EURUSD"),
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
@@ -217,7 +218,7 @@ def test_a_failing_blocking_check_stops_candles(file_lake_resource, database):
     assert set(evaluations) == set(TICKS_CHECKS)
     assert {n for n, e in evaluations.items() if not e.passed} == {TICKS_REJECTED_RATIO_CHECK}
     assert evaluations[TICKS_REJECTED_RATIO_CHECK].severity == dg.AssetCheckSeverity.ERROR
-    assert result.asset_materializations_for_node("candles_5m") == []
+    assert materializations(result, "candles_5m") == []
     with database.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass('candles_5m')")
         assert cur.fetchone()[0] is None or fetch_candles(database).empty
@@ -233,7 +234,7 @@ def test_a_backfill_run_checks_every_partition_and_names_the_failing_one(file_la
             ticks = ticks[(ts < 3_600_000 * 9) | (ts >= 3_600_000 * 11)]
         write_parquet_parts(lake, "EURUSD", ticks, parts=2, day=day)
     result = dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         instance=instance_with_symbols("EURUSD"),
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
         tags={

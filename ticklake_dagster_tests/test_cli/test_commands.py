@@ -50,8 +50,9 @@ def test_seed_demo_then_materialize_a_weekday_gives_288_candles(env, database_ur
     assert len(fetch_candles(database, "candles_1d", symbol="EURUSD")) == 1
     again = ticklake(env, "materialize", "EURUSD", "2025-11-13:2025-11-15").stdout
     assert f"EURUSD {WEEKDAY}: 0 rows inserted, 288 updated, 0 removed" in again
-    assert "EURUSD 2025-11-15: found 0 tick files" in again  # Saturday: FX is closed, skipped
-    assert len(fetch_candles(database, symbol="EURUSD")) == 288 * 2
+    assert "EURUSD 2025-11-15: found 0 tick files (market closed)" in again  # Saturday: FX is closed, skipped
+    # Friday's week ends at 17:00 New York, 22:00 UTC in November: 22 hours of 12 candles
+    assert len(fetch_candles(database, symbol="EURUSD")) == 288 + 22 * 12
 
 
 def test_dry_run_writes_nothing_anywhere(env, database_url, tmp_path):
@@ -88,7 +89,10 @@ def test_migrate_reports_timescaledb(env, timescale_database):
         ),
         (["materialize", "EURUSD", "2025-W10-3"], "Invalid date '2025-W10-3': expected YYYY-MM-DD"),
         (["materialize", "EURUSD", "9999-12-31"], "Invalid date '9999-12-31': the last supported day is 9999-12-30"),
-        (["materialize", "EURUSD", WEEKDAY], f"No tick files found for EURUSD on {WEEKDAY}"),
+        (
+            ["materialize", "EURUSD", WEEKDAY],
+            f"No tick files found: no ticks for EURUSD {WEEKDAY}, a day its market was open",
+        ),
         (["seed-demo", "--symbols", "BAD/SYM"], "Invalid symbol 'BAD/SYM'*"),
         (["seed-demo", "--days", "0"], "--days must be between 1 and 366, got 0"),
     ],

@@ -7,7 +7,7 @@ import pytest
 
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
-from ticklake_dagster_tests.factories import materialize_day
+from ticklake_dagster_tests.factories import materializations, materialize_day
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, ticklake
 
 THURSDAY, FRIDAY = dt.date(2025, 11, 13), dt.date(2025, 11, 14)
@@ -52,7 +52,7 @@ def test_materialize_reports_written_days_with_the_assets_metadata(env, instance
     lake = LakeResource(url=f"file://{tmp_path / 'home' / 'lake'}")
     result = materialize_day(lake, DatabaseResource(url=database_url, home=str(tmp_path)), "EURUSD", THURSDAY)
     for asset in ("r2_ticks", "candles_5m"):
-        recorded = {k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()}
+        recorded = {k: v.value for k, v in materializations(result, asset)[0].metadata.items()}
         assert reported[asset] == recorded, asset
 
 

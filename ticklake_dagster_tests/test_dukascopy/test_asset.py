@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import ticks_and_candles
 from ticklake_dagster.defs.assets.dukascopy import dukascopy_ticks, month_days, request_share
 from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, partition_key
 from ticklake_dagster.defs.resources import DukascopyResource, TicklakeSettings
@@ -127,7 +127,7 @@ def test_candles_of_imported_days_equal_candles_of_the_encoded_ticks(file_lake_r
 
     assert run_import(lake, bi5, ["USDJPY"], days=[day]).count("imported") == 1
     result = dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         partition_key=partition_key("USDJPY", day),
         instance=instance_with_symbols("USDJPY"),
         resources={"lake": file_lake_resource, "database": timescale_database, "settings": TicklakeSettings()},

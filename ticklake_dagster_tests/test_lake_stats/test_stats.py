@@ -83,8 +83,8 @@ def test_stats_are_exact_on_a_crafted_lake(crafted):
     assert eur.bytes_per_tick == pytest.approx(eur.total_bytes / eur.ticks)
     assert eur.first_tick_ms == day_start_ms(day(0))
     assert eur.last_tick_ms == day_start_ms(day(8)) + 5_000 + 9_000
-    # Wednesday alone; Friday..Monday is one range of 2 open days (the weekend is not a gap)
-    assert eur.gaps == [GapRange(day(2), day(2), 1), GapRange(day(4), day(7), 2)]
+    # Wednesday alone; Friday..Monday is one range of 3 open days (Sunday evening opens the week, Saturday is closed)
+    assert eur.gaps == [GapRange(day(2), day(2), 1), GapRange(day(4), day(7), 3)]
     assert eur.uncompacted == [day(1), day(3)]
     assert eur.parts_per_day == pytest.approx(3 / 7)  # Thursday's 2 and Tuesday's 1 within the last 7 days
     # crypto trades every day: Sunday to Tuesday are gaps
@@ -113,14 +113,16 @@ def test_window_and_symbol_filter(crafted):
 def test_recent_gaps_only_counts_the_last_days(crafted):
     lake, _ = crafted
     eur = next(s for s in collect_stats(lake, today=TODAY).symbols if s.symbol == "EURUSD")
-    assert recent_gaps(eur, TODAY, days=7) == [GapRange(day(2), day(2), 1), GapRange(day(4), day(7), 2)]
+    assert recent_gaps(eur, TODAY, days=7) == [GapRange(day(2), day(2), 1), GapRange(day(4), day(7), 3)]
     assert recent_gaps(eur, TODAY, days=2) == [GapRange(day(7), day(7), 1)]  # Monday; Tuesday has data
     assert recent_gaps(eur, TODAY, days=1) == []
 
 
-def test_fx_weekends_are_never_gaps():
+def test_fx_saturday_is_never_a_gap_and_sunday_evening_is():
     sat = dt.date(2025, 11, 15)
-    assert coverage_gaps("EURUSD", set(), sat, sat + dt.timedelta(days=1)) == []
+    assert coverage_gaps("EURUSD", set(), sat, sat) == []
+    sun = sat + dt.timedelta(days=1)
+    assert coverage_gaps("EURUSD", set(), sat, sun) == [GapRange(sun, sun, 1)]
     assert coverage_gaps("ETH-USD", set(), sat, sat + dt.timedelta(days=1)) == [
         GapRange(sat, sat + dt.timedelta(days=1), 2)
     ]

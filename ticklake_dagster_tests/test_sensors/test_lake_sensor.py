@@ -11,7 +11,7 @@ import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
-from ticklake_dagster.defs.assets import candles_5m, r2_ticks
+from ticklake_dagster.defs.assets import ticks_and_candles
 from ticklake_dagster.defs.partitions import partition_key, request_partitions, symbol_partitions_def
 from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
 from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
@@ -294,7 +294,7 @@ def test_consecutive_days_share_one_run_that_dagster_executes(file_lake_resource
     [request] = result.run_requests
     assert request.partition_key is None and set(request_partitions(request)) == {("EURUSD", d) for d in days}
     run = dg.materialize(
-        [r2_ticks, candles_5m],
+        [ticks_and_candles],
         instance=instance,
         tags=request.tags,
         resources={"lake": file_lake_resource, "database": database, "settings": TicklakeSettings()},
