@@ -49,6 +49,13 @@ def database_url(pg_server_url):
 
 
 @pytest.fixture
+def dagster_storage_url(pg_server_url):
+    """A fresh database for Dagster's own run/event storage, beside the candles database."""
+    with servers.fresh_database(pg_server_url) as url:
+        yield url
+
+
+@pytest.fixture
 def database(database_url, tmp_path) -> DatabaseResource:
     """A DatabaseResource on a fresh, empty plain-PostgreSQL database."""
     return DatabaseResource(url=database_url, home=str(tmp_path))

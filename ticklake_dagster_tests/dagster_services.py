@@ -97,17 +97,30 @@ class BackfillMeasure:
     backfill_id: str = ""
 
     def print_timeline(self) -> None:
-        """Where the wall time went: the daemon creating runs, runs waiting in the queue, runs working."""
+        """Where the wall time went, daemon loop by daemon loop: run creation, queue and start-up, work, completion."""
         if not self.timeline:
             return
         created = [c for c, _, _ in self.timeline]
         waits = [s - c for c, s, _ in self.timeline]
         works = [e - s for _, s, e in self.timeline]
+        last_end = max(e for _, _, e in self.timeline)
+        print("timeline (s after launch):")
         print(
-            f"runs created from {min(created):.1f}s to {max(created):.1f}s after launch; "
-            f"queued+starting {sum(waits) / len(waits):.1f}s mean; working {sum(works) / len(works):.1f}s mean "
-            f"({min(works):.1f}-{max(works):.1f}s), {sum(works):.0f} run-seconds in all = "
-            f"{sum(works) / self.wall:.2f} runs working on average; last run ended {max(e for _, _, e in self.timeline):.1f}s"
+            f"  backfill daemon created the runs  {min(created):5.1f} .. {max(created):5.1f}  "
+            "(its next iteration after the launch; it loops every 30 s)"
+        )
+        print(
+            f"  queued + worker start-up          {sum(waits) / len(waits):5.1f} mean, {max(waits):.1f} max  "
+            "(run queue dequeues every 1 s; a worker imports Dagster and the definitions)"
+        )
+        print(
+            f"  working                           {sum(works) / len(works):5.1f} mean ({min(works):.1f}-{max(works):.1f}), "
+            f"{sum(works) / self.wall:.2f} runs at once on average"
+        )
+        print(f"  last run ended                    {last_end:5.1f}")
+        print(
+            f"  backfill marked complete          {self.wall:5.1f}  "
+            f"({self.wall - last_end:.1f} s later: the daemon's next iteration)"
         )
 
     def print_events(self) -> None:
@@ -270,6 +283,31 @@ def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout)
+
+
+def deployed_env(monkeypatch, home: Path, database_url: str, storage_url: str, start, symbols: list[str]) -> dict:
+    """Point this process at a deployment in `home` (lake folder, DATABASE_URL, Dagster's storage) and register symbols.
+
+    Returns the environment for `dagster_services`, as `ticklake dev` prepares it.
+    """
+    import dagster as dg
+
+    from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
+
+    for name, value in {
+        "TICKLAKE_HOME": str(home),
+        "DATABASE_URL": database_url,
+        "DAGSTER_PG_URL": storage_url,
+        "TICKLAKE_START_DATE": start.isoformat(),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TICKLAKE_LAKE_URL", raising=False)
+    env = prepare_dagster_env()
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
+    with dg.DagsterInstance.get() as instance:
+        register_symbols(instance, symbols)
+    return env
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ def run(args) -> int:
     from ticklake_dagster.candles.building import build_candles
     from ticklake_dagster.candles.database import Database
     from ticklake_dagster.candles.sql import refresh_after_write, write_day
-    from ticklake_dagster.core.sessions import hole_reason, trades_on
+    from ticklake_dagster.core.sessions import CLOSED_DAY_METADATA, hole_reason, trades_on
     from ticklake_dagster.core.settings import configured_dagster_home
     from ticklake_dagster.lake.config import LakeConfig
     from ticklake_dagster.ticks.compaction import compact_day
@@ -41,6 +41,10 @@ def run(args) -> int:
                 print(f"{symbol} {day}: found 0 tick files ({'market closed' if closed else 'market open: a hole'})")
                 if not closed:
                     holes.append(day)
+                elif conn is not None:  # recorded as done, like a run records it
+                    written.append(
+                        (day, (dict(CLOSED_DAY_METADATA), dict(CLOSED_DAY_METADATA)) if dagster_home else None)
+                    )
                 continue
             print(f"{symbol} {day}: found {result.parts} tick files")
             days_with_data += 1

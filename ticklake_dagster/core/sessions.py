@@ -257,6 +257,8 @@ def trading_at(symbol: str, epoch_ms: int) -> bool:
 
 
 DayKind = Literal["ticks", "closed", "hole", "pending"]
+# What a closed day records in place of counts: done, with nothing to hold.
+CLOSED_DAY_METADATA = {"market": "closed", "ticks": 0}
 
 
 def day_kind(symbol: str, day: dt.date, ticks: int, now_ms: int) -> DayKind:

@@ -173,6 +173,8 @@ def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
     description = event.message or ""
     if error is not None and getattr(error, "message", None):
         description = f"{description} {error.message.strip().splitlines()[0]}".strip()
+    elif reason := step_failure_reason(instance, entry.run_id):
+        description = f"{description} {reason}".strip()
     return Alert(
         storage_id=record.storage_id,
         kind="run",
@@ -181,6 +183,15 @@ def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
         partition=_partition_of_run(instance.get_run_by_id(entry.run_id)),
         description=description or "run failed",
     )
+
+
+def step_failure_reason(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """Why the run's first failed step failed (a hole's "no ticks for ..."): the run failure itself only names the step."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = entry.dagster_event.step_failure_data.error if entry.dagster_event else None
+        if error is not None and error.message.strip():
+            return error.message.strip().splitlines()[0]
+    return None
 
 
 def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: AlertSettings) -> tuple[list[Alert], int]:

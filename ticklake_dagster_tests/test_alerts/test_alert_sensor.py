@@ -1,5 +1,6 @@
 """Alerts for failed checks and runs posted to a real HTTP server on 127.0.0.1: once each, retried when it is down."""
 
+import datetime as dt
 import json
 import logging
 import socket
@@ -15,6 +16,7 @@ from ticklake_dagster.defs.assets import ticks_and_candles
 from ticklake_dagster.defs.instance import psycopg2_url
 from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 from ticklake_dagster.defs.resources import AlertWebhookResource, TicklakeSettings
+from ticklake_dagster.defs.schedules import daily_candles_schedule
 from ticklake_dagster.defs.sensors import build_alert_sensor
 from ticklake_dagster_tests.factories import DAY, random_ticks, write_parquet_parts
 from ticklake_dagster_tests.servers import fresh_database
@@ -363,3 +365,32 @@ def test_the_alert_sensor_log_never_shows_the_webhook_url(file_lake_resource, da
         hook.close()
     assert hook.attempts >= 1 and "alert webhook failed (HTTP 404)" in logged
     assert SECRET not in logged
+
+
+def test_the_schedules_run_on_a_hole_fails_and_pages_with_the_reason(
+    file_lake_resource, database, instance, webhook, monkeypatch
+):
+    """EURUSD had ticks last week and none on Monday, a day its market was open: the 02:00 run fails, and pages."""
+    monkeypatch.setenv("TICKLAKE_ALERT_WEBHOOK_URL", webhook.url)
+    lake = file_lake_resource.get_lake()
+    write_parquet_parts(lake, "EURUSD", random_ticks(8, n=500), parts=1)  # Thursday DAY
+    monday = DAY + dt.timedelta(days=4)
+    cursor = tick(instance, None)
+    resources = {"lake": file_lake_resource, "settings": TicklakeSettings()}
+    when = dt.datetime.combine(monday + dt.timedelta(days=1), dt.time(2), dt.timezone.utc)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources) as context:
+        requests = daily_candles_schedule(context)
+    (hole,) = [r for r in requests if r.partition_key == str(partition_key("EURUSD", monday))]
+    result = dg.materialize(
+        [ticks_and_candles],
+        partition_key=hole.partition_key,
+        tags=hole.tags,
+        instance=instance,
+        resources={**resources, "database": database},
+        raise_on_error=False,
+    )
+    assert not result.success
+    tick(instance, cursor)
+    (page,) = [p for p in webhook.posts if "run of" in p["text"]]
+    assert f"no ticks for EURUSD {monday}, a day its market was open" in page["text"]
+    assert str(partition_key("EURUSD", monday)) in page["text"]

@@ -10,7 +10,7 @@ from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster_tests.factories import materializations, materialize_day
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, ticklake
 
-THURSDAY, FRIDAY = dt.date(2025, 11, 13), dt.date(2025, 11, 14)
+THURSDAY, FRIDAY, SATURDAY = dt.date(2025, 11, 13), dt.date(2025, 11, 14), dt.date(2025, 11, 15)
 
 
 @pytest.fixture
@@ -39,12 +39,14 @@ def latest_metadata(instance: dg.DagsterInstance, asset: str, symbol: str, day: 
 def test_materialize_reports_written_days_with_the_assets_metadata(env, instance, tmp_path, database_url):
     ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "3", "--end", "2025-11-15")
     out = ticklake(env, "materialize", "EURUSD", "2025-11-13:2025-11-15").stdout
-    assert "Reported 2 partition(s) of r2_ticks and candles_5m to the Dagster instance in" in out
+    assert "Reported 3 partition(s) of r2_ticks and candles_5m to the Dagster instance in" in out
 
     assert "EURUSD" in instance.get_dynamic_partitions("symbol")
-    expected = {str(partition_key("EURUSD", THURSDAY)), str(partition_key("EURUSD", FRIDAY))}  # not the closed Saturday
+    expected = {str(partition_key("EURUSD", d)) for d in (THURSDAY, FRIDAY, SATURDAY)}
     for asset in ("r2_ticks", "candles_5m"):
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == expected
+        # the closed Saturday is done, as a run records it
+        assert latest_metadata(instance, asset, "EURUSD", SATURDAY) == {"market": "closed", "ticks": 0}
     reported = {a: latest_metadata(instance, a, "EURUSD", THURSDAY) for a in ("r2_ticks", "candles_5m")}
     assert reported["candles_5m"]["candle_count"] == 288
 

@@ -4,23 +4,14 @@ through a workspace `grpc_server` entry, and a UI backfill runs through it with 
 import datetime as dt
 
 import dagster as dg
-import pytest
 
-from ticklake_dagster.defs.instance import prepare_dagster_env, register_symbols
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
-from ticklake_dagster_tests import servers
-from ticklake_dagster_tests.dagster_services import dagster_services
+from ticklake_dagster_tests.dagster_services import dagster_services, deployed_env
 from ticklake_dagster_tests.factories import fetch_candles, random_ticks, write_parquet_parts
 
 DAYS = [dt.date(2025, 11, 12), dt.date(2025, 11, 13)]
-
-
-@pytest.fixture
-def dagster_storage_url(pg_server_url):
-    with servers.fresh_database(pg_server_url) as url:
-        yield url
 
 
 def test_backfill_through_a_grpc_code_server(tmp_path, monkeypatch, database_url, dagster_storage_url):
@@ -28,19 +19,7 @@ def test_backfill_through_a_grpc_code_server(tmp_path, monkeypatch, database_url
     lake = LakeResource(url=f"file://{home / 'lake'}").get_lake()
     for i, day in enumerate(DAYS):
         write_parquet_parts(lake, "EURUSD", random_ticks(i, day, n=500), parts=2, day=day)
-    for name, value in {
-        "TICKLAKE_HOME": str(home),
-        "DATABASE_URL": database_url,
-        "DAGSTER_PG_URL": dagster_storage_url,
-        "TICKLAKE_START_DATE": DAYS[0].isoformat(),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("TICKLAKE_LAKE_URL", raising=False)
-    env = prepare_dagster_env()
-    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-    monkeypatch.setenv("TICKLAKE_DAGSTER_PG_URL", env["TICKLAKE_DAGSTER_PG_URL"])
-    with dg.DagsterInstance.get() as instance:
-        register_symbols(instance, ["EURUSD"])
+    env = deployed_env(monkeypatch, home, database_url, dagster_storage_url, DAYS[0], ["EURUSD"])
 
     with dagster_services(env, tmp_path / "services", grpc=True, automation=False) as services:
         backfill = services.launch_backfill(

@@ -20,7 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from ticklake_dagster.candles.building import build_candles
-from ticklake_dagster.core.sessions import day_kind, hole_reason
+from ticklake_dagster.core.sessions import CLOSED_DAY_METADATA, day_kind, hole_reason
 from ticklake_dagster.defs.assets.backfill import ticks_backfill_policy
 from ticklake_dagster.defs.assets.candles import CANDLES_5M, CANDLES_5M_SPEC, CandleDay, utc_now, write_candle_days
 from ticklake_dagster.defs.assets.ticks import R2_TICKS, R2_TICKS_SPEC, compact_with_findings, ticks_materialization
@@ -39,7 +39,6 @@ from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.ticks.compaction import CompactedDay, list_parts, load_compacted
 
 MAX_LISTED = 20
-CLOSED_METADATA = {"market": "closed", "ticks": 0}
 
 
 def day_ticks(
@@ -85,7 +84,7 @@ def ticks_and_candles(
             ticks, compacted, findings = day_ticks(store, symbol, day, settings, log, compact=R2_TICKS in selected)
             key = str(partition_key(symbol, day))
             kind = day_kind(symbol, day, len(ticks), now_ms)
-            extra = CLOSED_METADATA if kind == "closed" else {}
+            extra = CLOSED_DAY_METADATA if kind == "closed" else {}
             if findings is not None:
                 ticks_found[key] = findings
             if kind in ("ticks", "closed"):
