@@ -13,6 +13,7 @@ from ticklake_dagster.defs.assets import CANDLES_5M, R2_TICKS, ticks_and_candles
 from ticklake_dagster.defs.checks import CANDLES_GAPS_CHECK
 from ticklake_dagster.defs.partitions import partition_key, ticks_partitions_def
 from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.lake.stats import GapRange, collect_stats
 from ticklake_dagster_tests.factories import (
     fetch_candles,
     instance_with_symbols,
@@ -95,7 +96,10 @@ def test_a_ranged_run_mixing_ticks_closed_days_and_a_hole(file_lake_resource, da
     assert int(candles["trades"].sum()) == sum(kept)
     # the checks judge the three days with ticks, each against its session (Sunday: two hours)
     gaps = next(e for e in result.get_asset_check_evaluations() if e.check_name == CANDLES_GAPS_CHECK)
-    assert gaps.metadata["partitions_checked"].value == 3
+    assert gaps.metadata["partitions_checked"].value == 3 and gaps.passed
+    # the coverage report (`ticklake lake stats`) names the same hole as the partition page
+    (eur,) = collect_stats(lake, symbols=["EURUSD"], first=FRIDAY, last=TUESDAY, today=TUESDAY).symbols
+    assert eur.gaps == [GapRange(MONDAY, MONDAY, 1)]
 
 
 def test_closed_days_and_holidays_succeed_as_closed(file_lake_resource, database, monkeypatch):
