@@ -16,6 +16,7 @@ class Candle(BaseModel):
     low: float
     close: float = Field(description="Mid price of the bucket's last tick")
     trades: int = Field(description="Ticks in the bucket")
+    spread_avg: float | None = Field(description="Mean ask - bid over the bucket's ticks")
 
 
 class Metadata(BaseModel):

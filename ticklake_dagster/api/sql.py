@@ -24,7 +24,7 @@ log = logging.getLogger("ticklake.api")
 # sorts above Infinity in PostgreSQL, so one comparison drops both).
 _CANDLES_SQL = """
 SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
-FROM (SELECT date_part('epoch', time)::bigint AS time, open, high, low, close, trades FROM {relation}
+FROM (SELECT date_part('epoch', time)::bigint AS time, open, high, low, close, trades, spread_avg FROM {relation}
       WHERE symbol = %s AND time >= %s AND time <= %s
         AND greatest(abs(open), abs(high), abs(low), abs(close)) < 'Infinity'::float8
       ORDER BY {relation}.time LIMIT %s) AS c

@@ -33,7 +33,7 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 DEFAULT_LISTING_TTL_S = 60.0
 ENTRY_OVERHEAD = 512  # dict/OrderedDict bookkeeping and the array headers of one cached day
 
-COLUMNS = ("time", "open", "high", "low", "close", "trades")
+COLUMNS = ("time", "open", "high", "low", "close", "trades", "spread_avg")
 
 
 class LakeUnavailable(Exception):
@@ -46,7 +46,7 @@ class LakeUnavailable(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class DayCandles:
-    """One day's 5-minute candles as columns: time in unix seconds, OHLC of the mid, tick count."""
+    """One day's 5-minute candles as columns: time in unix seconds, OHLC of the mid, tick count, mean spread."""
 
     time: np.ndarray  # int64
     open: np.ndarray
@@ -54,6 +54,7 @@ class DayCandles:
     low: np.ndarray
     close: np.ndarray
     trades: np.ndarray  # int64
+    spread_avg: np.ndarray
 
     @property
     def nbytes(self) -> int:
@@ -70,6 +71,7 @@ def build_day(lake: Lake, symbol: str, day: dt.date) -> DayCandles:
         low=candles["low"].to_numpy(dtype="float64"),
         close=candles["close"].to_numpy(dtype="float64"),
         trades=candles["trades"].to_numpy(dtype="int64"),
+        spread_avg=candles["spread_avg"].to_numpy(dtype="float64"),
     )
 
 
@@ -85,6 +87,7 @@ def rollup(days: list[DayCandles], width_s: int) -> DayCandles:
         return DayCandles(**cols)
     buckets = cols["time"] // width_s
     starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    trades = np.add.reduceat(cols["trades"], starts)
     ends = np.r_[starts[1:], len(buckets)] - 1
     return DayCandles(
         time=buckets[starts] * width_s,
@@ -92,7 +95,9 @@ def rollup(days: list[DayCandles], width_s: int) -> DayCandles:
         high=np.maximum.reduceat(cols["high"], starts),
         low=np.minimum.reduceat(cols["low"], starts),
         close=cols["close"][ends],
-        trades=np.add.reduceat(cols["trades"], starts),
+        trades=trades,
+        # weighted by ticks, as the database's rollups compute it
+        spread_avg=np.add.reduceat(cols["spread_avg"] * cols["trades"], starts) / trades,
     )
 
 
@@ -105,14 +110,15 @@ def to_records(c: DayCandles, start: int, end: int) -> list[dict]:
     keep = (c.time >= start) & (c.time <= end)
     keep &= np.isfinite(c.open) & np.isfinite(c.high) & np.isfinite(c.low) & np.isfinite(c.close)
     return [
-        {"time": t, "open": o, "high": h, "low": lo, "close": cl, "trades": n}
-        for t, o, h, lo, cl, n in zip(
+        {"time": t, "open": o, "high": h, "low": lo, "close": cl, "trades": n, "spread_avg": s}
+        for t, o, h, lo, cl, n, s in zip(
             c.time[keep].tolist(),
             c.open[keep].tolist(),
             c.high[keep].tolist(),
             c.low[keep].tolist(),
             c.close[keep].tolist(),
             c.trades[keep].tolist(),
+            c.spread_avg[keep].tolist(),
         )
     ]
 

@@ -18,7 +18,7 @@ from ticklake_dagster.core.days import DAY_MS, day_start_ms, iso_ms
 from ticklake_dagster.core.sessions import open_intervals, trading_at
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources.deployment_settings import TicklakeSettings
-from ticklake_dagster.lake.parts import TICK_SCHEMA
+from ticklake_dagster.lake.parts import DAILY_SCHEMA, VOLUMES
 
 # r2_ticks (ERROR, blocking)
 TICKS_SCHEMA_CHECK = "schema"
@@ -38,7 +38,7 @@ ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
 TICKS_CHECKS = {
-    TICKS_SCHEMA_CHECK: "The compacted day has exactly the ts/bid/ask schema DuckDB and Polars readers rely on.",
+    TICKS_SCHEMA_CHECK: "The compacted day has exactly the ts/bid/ask/bid_volume/ask_volume schema readers rely on.",
     TICKS_SORTED_CHECK: "Ticks are sorted by ts.",
     TICKS_NO_DUPLICATES_CHECK: "No exact duplicate (ts, bid, ask) rows.",
     TICKS_BID_LE_ASK_CHECK: "bid <= ask on every tick.",
@@ -80,12 +80,15 @@ def read_compacted_table(data: bytes | None) -> pa.Table | None:
     return None if data is None else pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
 
 
-def count_exact_duplicates(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, ts_sorted: bool) -> int:
-    """Rows equal (NaN equal to NaN) to an earlier row in ts, bid and ask.
+def count_exact_duplicates(
+    ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, ts_sorted: bool, volumes: tuple[np.ndarray, ...] = ()
+) -> int:
+    """Rows equal (NaN equal to NaN) to an earlier row in ts, bid, ask (and the volumes, as compaction compares them).
 
     Sorted by time, only rows that share a timestamp can repeat each other, so hashing is limited to
     those (at most a few per day) instead of hashing the whole day.
     """
+    columns = {"ts": ts, "bid": bid, "ask": ask, **{f"v{i}": v for i, v in enumerate(volumes)}}
     if ts_sorted:
         shared = ts[1:] == ts[:-1]
         if not shared.any():
@@ -93,8 +96,8 @@ def count_exact_duplicates(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, ts_
         rows = np.zeros(len(ts), dtype=bool)
         rows[1:] |= shared
         rows[:-1] |= shared
-        ts, bid, ask = ts[rows], bid[rows], ask[rows]
-    return int(pd.DataFrame({"ts": ts, "bid": bid, "ask": ask}).duplicated().sum())
+        columns = {name: values[rows] for name, values in columns.items()}
+    return int(pd.DataFrame(columns).duplicated().sum())
 
 
 def ticks_findings(
@@ -109,10 +112,9 @@ def ticks_findings(
         )
     if table is None:
         return out  # no parts, no compacted file: nothing else to check
-    if not table.schema.equals(TICK_SCHEMA, check_metadata=False):
-        out[TICKS_SCHEMA_CHECK] = (
-            f"schema is {table.schema.to_string(show_schema_metadata=False)!r}, expected {TICK_SCHEMA.to_string()!r}"
-        )
+    if not table.schema.equals(DAILY_SCHEMA, check_metadata=False):
+        shown = table.schema.to_string(show_schema_metadata=False)
+        out[TICKS_SCHEMA_CHECK] = f"schema is {shown!r}, expected {DAILY_SCHEMA.to_string()!r}"
         return out  # the other rules need the right columns
     ts = table.column("ts").cast(pa.int64()).to_numpy()
     bid = table.column("bid").to_numpy()
@@ -120,7 +122,8 @@ def ticks_findings(
     unsorted = int(np.count_nonzero(ts[1:] < ts[:-1]))
     if unsorted:
         out[TICKS_SORTED_CHECK] = f"{unsorted} ticks earlier than the tick before them"
-    dups = count_exact_duplicates(ts, bid, ask, ts_sorted=not unsorted)
+    volumes = tuple(table.column(name).to_numpy(zero_copy_only=False) for name in VOLUMES)
+    dups = count_exact_duplicates(ts, bid, ask, ts_sorted=not unsorted, volumes=volumes)
     if dups:
         out[TICKS_NO_DUPLICATES_CHECK] = f"{dups} exact duplicate ticks"
     crossed = int(np.count_nonzero(~(bid <= ask)))

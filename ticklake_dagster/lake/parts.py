@@ -1,8 +1,10 @@
 """Raw tick parts and compacted days in and out of the lake: Parquet and legacy JSON, columnar, no per-tick loops.
 
-A tick is (ts timestamp[ms, UTC], bid float64, ask float64). Parts are Parquet (zstd) as the ingester
-writes them, or the legacy JSON arrays `[{"timestamp": unix seconds, "bid", "ask"}, ...]`. A row a reader
-cannot take is kept, marked in ts_ms, for `ticks.validation` to count under its reason.
+A tick is (ts timestamp[ms, UTC], bid float64, ask float64), with the source's bid and ask volumes where
+it has them (Dukascopy's parts do; the live feed's and the legacy JSON parts do not). Parts are Parquet
+(zstd) as the ingester writes them, or the legacy JSON arrays `[{"timestamp": unix seconds, "bid", "ask"}, ...]`.
+A row a reader cannot take is kept, marked in ts_ms, for `ticks.validation` to count under its reason.
+A compacted day always has the volume columns, null where its ticks had none.
 """
 
 import io
@@ -23,6 +25,11 @@ TICK_SCHEMA = pa.schema(
         pa.field("ask", pa.float64(), nullable=False),
     ]
 )
+
+
+VOLUMES = ("bid_volume", "ask_volume")
+# The compacted day's schema: the tick, then its volumes (null where the source had none).
+DAILY_SCHEMA = pa.schema([*TICK_SCHEMA, *(pa.field(name, pa.float64(), nullable=True) for name in VOLUMES)])
 
 
 def ticks_to_parquet(ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> bytes:
@@ -49,16 +56,18 @@ NO_TS = np.iinfo("int64").min  # a missing field
 BAD_PRICE_TS = NO_TS + 1  # a price that is not a number (a bool, an object, non-numeric text)
 BAD_TS = NO_TS + 2  # a timestamp that is not unix seconds (epoch ms, ISO text, a bool)
 FLAGGED_BELOW = NO_TS + 3
-RAW_SCHEMA = pa.schema([("ts_ms", pa.int64()), ("bid", pa.float64()), ("ask", pa.float64())])
+RAW_SCHEMA = pa.schema(
+    [("ts_ms", pa.int64()), ("bid", pa.float64()), ("ask", pa.float64()), *((name, pa.float64()) for name in VOLUMES)]
+)
 
 
 def read_part(key: str, data: bytes) -> pa.Table:
-    """One part as an Arrow table ts_ms (int64), bid, ask (float64, NaN where missing)."""
+    """One part as an Arrow table ts_ms (int64), bid, ask, bid_volume, ask_volume (float64, NaN where missing)."""
     return read_parts_data([(key, data)])
 
 
 def read_parts_data(parts: list[tuple[str, bytes]]) -> pa.Table:
-    """(key, bytes) parts, concatenated in order, as one ts_ms/bid/ask table: exactly `read_part` of each.
+    """(key, bytes) parts, concatenated in order, as one RAW_SCHEMA table: exactly `read_part` of each.
 
     Why batched: a day is ~300 parts of ~300 ticks, where per-part casts and masks cost more than the
     decoding; consecutive Parquet parts with one schema are concatenated and converted in one go.
@@ -107,9 +116,11 @@ def _read_parquet_part(data: bytes) -> pa.Table:
 
 
 def _decode_parquet(data: bytes) -> pa.Table:
-    """The part's ts/bid/ask columns as stored, after checking their types."""
+    """The part's ts/bid/ask columns (and volumes, when it has them) as stored, after checking their types."""
     # ParquetFile.read is ~4x faster than read_table on small files (no dataset discovery).
-    table = pq.ParquetFile(pa.BufferReader(data)).read(columns=["ts", "bid", "ask"], use_threads=False)
+    file = pq.ParquetFile(pa.BufferReader(data))
+    volumes = [name for name in VOLUMES if name in file.schema_arrow.names]
+    table = file.read(columns=["ts", "bid", "ask", *volumes], use_threads=False)
     ts = table.column("ts")
     if not pa.types.is_timestamp(ts.type):
         raise ValueError(f"column ts has type {ts.type}, expected timestamp")
@@ -130,7 +141,23 @@ def _convert_parquet(table: pa.Table) -> pa.Table:
     ts_ms = ts.cast(pa.timestamp("ms", tz=ts.type.tz), safe=False).cast(pa.int64()).fill_null(NO_TS).to_numpy()
     bid, bid_null, bid_bad = _parquet_prices(table.column("bid"), "bid")
     ask, ask_null, ask_bad = _parquet_prices(table.column("ask"), "ask")
-    return pa.table([_flag(ts_ms, bid_null | ask_null, bid_bad | ask_bad, None), bid, ask], schema=RAW_SCHEMA)
+    flagged = _flag(ts_ms, bid_null | ask_null, bid_bad | ask_bad, None)
+    return pa.table([flagged, bid, ask, *_volumes(table)], schema=RAW_SCHEMA)
+
+
+def _volumes(table: pa.Table) -> list[np.ndarray]:
+    """Each volume column as float64, NaN where the part has none (or a cell is null or not a number)."""
+    out = []
+    for name in VOLUMES:
+        if name not in table.column_names:
+            out.append(np.full(table.num_rows, np.nan))
+            continue
+        column = table.column(name)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+            out.append(column.cast(pa.float64(), safe=False).fill_null(np.nan).to_numpy())
+        else:
+            out.append(np.full(table.num_rows, np.nan))
+    return out
 
 
 def _parquet_prices(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,7 +200,8 @@ def _read_json_part(data: bytes) -> pa.Table:
     ok = ~(ts_missing | ts_bad)
     ts_ms[ok] = np.round(seconds[ok] * 1000.0).astype("int64")
     flagged = _flag(ts_ms, ts_missing | bid_missing | ask_missing, bid_bad | ask_bad, ts_bad)
-    return pa.table([flagged, bid, ask], schema=RAW_SCHEMA)
+    no_volume = np.full(len(rows), np.nan)
+    return pa.table([flagged, bid, ask, no_volume, no_volume], schema=RAW_SCHEMA)
 
 
 def _json_numbers(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,23 +237,28 @@ def _json_numbers(values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def to_frame(tables: list[pa.Table]) -> pd.DataFrame:
-    """Concatenate parts (in order) into one ts_ms/bid/ask frame, converting to numpy once."""
+    """Concatenate parts (in order) into one RAW_SCHEMA frame, converting to numpy once."""
     table = pa.concat_tables(tables) if tables else RAW_SCHEMA.empty_table()
     return pd.DataFrame({name: table.column(name).to_numpy() for name in RAW_SCHEMA.names})
 
 
 def daily_table(ticks: pd.DataFrame) -> pa.Table:
-    """The compacted day as written to ticks_daily/: exactly the raw part schema, sorted by ts."""
+    """The compacted day as written to ticks_daily/ (DAILY_SCHEMA), in the frame's order; NaN volumes are null."""
+    volumes = []
+    for name in VOLUMES:
+        values = ticks[name].to_numpy(dtype="float64") if name in ticks else np.full(len(ticks), np.nan)
+        volumes.append(pa.array(values, pa.float64(), mask=np.isnan(values)))
     return pa.table(
         [
             pa.array(ticks["ts_ms"].to_numpy(), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
             pa.array(ticks["bid"].to_numpy(), pa.float64()),
             pa.array(ticks["ask"].to_numpy(), pa.float64()),
+            *volumes,
         ],
-        schema=TICK_SCHEMA,
+        schema=DAILY_SCHEMA,
     )
 
 
 def read_daily(data: bytes) -> pd.DataFrame:
-    """A compacted day back as ts_ms/bid/ask columns."""
+    """A compacted day back as RAW_SCHEMA columns (a day compacted before volumes were kept reads NaN volumes)."""
     return to_frame([_read_parquet_part(data)])

@@ -32,8 +32,10 @@ class Filled:
         ref = reference_candles(self.ticks[symbol], f"{BY_NAME[timeframe].seconds}s")
         times = [int(t.timestamp()) for t in ref["time"]]
         rows = [
-            {"time": int(t), "open": o, "high": h, "low": lo, "close": c, "trades": int(n)}
-            for t, o, h, lo, c, n in zip(times, ref["open"], ref["high"], ref["low"], ref["close"], ref["trades"])
+            {"time": int(t), "open": o, "high": h, "low": lo, "close": c, "trades": int(n), "spread_avg": s}
+            for t, o, h, lo, c, n, s in zip(
+                times, ref["open"], ref["high"], ref["low"], ref["close"], ref["trades"], ref["spread_avg"]
+            )
         ]
         return [r for r in rows if (start is None or r["time"] >= start) and (end is None or r["time"] <= end)]
 

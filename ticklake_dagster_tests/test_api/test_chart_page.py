@@ -76,7 +76,7 @@ def assert_draws_the_api(page, base_url: str, symbol: str, timeframe: str) -> li
     expected = api_candles_for_view(base_url, symbol, timeframe, view)
     assert expected, "the view must hold candles"
     fields = ("time", "open", "high", "low", "close", "trades")
-    assert [{k: d[k] for k in fields} for d in drawn] == expected
+    assert [{k: d[k] for k in fields} for d in drawn] == [{k: e[k] for k in fields} for e in expected]
     assert (attrs["symbol"], attrs["timeframe"]) == (symbol, timeframe)
     assert int(attrs["candleCount"]) == len(expected)
     assert (int(attrs["firstTime"]), int(attrs["lastTime"])) == (expected[0]["time"], expected[-1]["time"])

@@ -29,9 +29,9 @@ def get_candles(client, symbol="EURUSD", timeframe="1h", start=START, end=END, *
 def assert_same_candles(got: list[dict], expected: list[dict]) -> None:
     assert [c["time"] for c in got] == [c["time"] for c in expected]
     for g, e in zip(got, expected):
-        assert set(g) == {"time", "open", "high", "low", "close", "trades"}
+        assert set(g) == {"time", "open", "high", "low", "close", "trades", "spread_avg"}
         assert g["trades"] == e["trades"]
-        for field in ("open", "high", "low", "close"):
+        for field in ("open", "high", "low", "close", "spread_avg"):
             assert g[field] == pytest.approx(e[field], rel=1e-12), (g["time"], field)
 
 

@@ -47,7 +47,7 @@ def test_each_invalid_reason_is_dropped_and_counted_once():
         "outside_day": 2,
     }
     assert set(result.rejected) == set(REJECT_REASONS)
-    assert result.ticks.values.tolist() == [[START + 1, 1.0, 1.1]]
+    assert result.ticks[["ts_ms", "bid", "ask"]].values.tolist() == [[START + 1, 1.0, 1.1]]
     assert result.rows_read == len(rows) and result.rejected_total == len(rows) - 1
 
 
@@ -63,7 +63,11 @@ def test_equal_quotes_are_kept_only_when_timestamps_differ():
     result = clean_day(frame(rows), DAY)
     assert result.duplicates == 1
     # stable: ties in ts keep their arrival order
-    assert result.ticks.values.tolist() == [[START + 5, 1.0, 1.1], [START + 5, 1.0, 1.2], [START + 6, 1.0, 1.1]]
+    assert result.ticks[["ts_ms", "bid", "ask"]].values.tolist() == [
+        [START + 5, 1.0, 1.1],
+        [START + 5, 1.0, 1.2],
+        [START + 6, 1.0, 1.1],
+    ]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -85,7 +89,10 @@ def test_parquet_part_round_trip_keeps_schema():
     table = pq.read_table(io.BytesIO(data))
     assert table.schema.equals(TICK_SCHEMA, check_metadata=False)
     assert pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0).column(0).compression == "ZSTD"
-    assert to_frame([read_part("x.parquet", data)]).values.tolist() == [[START, 1.0, 1.5], [START + 1, 2.0, 2.5]]
+    assert to_frame([read_part("x.parquet", data)])[["ts_ms", "bid", "ask"]].values.tolist() == [
+        [START, 1.0, 1.5],
+        [START + 1, 2.0, 2.5],
+    ]
 
 
 def test_parquet_parts_with_other_timestamp_units_are_normalised_to_ms():
@@ -153,7 +160,7 @@ def test_boolean_prices_in_a_legacy_json_part_are_rejected_as_invalid_price():
         ]
     )
     result = clean_day(raw, DAY)
-    assert result.ticks.values.tolist() == [[START + 4000, 1.0, 1.1]]
+    assert result.ticks[["ts_ms", "bid", "ask"]].values.tolist() == [[START + 4000, 1.0, 1.1]]
     assert result.rejected["invalid_price"] == 4
 
 
@@ -174,7 +181,7 @@ def test_a_huge_integer_price_rejects_only_its_tick_not_the_part():
     seconds = START // 1000
     data = f'[{{"timestamp": {seconds}, "bid": {10**400}, "ask": {10**400}}}, {{"timestamp": {seconds}, "bid": 1.0, "ask": 1.1}}]'
     result = clean_day(to_frame([read_part("part-1-a.json", data.encode())]), DAY)
-    assert result.ticks.values.tolist() == [[START, 1.0, 1.1]]
+    assert result.ticks[["ts_ms", "bid", "ask"]].values.tolist() == [[START, 1.0, 1.1]]
     assert result.rejected["non_finite"] == 1
 
 
@@ -195,7 +202,7 @@ def test_ms_and_iso_timestamps_in_a_legacy_part_are_invalid_timestamp_not_missin
 def test_prices_that_would_overflow_candles_are_rejected_as_too_large():
     rows = [(START + 1, 1.7e308, 1.79e308), (START + 2, 1.0, 1.1), (START + 3, 1.0, 1e13)]
     result = clean_day(frame(rows), DAY)
-    assert result.ticks.values.tolist() == [[START + 2, 1.0, 1.1]]
+    assert result.ticks[["ts_ms", "bid", "ask"]].values.tolist() == [[START + 2, 1.0, 1.1]]
     assert result.rejected["too_large"] == 2
 
 
@@ -261,3 +268,37 @@ def test_time_ordered_ticks_with_repeats_clean_like_the_row_by_row_oracle(seed):
     result = clean_day(with_repeats, DAY)
     pd.testing.assert_frame_equal(result.ticks, reference_clean(with_repeats, DAY))
     assert result.duplicates == len(with_repeats) - 1 - len(result.ticks) and result.rejected["missing"] == 1
+
+
+def test_volumes_survive_compaction_and_a_feed_without_them_reads_null(file_lake_resource):
+    """A Dukascopy part's bid/ask volumes reach the compacted day tick by tick; a plain part's are null."""
+    from ticklake_dagster.lake.keys import daily_key, raw_part_key
+    from ticklake_dagster.sources.dukascopy.day_parts import part_parquet
+    from ticklake_dagster.sources.dukascopy.decode import HourTicks
+    from ticklake_dagster.ticks.compaction import compact_day, load_compacted
+
+    lake = file_lake_resource.get_lake()
+    day = DAY
+    rng = np.random.default_rng(3)
+    n = 500
+    ts = np.sort(rng.integers(0, 86_400_000, n)) + START
+    bid = np.round(1.1 + rng.normal(0, 1e-4, n), 5)
+    ask = bid + 0.0001
+    ask_volume = rng.integers(1, 400, n).astype("float32") / 100
+    bid_volume = rng.integers(1, 400, n).astype("float32") / 100
+    hour = HourTicks(ts.astype("int64"), bid, ask, ask_volume, bid_volume)
+    lake.put(raw_part_key("EURUSD", day, int(ts[0]), "dukascopy"), part_parquet(hour))
+    plain_ts = np.array([START + 86_399_000], dtype="int64")  # a live-feed part: no volume columns
+    lake.put(raw_part_key("EURUSD", day, int(plain_ts[0]), "live"), ticks_to_parquet(plain_ts, [1.2], [1.3]))
+
+    result = compact_day(lake, "EURUSD", day)
+    assert len(result.ticks) == n + 1
+    stored = pq.read_table(io.BytesIO(lake.get(daily_key("EURUSD", day))))
+    assert stored.column("ask_volume").to_pylist()[:n] == ask_volume.astype("float64").tolist()
+    assert stored.column("bid_volume").to_pylist()[:n] == bid_volume.astype("float64").tolist()
+    assert stored.column("ask_volume").to_pylist()[n:] == [None] and stored.column("bid_volume").to_pylist()[n:] == [
+        None
+    ]
+    loaded = load_compacted(lake, "EURUSD", day)
+    assert loaded["bid_volume"].iloc[:n].tolist() == bid_volume.astype("float64").tolist()
+    assert np.isnan(loaded["bid_volume"].iloc[n])
