@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TSDB := ticklake_dagster_tests/tsdb
 
-.PHONY: setup test lint types chromium demo bench bench-backfill bench-history fuzz clean
+.PHONY: setup test lint types chromium demo demo-reset bench bench-backfill bench-history fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -45,6 +45,12 @@ demo: setup
 	$(BIN)/ticklake dev --setup-only
 	$(BIN)/ticklake materialize EURUSD $$($(BIN)/python -c "import datetime as d; t=d.datetime.now(d.timezone.utc).date(); print(f'{t-d.timedelta(days=7)}:{t-d.timedelta(days=1)}')")
 	$(BIN)/ticklake dev --port $(DEMO_PORT)
+
+# Start the demo over: stops the embedded PostgreSQL and removes ./.ticklake (lake, candles, Dagster's runs).
+# Stop `make demo` (Ctrl-C) first. Only the default local home: a TICKLAKE_HOME or R2 lake is never touched.
+demo-reset: setup
+	$(BIN)/python -c "from ticklake_dagster.candles.database import stop_embedded_server; stop_embedded_server('.ticklake/pg')"
+	rm -rf .ticklake
 
 bench: setup
 	$(BIN)/python benchmarks/bench_materialize.py

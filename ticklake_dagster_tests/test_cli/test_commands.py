@@ -4,10 +4,14 @@ import datetime as dt
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
-from ticklake_dagster.lake.keys import daily_key
+from ticklake_dagster.lake.keys import daily_key, raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
+from ticklake_dagster.sources.synthetic import generate_day
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import fetch_candles
 
@@ -37,6 +41,22 @@ def assert_one_line_error(proc, expected: str):
     else:
         assert lines[0] == f"error: {expected}"
     assert "Traceback" not in proc.stdout
+
+
+def test_seeding_the_demo_twice_replaces_its_parts_never_doubles_them(env, tmp_path):
+    lake = LakeResource(url=f"file://{tmp_path / 'home' / 'lake'}").get_lake()
+    live = raw_part_key("EURUSD", dt.date(2025, 11, 13), day_start_ms(dt.date(2025, 11, 13)) + 1, "live")
+    lake.put(live, ticks_to_parquet(np.array([day_start_ms(dt.date(2025, 11, 13)) + 1]), [1.0], [1.1]))
+    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "2", "--end", "2025-11-14")
+    first = {o.key: lake.get(o.key) for o in lake.list("ticks/EURUSD/")}
+    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "2", "--end", "2025-11-14")
+    assert {o.key: lake.get(o.key) for o in lake.list("ticks/EURUSD/")} == first  # same keys, same bytes
+    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "2", "--end", "2025-11-14", "--rate", "0.5")
+    # another rate replaces the demo's parts; a part that is not the demo's stays
+    assert live in {o.key for o in lake.list("ticks/EURUSD/")}
+    out = ticklake(env, "materialize", "EURUSD", "2025-11-13", "--dry-run").stdout
+    n = len(generate_day("EURUSD", dt.date(2025, 11, 13), rate=0.5)[0])
+    assert f"EURUSD 2025-11-13: merged {n + 1} ticks (rejected: none; duplicates removed: 0)" in out
 
 
 def test_seed_demo_then_materialize_a_weekday_gives_288_candles(env, database_url, tmp_path):
