@@ -4,7 +4,11 @@ import argparse
 import datetime as dt
 import sys
 
+from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.settings import start_date
+
 MAX_IMPORT_DAYS = 366 * 40
+MAX_RUNS_SHOWN = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_import_days(text: str, today: dt.date) -> list[dt.date]:
     """START[:END] as `ticklake materialize` reads it; only whole UTC days (before today) can be imported."""
-    from ticklake_dagster.core.days import parse_day, parse_day_range
+    from ticklake_dagster.core.days import parse_day_range
     from ticklake_dagster.core.errors import InvalidInput
 
     start_text, sep, end_text = text.partition(":")
@@ -86,7 +90,7 @@ def run(args) -> int:
     from ticklake_dagster.core.errors import InvalidInput
     from ticklake_dagster.core.symbols import validate_symbol
     from ticklake_dagster.sources.dukascopy.feeds import get_feed
-    from ticklake_dagster.sources.dukascopy.importer import FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
+    from ticklake_dagster.sources.dukascopy.importer import DONE, FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
     from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
 
     names = list(dict.fromkeys(s.strip() for s in args.symbols.split(",")))
@@ -167,7 +171,50 @@ def run(args) -> int:
     print(summary.line())
     for outcome in summary.failed:
         print(f"failed: {outcome.symbol} {outcome.day}: {outcome.reason}", file=sys.stderr)
+    imported = sorted({(o.symbol, o.day) for o in summary.outcomes if o.status in (IMPORTED, DONE)})
+    for line in next_steps(imported, parse_day(start_date())):
+        print(line)
     return 1 if summary.failed else 0
+
+
+def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days as (first, last) ranges of consecutive days."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if out and (day - out[-1][1]).days == 1:
+            out[-1] = (out[-1][0], day)
+        else:
+            out.append((day, day))
+    return out
+
+
+def next_steps(symbol_days: list[tuple[str, dt.date]], daily_start: dt.date) -> list[str]:
+    """What to run next for the days now in the lake: their candles (daily window or history months), then the chart.
+
+    The lake sensor would find the days within the hour; these commands build them now.
+    """
+    if not symbol_days:
+        return []
+    lines = ["next:"]
+    for symbol in sorted({s for s, _ in symbol_days}):
+        days = sorted(d for s, d in symbol_days if s == symbol)
+        recent = [d for d in days if d >= daily_start]
+        older = [d for d in days if d < daily_start]
+        for first, last in _runs(recent)[:MAX_RUNS_SHOWN]:
+            lines.append(
+                f"  candles: .venv/bin/ticklake materialize {symbol} {first}:{last}   "
+                f"(or in the UI: Assets > candles_5m > Materialize > partitions {symbol}, {first} to {last})"
+            )
+        if len(_runs(recent)) > MAX_RUNS_SHOWN:
+            lines.append(f"  ... and {len(_runs(recent)) - MAX_RUNS_SHOWN} more ranges of days")
+        if older:
+            first, last = older[0].replace(day=1), older[-1].replace(day=1)
+            lines.append(
+                f"  history: in the UI, select history_ticks and history_candles > Materialize > partitions "
+                f"{symbol}, months {first:%Y-%m} to {last:%Y-%m}   (days before TICKLAKE_START_DATE={daily_start})"
+            )
+        lines.append(f"  chart: .venv/bin/ticklake serve, then http://127.0.0.1:8000/?symbol={symbol}&timeframe=1h")
+    return lines
 
 
 def _log(progress, text: str, err: bool = False, quiet: bool = False) -> None:

@@ -37,6 +37,13 @@ def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env
         "EURUSD 2019-01-05: 0 ticks, 24 empty hours -> ticks/EURUSD/2019/01/05/part-1546646400000-dukascopy.parquet"
         in proc.stdout
     )
+    # the next step for days before the daily window: the history assets, then the chart
+    assert "next:\n" in proc.stdout
+    assert (
+        "history: in the UI, select history_ticks and history_candles > Materialize > partitions EURUSD, months 2019-01 to 2019-01"
+        in proc.stdout
+    )
+    assert "chart: .venv/bin/ticklake serve, then http://127.0.0.1:8000/?symbol=EURUSD&timeframe=1h" in proc.stdout
     lake = FileLake(tmp_path / "home" / "lake")
     days = [dt.date(2019, 1, 4) + dt.timedelta(days=i) for i in range(4)]
     for name in SYMBOLS:
@@ -179,3 +186,18 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
     assert (
         rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
     )
+
+
+def test_the_next_step_for_days_in_the_daily_window_is_their_candles():
+    from ticklake_dagster.commands.import_history import next_steps
+
+    days = [("GBPUSD", dt.date(2026, 11, d)) for d in (16, 17, 18)] + [("GBPUSD", dt.date(2026, 3, 2))]
+    lines = next_steps(days, daily_start=dt.date(2026, 1, 1))
+    assert lines[0] == "next:"
+    assert lines[1].startswith("  candles: .venv/bin/ticklake materialize GBPUSD 2026-03-02:2026-03-02")
+    assert lines[2].startswith("  candles: .venv/bin/ticklake materialize GBPUSD 2026-11-16:2026-11-18")
+    assert "Assets > candles_5m > Materialize > partitions GBPUSD, 2026-11-16 to 2026-11-18" in lines[2]
+    older = next_steps(days, daily_start=dt.date(2026, 11, 17))
+    assert older[1].startswith("  candles: .venv/bin/ticklake materialize GBPUSD 2026-11-17:2026-11-18")
+    assert "history_candles" in older[2] and "GBPUSD, months 2026-03 to 2026-11" in older[2]
+    assert next_steps([], dt.date(2026, 1, 1)) == []
