@@ -1,8 +1,9 @@
 """A UI backfill over weeks of FX (weekends, Sunday evenings) and crypto, through a real webserver and daemon.
 
-Two backfills launched as the asset page launches them, side by side: EURUSD and BTC-USD with every open
+Backfills launched as the asset page launches them, side by side: EURUSD and BTC-USD with every open
 day's ticks end COMPLETED_SUCCESS with the FX Saturdays recorded closed; GBPUSD with one open Wednesday's
-parts missing ends with exactly that partition FAILED, its reason in the run, and every other day done.
+parts missing ends with exactly that partition FAILED, its reason in the run, and every other day done;
+`candles_5m` alone over USDJPY days whose raw parts were never compacted builds their candles.
 """
 
 import datetime as dt
@@ -12,12 +13,13 @@ import dagster as dg
 from ticklake_dagster.core.sessions import trades_on
 from ticklake_dagster.defs.assets import CANDLES_5M, R2_TICKS
 from ticklake_dagster.defs.partitions import partition_key, ticks_partitions_def
-from ticklake_dagster.defs.resources import LakeResource
+from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster.defs.run_planning import TICKS_TO_CANDLES
-from ticklake_dagster.lake.keys import raw_part_key
-from ticklake_dagster.lake.parts import ticks_to_parquet
+from ticklake_dagster.lake.keys import daily_key, raw_part_key
+from ticklake_dagster.lake.parts import read_daily, ticks_to_parquet
 from ticklake_dagster.sources.synthetic import generate_day
 from ticklake_dagster_tests.dagster_services import dagster_services, deployed_env
+from ticklake_dagster_tests.factories import fetch_candles
 
 DAYS = [dt.date(2025, 11, 10) + dt.timedelta(days=i) for i in range(14)]  # Monday to Sunday two weeks later
 HOLE = dt.date(2025, 11, 12)  # a Wednesday
@@ -48,14 +50,26 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
     seed(lake, "EURUSD")
     seed(lake, "BTC-USD")
     seed(lake, "GBPUSD", skip=HOLE)
-    env = deployed_env(monkeypatch, home, database_url, dagster_storage_url, DAYS[0], ["BTC-USD", "EURUSD", "GBPUSD"])
+    seed(lake, "USDJPY")
+    env = deployed_env(
+        monkeypatch, home, database_url, dagster_storage_url, DAYS[0], ["BTC-USD", "EURUSD", "GBPUSD", "USDJPY"]
+    )
 
     assets = [k.to_user_string() for k in TICKS_TO_CANDLES]
     with dagster_services(env, tmp_path / "services", grpc=False, automation=False) as services:
         complete = services.launch_backfill(assets, keys("EURUSD") + keys("BTC-USD"), "complete weeks")
         holed = services.launch_backfill(assets, keys("GBPUSD"), "a missing Wednesday")
+        candles_only = services.launch_backfill(["candles_5m"], keys("USDJPY")[:3], "candles of raw days")
         assert services.wait_backfill(complete, timeout=300) == "COMPLETED_SUCCESS", services.tail_logs()
         assert services.wait_backfill(holed, timeout=300) == "COMPLETED_FAILED", services.tail_logs()
+        assert services.wait_backfill(candles_only, timeout=300) == "COMPLETED_SUCCESS", services.tail_logs()
+
+    candles = fetch_candles(DatabaseResource(url=database_url, home=str(home)), "candles_5m", "USDJPY")
+    assert set(candles["time"].dt.date) == set(DAYS[:3])
+    for day in DAYS[:3]:  # compacted on the way, and recorded as such
+        assert int(candles[candles["time"].dt.date == day]["trades"].sum()) == len(
+            read_daily(lake.get(daily_key("USDJPY", day)))
+        )
 
     with dg.DagsterInstance.get() as instance:
         for asset_key in (R2_TICKS, CANDLES_5M):
@@ -73,6 +87,7 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
         assert set(closed) == fx_closed and len(fx_closed) == 4  # two Saturdays each; Sundays trade from 17:00 NY
         assert all((m["market"].value, m["ticks"].value) == ("closed", 0) for m in closed.values())
 
+        assert statuses(instance, R2_TICKS, "USDJPY")[DAYS[0]] == "MATERIALIZED"
         (failed_run,) = instance.get_runs(
             filters=dg.RunsFilter(tags={"dagster/backfill": holed}, statuses=[dg.DagsterRunStatus.FAILURE])
         )
