@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ticklake_dagster.core.errors import TicklakeError
 
+DEV_SUPERSEDED = "ignore:Function `dev_command` is superseded"
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
@@ -50,7 +52,10 @@ def run(args) -> int:
         flush=True,
     )
     argv = [dagster, "dev", "-m", "ticklake_dagster.definitions", "-h", args.host, "-p", str(args.port)]
-    code = run_supervised(argv, env, label="Dagster")
+    # From DAGSTER_HOME, Dagster finds no second dagster.yaml in the working directory to warn about; and
+    # `dg dev` (what its warning recommends) needs a dg project layout this package does not use.
+    quiet = {**env, "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), DEV_SUPERSEDED]))}
+    code = run_supervised(argv, quiet, label="Dagster", cwd=env["DAGSTER_HOME"])
     # Everything is stopped; skip the interpreter's teardown of the Dagster modules imported above,
     # which takes seconds on a loaded machine and would count against the stop deadline.
     sys.stdout.flush()

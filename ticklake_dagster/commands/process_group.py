@@ -63,6 +63,7 @@ def run_supervised(
     grace_seconds: float = 5.0,
     kill_seconds: float = 2.0,
     label: str = "the process tree",
+    cwd: str | None = None,
     say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> int:
     """Run `argv` in a new session; on a stop signal shut it down and return 0, else its exit code.
@@ -80,7 +81,7 @@ def run_supervised(
     previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
         preexec = _set_parent_death_signal if sys.platform.startswith("linux") else None
-        child = subprocess.Popen(list(argv), env=env, start_new_session=True, preexec_fn=preexec)
+        child = subprocess.Popen(list(argv), env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec)
         pgid = child.pid
         while not received:
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -7,7 +7,6 @@ from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.symbols import validate_symbol
 
 DEFAULT_SYMBOLS = "EURUSD,GBPUSD,USDJPY"
-DEMO_SUFFIX = "demo"  # the demo's parts are named part-{first tick ms}-demo.parquet
 
 
 def add_arguments(parser) -> None:
@@ -28,7 +27,7 @@ def run(args) -> int:
     end = parse_day(args.end) if args.end else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 
     from ticklake_dagster.lake.config import LakeConfig
-    from ticklake_dagster.lake.keys import raw_day_prefix, raw_part_key
+    from ticklake_dagster.lake.keys import DEMO_PART_SUFFIX, raw_day_prefix, raw_part_key
     from ticklake_dagster.lake.parts import ticks_to_parquet
     from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
 
@@ -41,10 +40,10 @@ def run(args) -> int:
             bounds = batch_bounds(ts)
             # Seeding again replaces the day's demo parts (the generator is deterministic): never doubles it.
             for old in lake.list(raw_day_prefix(symbol, day)):
-                if old.key.endswith(f"-{DEMO_SUFFIX}.parquet"):
+                if old.key.endswith(f"-{DEMO_PART_SUFFIX}.parquet"):
                     lake.delete(old.key)
             for i, j in bounds:
-                key = raw_part_key(symbol, day, int(ts[i]), DEMO_SUFFIX)
+                key = raw_part_key(symbol, day, int(ts[i]), DEMO_PART_SUFFIX)
                 lake.put(key, ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j]))
             print(
                 f"{symbol} {day}: {len(ts)} ticks in {len(bounds)} parts"

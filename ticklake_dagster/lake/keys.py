@@ -13,6 +13,10 @@ from ticklake_dagster.core.symbols import is_valid_symbol, validate_symbol
 RAW_ROOT = "ticks/"
 DAILY_ROOT = "ticks_daily/"
 PART_EXTENSIONS = (".parquet", ".json")
+# Parts written by `ticklake seed-demo` and `ticklake import dukascopy`: history, not a live feed.
+DEMO_PART_SUFFIX = "demo"
+DUKASCOPY_PART_SUFFIX = "dukascopy"
+NOT_LIVE_SUFFIXES = (DEMO_PART_SUFFIX, DUKASCOPY_PART_SUFFIX)
 
 _RAW_PART_RE = re.compile(
     r"^ticks/(?P<symbol>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<name>part-[^/]+\.(?:parquet|json))$"
@@ -37,6 +41,11 @@ def raw_part_key(symbol: str, day: dt.date, first_tick_ms: int, suffix: str | No
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", suffix):
         raise ValueError(f"bad part suffix {suffix!r}")
     return f"{raw_day_prefix(symbol, day)}part-{first_tick_ms:013d}-{suffix}.parquet"
+
+
+def is_live_part(key: str) -> bool:
+    """Whether a part came from a live feed (the ingester), not from the demo seeder or a history import."""
+    return not key.endswith(tuple(f"-{s}.parquet" for s in NOT_LIVE_SUFFIXES))
 
 
 def is_part_name(name: str) -> bool:

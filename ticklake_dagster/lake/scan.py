@@ -20,7 +20,14 @@ from typing import Protocol
 
 from ticklake_dagster.core.days import SymbolDay
 from ticklake_dagster.core.symbols import is_valid_symbol
-from ticklake_dagster.lake.keys import RAW_ROOT, parse_raw_part_key, part_start_ms, raw_day_prefix, raw_symbol_prefix
+from ticklake_dagster.lake.keys import (
+    RAW_ROOT,
+    is_live_part,
+    parse_raw_part_key,
+    part_start_ms,
+    raw_day_prefix,
+    raw_symbol_prefix,
+)
 from ticklake_dagster.lake.storage import Lake
 
 
@@ -115,7 +122,8 @@ def scan_lake(
                 note(obj.key, obj.last_modified, tail=True)
             if last:
                 cursor.tails[tail_id] = last
-                started = part_start_ms(last)
+                # the feed watch follows live parts only: a seeded demo or an import is no feed to go stale
+                started = part_start_ms(last) if is_live_part(last) else None
                 if started is not None and started > cursor.newest_part_ms.get(symbol, 0):
                     cursor.newest_part_ms[symbol] = started
     cursor.tails = {k: v for k, v in cursor.tails.items() if k in live_ids}

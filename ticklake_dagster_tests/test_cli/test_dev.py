@@ -1,6 +1,8 @@
-"""`ticklake dev` stops everything it started on Ctrl-C and SIGTERM, and leaves the embedded PostgreSQL usable."""
+"""`ticklake dev` logs nothing alarming on the demo, stops everything it started on Ctrl-C and SIGTERM, and leaves
+the embedded PostgreSQL usable."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,9 +104,32 @@ def home(tmp_path):
     stop_embedded_server(home / "pg")
 
 
+def warnings_in(text: str) -> list[str]:
+    """Lines a newcomer reads as something wrong: Dagster's WARNING/ERROR log lines and Python warnings."""
+    return [line for line in text.splitlines() if re.search(r" - (WARNING|ERROR) - |Warning: |Traceback", line)]
+
+
 def test_ctrl_c_then_sigterm_stop_everything_and_postgres_starts_again(home, tmp_path):
+    # the demo's first minute: seeded days (no ingester), the sensors' first ticks, the runs they launch
+    seeded = subprocess.run(
+        [sys.executable, "-m", "ticklake_dagster.commands.cli", "seed-demo", "--days", "2", "--rate", "0.02"],
+        env=clean_env(TICKLAKE_HOME=str(home)),
+        capture_output=True,
+        text=True,
+    )
+    assert seeded.returncode == 0, seeded.stderr
     log = tmp_path / "first.log"
     proc = start_dev(home, log)
+    # the alert sensor's second tick comes after the lake sensor's first: a stale-feed alert would be logged by then
+    wait_until(lambda: log.read_text().count("sensor: alert_sensor") >= 2, 120, "two alert sensor ticks", proc, log)
+    wait_until(
+        lambda: "Dagster UI on" in log.read_text() and "lake_sensor - listed" in log.read_text(),
+        60,
+        "the lake sensor's first tick",
+        proc,
+        log,
+    )
+    assert warnings_in(log.read_text()) == []
     assert_everything_stops(proc, lambda: os.killpg(proc.pid, signal.SIGINT), log)  # Ctrl-C: the whole group
     assert_embedded_postgres_answers(home)
 

@@ -9,7 +9,7 @@ from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.defs.checks import feed_freshness
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import TicklakeSettings
-from ticklake_dagster.lake.keys import part_start_ms, raw_part_key
+from ticklake_dagster.lake.keys import DEMO_PART_SUFFIX, DUKASCOPY_PART_SUFFIX, part_start_ms, raw_part_key
 from ticklake_dagster.lake.scan import LakeCursor
 from ticklake_dagster_tests.test_sensors.test_lake_sensor import Harness
 
@@ -88,3 +88,17 @@ def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource,
     assert freshness_events() == []  # reported once
     lake.put(raw_part_key("EURUSD", THURSDAY, int(NOON * 1000) - 2 * MINUTE_MS, suffix="b"), b"")
     assert freshness_events() == [("freshness", True, today)]
+
+
+def test_seeded_demo_and_imported_parts_are_no_feed_to_go_stale(file_lake_resource, instance):
+    """`make demo` runs no ingester: its seeded parts (and a history import's) must not page "is the ingester running?"."""
+    lake = file_lake_resource.get_lake()
+    for suffix in (DEMO_PART_SUFFIX, DUKASCOPY_PART_SUFFIX):
+        lake.put(raw_part_key("EURUSD", THURSDAY, int(NOON * 1000) - 120 * MINUTE_MS, suffix=suffix), b"")
+    settings = TicklakeSettings(sensor_refresh_seconds=0, sensor_skew_seconds=1.0, freshness_minutes=30)
+    harness = Harness(file_lake_resource, instance, settings, clock=lambda: NOON)
+    events = harness.tick().asset_events
+    assert not [e for e in events if isinstance(e, dg.AssetCheckEvaluation)]
+    lake.put(raw_part_key("EURUSD", THURSDAY, int(NOON * 1000) - 110 * MINUTE_MS, suffix="live"), b"")
+    stale = [e for e in harness.tick().asset_events if isinstance(e, dg.AssetCheckEvaluation)]
+    assert [(e.check_name, e.passed) for e in stale] == [("freshness", False)]  # a live part is a feed again

@@ -1,5 +1,7 @@
 """How UI backfills are split into runs: a range of partitions per run, not one run per day."""
 
+import warnings
+
 import dagster as dg
 
 from ticklake_dagster.core.settings import env_number
@@ -11,3 +13,7 @@ from ticklake_dagster.core.settings import env_number
 PARTITIONS_PER_RUN = env_number("TICKLAKE_BACKFILL_PARTITIONS_PER_RUN", 183, int, minimum=1)
 
 ticks_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
+
+# Chosen knowingly (without it a year of backfill is 365 runs, docs/history-scale.md): Dagster's beta notice
+# for the `backfill_policy` parameter would print at every import of the definitions, in every run.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ticklake_dagster.core.days import day_start_ms
-from ticklake_dagster.lake.keys import PART_EXTENSIONS, RAW_ROOT, raw_part_key
+from ticklake_dagster.lake.keys import DUKASCOPY_PART_SUFFIX, PART_EXTENSIONS, RAW_ROOT, raw_part_key
 from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.sources.dukascopy.day_parts import (
     EncodedDay,
@@ -33,7 +33,7 @@ from ticklake_dagster.sources.dukascopy.feeds import Feed, hour_starts
 from ticklake_dagster.sources.dukascopy.fetch import FeedClient, FetchError
 from ticklake_dagster.sources.dukascopy.instruments import Instrument, market_may_be_open
 
-PART_SUFFIX = "dukascopy"
+PART_SUFFIX = DUKASCOPY_PART_SUFFIX
 # Worker processes take ~1 s to start (the fork server imports numpy and pyarrow once): worth it from about a
 # month of days (a month partition of the Dagster asset), while a few days (tests, a resumed import) stay here.
 PROCESS_MIN_DAYS = 28
