@@ -57,6 +57,7 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
 
     assets = [k.to_user_string() for k in TICKS_TO_CANDLES]
     with dagster_services(env, tmp_path / "services", grpc=False, automation=False) as services:
+        assert services.graphql("{ shouldShowNux }") == {"shouldShowNux": False}  # no community dialog on first visit
         complete = services.launch_backfill(assets, keys("EURUSD") + keys("BTC-USD"), "complete weeks")
         holed = services.launch_backfill(assets, keys("GBPUSD"), "a missing Wednesday")
         candles_only = services.launch_backfill(["candles_5m"], keys("USDJPY")[:3], "candles of raw days")
