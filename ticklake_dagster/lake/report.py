@@ -181,7 +181,7 @@ def render_text(stats: LakeStats, report: CostReport | None) -> str:
     window = f" from {stats.first or 'the start'} to {stats.last or 'today'}" if stats.first or stats.last else ""
     lines = [f"Lake {stats.lake}{window} (today {stats.today} UTC)", ""]
     lines += _table([_row(s) for s in stats.symbols] + [_row(stats.total)], COLUMNS)
-    lines += ["", "Coverage (open-market days without data; by market session: FX Sunday 17:00 to Friday 17:00 New York, crypto daily):"]
+    lines += ["", "Coverage (days the market was open, by its session, without data):"]
     for s in stats.symbols:
         gaps = ", ".join(str(g) for g in s.gaps) or "none"
         pending = ", ".join(str(d) for d in s.uncompacted) or "none"
