@@ -4,6 +4,9 @@ Backfills launched as the asset page launches them, side by side: EURUSD and BTC
 day's ticks end COMPLETED_SUCCESS with the FX Saturdays recorded closed; GBPUSD with one open Wednesday's
 parts missing ends with exactly that partition FAILED, its reason in the run, and every other day done;
 `candles_5m` alone over USDJPY days whose raw parts were never compacted builds their candles.
+
+It runs on the Helm chart's topology on 127.0.0.1: `dagster api grpc` serves the code, the webserver and the
+daemon load it through a workspace `grpc_server` entry, and the runs are launched by Dagster's own launcher.
 """
 
 import datetime as dt
@@ -56,7 +59,7 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
     )
 
     assets = [k.to_user_string() for k in TICKS_TO_CANDLES]
-    with dagster_services(env, tmp_path / "services", grpc=False, automation=False) as services:
+    with dagster_services(env, tmp_path / "services", grpc=True, automation=False) as services:
         assert services.graphql("{ shouldShowNux }") == {"shouldShowNux": False}  # no community dialog on first visit
         complete = services.launch_backfill(assets, keys("EURUSD") + keys("BTC-USD"), "complete weeks")
         holed = services.launch_backfill(assets, keys("GBPUSD"), "a missing Wednesday")
@@ -65,7 +68,9 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
         assert services.wait_backfill(holed, timeout=300) == "COMPLETED_FAILED", services.tail_logs()
         assert services.wait_backfill(candles_only, timeout=300) == "COMPLETED_SUCCESS", services.tail_logs()
 
-    candles = fetch_candles(DatabaseResource(url=database_url, home=str(home)), "candles_5m", "USDJPY")
+    database = DatabaseResource(url=database_url, home=str(home))
+    candles = fetch_candles(database, "candles_5m", "USDJPY")
+    assert fetch_candles(database, "candles_1d", "USDJPY")["trades"].sum() == candles["trades"].sum()
     assert set(candles["time"].dt.date) == set(DAYS[:3])
     for day in DAYS[:3]:  # compacted on the way, and recorded as such
         assert int(candles[candles["time"].dt.date == day]["trades"].sum()) == len(
@@ -89,6 +94,10 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
         assert all((m["market"].value, m["ticks"].value) == ("closed", 0) for m in closed.values())
 
         assert statuses(instance, R2_TICKS, "USDJPY")[DAYS[0]] == "MATERIALIZED"
+        (run, *_) = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": complete}))
+        origin = run.remote_job_origin.repository_origin.code_location_origin  # the gRPC server's location
+        assert type(origin).__name__ == "GrpcServerCodeLocationOrigin"
+        assert (origin.host, origin.location_name) == ("127.0.0.1", "ticklake")
         (failed_run,) = instance.get_runs(
             filters=dg.RunsFilter(tags={"dagster/backfill": holed}, statuses=[dg.DagsterRunStatus.FAILURE])
         )
