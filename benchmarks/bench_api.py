@@ -166,7 +166,8 @@ def main() -> None:
         url = database.resolved_url()
         with database.connect() as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT extract(epoch FROM min(time))::bigint, extract(epoch FROM max(time))::bigint FROM candles_5m WHERE symbol = 'EURUSD'"
+                "SELECT extract(epoch FROM min(time))::bigint, extract(epoch FROM max(time))::bigint "
+                "FROM candles_5m WHERE symbol = 'EURUSD'"
             )
             first, last = cur.fetchone()
 
@@ -205,7 +206,8 @@ def main() -> None:
         fast = next(iter(results.values()))
         worst = max(percentiles(fast["candles"])[1], percentiles(fast["metadata"])[1])
         print(
-            f"\ntarget p99 <= 10 ms for ticklake serve: {'met' if worst <= 10 else 'NOT met'} (worst p99 {worst:.2f} ms)"
+            f"\ntarget p99 <= 10 ms for ticklake serve: {'met' if worst <= 10 else 'NOT met'} "
+            f"(worst p99 {worst:.2f} ms)"
         )
         if not os.environ.get("DATABASE_URL"):
             stop_embedded_server(Path(tmp) / "pg")

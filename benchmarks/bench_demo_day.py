@@ -2,7 +2,8 @@
 
 Times the per-day plain work of a UI backfill — compact_day (list, read, validate, write the compacted
 day), build_candles, write_day to PostgreSQL — next to the previous path (one decode, cast and mask per
-part; pandas drop_duplicates + sort over the day) in the same run, and projects a year of 5 FX symbols (1,305 weekday symbol-days).
+part; pandas drop_duplicates + sort over the day) in the same run, and projects a year of 5 FX symbols
+(1,305 weekday symbol-days).
 Usage: python benchmarks/bench_demo_day.py [--repeat 3] (DATABASE_URL, or an embedded PostgreSQL).
 """
 

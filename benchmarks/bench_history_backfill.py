@@ -1,4 +1,5 @@
-"""History at scale, as a user runs it: decades of one symbol imported from a Dukascopy mirror and materialized by one UI backfill.
+"""History at scale, as a user runs it: decades of one symbol imported from a Dukascopy mirror and materialized
+by one UI backfill.
 
 A local Dukascopy-format mirror (benchmarks/bi5_mirror.py, its own process on 127.0.0.1) serves
 `--ticks-per-day` ticks per trading day spread over the hours the market is open and empty bodies on FX
@@ -14,8 +15,10 @@ history checks' findings, as the asset calls them) in this process, with no Dags
 months spread over the range (`--plain-months`, 0 = all of them) extrapolated to the whole range. Last,
 an estimate for 30 symbols from these measurements.
 
-    .venv/bin/python benchmarks/bench_history_backfill.py --years 23 --ticks-per-day 10000   # full size (make bench-history)
-    .venv/bin/python benchmarks/bench_history_backfill.py --years 2                          # quick
+Full size (make bench-history), then quick:
+
+    .venv/bin/python benchmarks/bench_history_backfill.py --years 23 --ticks-per-day 10000
+    .venv/bin/python benchmarks/bench_history_backfill.py --years 2
 """
 
 import argparse
@@ -209,7 +212,8 @@ def main() -> int:
     assets = [HISTORY_SOURCE.to_user_string(), HISTORY_TICKS.to_user_string(), HISTORY_CANDLES.to_user_string()]
     print(
         f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; {args.symbol} "
-        f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months) at {args.ticks_per_day:,} ticks per trading day; "
+        f"{months[0]:%Y-%m}..{months[-1]:%Y-%m} ({len(months)} months) at {args.ticks_per_day:,} ticks "
+        "per trading day; "
         f"TICKLAKE_HOME={home}"
     )
     try:
@@ -230,9 +234,12 @@ def main() -> int:
             days, ticks = lake_ticks(home / "lake", args.symbol)
             candles = candle_rows(build_resources()["database"], args.symbol)
             print(
-                f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} ({args.years} years of {args.symbol}): "
-                f"{m.status} in {m.wall:.1f}s ({m.wall / 60:.1f} min), {m.runs} runs ({len(m.failed)} not successful), "
-                f"{len(done)} months materialized; 1-minute load average during the backfill {load.summary()} on {os.cpu_count()} CPUs"
+                f"UI backfill of {len(keys)} symbol-months x {', '.join(assets)} "
+                f"({args.years} years of {args.symbol}): "
+                f"{m.status} in {m.wall:.1f}s ({m.wall / 60:.1f} min), {m.runs} runs "
+                f"({len(m.failed)} not successful), "
+                f"{len(done)} months materialized; 1-minute load average during the backfill {load.summary()} "
+                f"on {os.cpu_count()} CPUs"
             )
             print(
                 f"imported and compacted: {ticks:,} ticks in {days:,} days; candles written: "
@@ -258,11 +265,13 @@ def main() -> int:
         )
         print(
             f"same work through the plain functions, no Dagster ({which}): import {plain['import']:.0f}s, "
-            f"compact + tick checks {plain['compact']:.0f}s, candles + candle checks {plain['write']:.0f}s = {total:.0f}s "
+            f"compact + tick checks {plain['compact']:.0f}s, candles + candle checks {plain['write']:.0f}s "
+            f"= {total:.0f}s "
             f"for ~{p['ticks'] * scale:,.0f} ticks, one process"
         )
         print(
-            f"-> the work is {total / m.wall:.0%} of the backfill's wall time; Dagster's share (bookkeeping, run and step "
+            f"-> the work is {total / m.wall:.0%} of the backfill's wall time; "
+            "Dagster's share (bookkeeping, run and step "
             f"start-up, waiting for the daemon) {max(0.0, 1 - total / m.wall):.0%}"
         )
         per_symbol = m.wall

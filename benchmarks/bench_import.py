@@ -120,7 +120,8 @@ def run(args, mirror) -> None:
     base, server_pid = mirror.url, mirror.pid
     days = [START + dt.timedelta(days=i) for i in range(args.days)]
     print(
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.days} days x ~{args.ticks_per_day:,} ticks "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"{args.days} days x ~{args.ticks_per_day:,} ticks "
         f"from {base} (+{args.latency_ms:g} ms per answer), concurrency {args.concurrency}"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +155,8 @@ def run(args, mirror) -> None:
         server_cpu = process_cpu_seconds(server_pid) - server_cpu
         naive_rate = naive_ticks / naive_seconds
         print(
-            f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s = {naive_rate:,.0f} ticks/s; "
+            f"naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s "
+            f"= {naive_rate:,.0f} ticks/s; "
             f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s"
         )
         print(f"speedup:  {fast_rate / naive_rate:.1f}x; load average now {os.getloadavg()[0]:.1f}")

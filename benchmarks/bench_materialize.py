@@ -67,7 +67,8 @@ def naive_pipeline(lake: FileLake, database: DatabaseResource) -> int:
     with database.connect() as conn, conn, conn.cursor() as cur:
         cur.execute("DELETE FROM candles_5m WHERE symbol = %s", (SYMBOL + "_NAIVE",))
         cur.executemany(
-            "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+            "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
             [
                 (
                     t.to_pydatetime(),
@@ -106,7 +107,8 @@ def main() -> None:
         t0 = time.perf_counter()
         raw_bytes, ts, bid, ask = seed(lake, args.ticks)
         print(
-            f"seeded {args.ticks:,} ticks in {len(list(lake.list('ticks/'))):,} parts ({time.perf_counter() - t0:.1f}s); "
+            f"seeded {args.ticks:,} ticks in {len(list(lake.list('ticks/'))):,} parts "
+            f"({time.perf_counter() - t0:.1f}s); "
             f"database {database.describe()} ({flavor})"
         )
         t_fast, (n_fast, compacted_bytes) = best_of(args.repeat, lambda: ticklake_pipeline(lake, database, flavor))

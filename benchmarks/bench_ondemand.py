@@ -105,7 +105,8 @@ def main() -> None:
         assert [c["time"] for c in rows] == [c["time"] for c in naive_rows]
         print(f"{args.days} days -> {len(rows)} 1h candles ({len(body):,} bytes of JSON), cold day cache:")
         print(
-            f"  ticklake ({cold._pool._max_workers} threads, 5m then rollup): {cold_s * 1000:7.0f} ms   target <= 1000 ms"
+            f"  ticklake ({cold._pool._max_workers} threads, 5m then rollup): {cold_s * 1000:7.0f} ms   "
+            "target <= 1000 ms"
         )
         print(f"  naive (pandas per day, resample 1h): {naive_s * 1000:7.0f} ms")
         print(f"  day cache after it: {len(cold.cache)} days, {cold.cache.bytes:,} bytes")

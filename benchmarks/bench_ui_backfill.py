@@ -49,7 +49,8 @@ def seed(home: Path, args, end: dt.date) -> None:
         env=os.environ,
     )
     print(
-        f"seeded {args.days} days x {args.symbols} at {args.rate} ticks/s in {time.perf_counter() - t0:.1f}s into {home}"
+        f"seeded {args.days} days x {args.symbols} at {args.rate} ticks/s "
+        f"in {time.perf_counter() - t0:.1f}s into {home}"
     )
 
 
@@ -102,7 +103,9 @@ class LiveFeed(threading.Thread):
 
 
 def print_live(instance, feed: LiveFeed, launched: float, ended: float) -> None:
-    """The lake sensor's runs during the backfill: their queue wait, and how long after each part its candles were written."""
+    """The lake sensor's runs during the backfill: their queue wait, and how long after each part its candles
+    were written.
+    """
     import dagster as dg
 
     from ticklake_dagster.defs.run_planning import TRIGGER_TAG
@@ -115,7 +118,8 @@ def print_live(instance, feed: LiveFeed, launched: float, ended: float) -> None:
     )
     if not runs:
         print(
-            f"live window: no lake-sensor run for {feed.symbol} while the backfill ran ({len(feed.written)} parts written)"
+            f"live window: no lake-sensor run for {feed.symbol} while the backfill ran "
+            f"({len(feed.written)} parts written)"
         )
         return
     waits = sorted(start - created for created, start, _ in runs)
@@ -126,7 +130,8 @@ def print_live(instance, feed: LiveFeed, launched: float, ended: float) -> None:
         f"live window during the backfill: {len(runs)} lake-sensor runs of {feed.symbol} today; queued+starting "
         f"{waits[len(waits) // 2]:.1f}s median, {waits[-1]:.1f}s max; a part's candles were written "
         f"{median:.0f}s median, {max(covered, default=float('nan')):.0f}s max after the part "
-        f"({len(covered)} of {len(feed.written)} parts, one every {feed.every:.0f}s; the sensor refreshes a live day at most "
+        f"({len(covered)} of {len(feed.written)} parts, one every {feed.every:.0f}s; "
+        "the sensor refreshes a live day at most "
         f"every {os.environ.get('TICKLAKE_SENSOR_REFRESH_SECONDS', '300')}s)"
     )
 
@@ -187,7 +192,8 @@ def main() -> int:
                     print_live(instance, feed, launched, launched + m.wall)
         status, wall, failed = m.status, m.wall, m.failed
         print(
-            f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), assets {', '.join(asset_keys)}: "
+            f"UI backfill of {len(keys)} partitions ({len(symbols)} symbols x {len(days)} days), "
+            f"assets {', '.join(asset_keys)}: "
             f"{status} in {wall:.1f}s, {m.runs} runs ({len(failed)} not successful)"
         )
         m.print_events()

@@ -30,7 +30,9 @@ PATH_RE = re.compile(r"/([A-Z0-9]+)/(\d{4})/(\d{2})/(\d{2})/(\d{2})h_ticks\.bi5$
 
 
 def synthetic_hours(ticks_per_day: int, seed: int = 7) -> list[bytes]:
-    """24 LZMA bodies (one per hour of the day) shaped like EURUSD's: sorted ms, a random walk in points, small spreads."""
+    """24 LZMA bodies (one per hour of the day) shaped like EURUSD's: sorted ms, a random walk in points,
+    small spreads.
+    """
     rng = np.random.default_rng(seed)
     bodies = []
     price = 114_000

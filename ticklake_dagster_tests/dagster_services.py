@@ -58,9 +58,10 @@ AUTOMATION = """
   sensors { name sensorState { id status } } schedules { name scheduleState { id status } } } } } }
 """
 
-START_SENSOR = """
-mutation($selector: SensorSelector!) { startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } } }
-"""
+START_SENSOR = (
+    "\nmutation($selector: SensorSelector!) { startSensor(sensorSelector: $selector) "
+    "{ __typename ... on PythonError { message } } }\n"
+)
 
 STOP_SENSOR = """
 mutation($id: String!) { stopSensor(id: $id) { __typename ... on PythonError { message } } }
@@ -76,9 +77,15 @@ FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CAN
 def workspace_yaml(path: Path, grpc_port: int | None) -> Path:
     """A workspace file: the code location over gRPC (the Helm chart's shape), or the module in-process."""
     if grpc_port is None:
-        text = f"load_from:\n  - python_module:\n      module_name: {DEFINITIONS_MODULE}\n      location_name: {LOCATION}\n"
+        text = (
+            f"load_from:\n  - python_module:\n      module_name: {DEFINITIONS_MODULE}\n"
+            f"      location_name: {LOCATION}\n"
+        )
     else:
-        text = f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {grpc_port}\n      location_name: {LOCATION}\n"
+        text = (
+            f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {grpc_port}\n"
+            f"      location_name: {LOCATION}\n"
+        )
     path.write_text(text)
     return path
 
@@ -114,7 +121,8 @@ class BackfillMeasure:
             "(run queue dequeues every 1 s; a worker imports Dagster and the definitions)"
         )
         print(
-            f"  working                           {sum(works) / len(works):5.1f} mean ({min(works):.1f}-{max(works):.1f}), "
+            f"  working                           {sum(works) / len(works):5.1f} mean "
+            f"({min(works):.1f}-{max(works):.1f}), "
             f"{sum(works) / self.wall:.2f} runs at once on average"
         )
         print(f"  last run ended                    {last_end:5.1f}")
@@ -126,7 +134,8 @@ class BackfillMeasure:
     def print_events(self) -> None:
         rows = self.events["total"]
         print(
-            f"event-log rows written: {rows} ({rows / self.partitions:.1f} per partition, {rows / max(self.runs, 1):.0f} per run)"
+            f"event-log rows written: {rows} ({rows / self.partitions:.1f} per partition, "
+            f"{rows / max(self.runs, 1):.0f} per run)"
         )
         for kind in sorted(self.events):
             if kind != "total" and self.events[kind]:
@@ -164,7 +173,9 @@ class DagsterServices:
         raise RuntimeError(f"code location not loaded within {timeout}s")
 
     def stop_automation(self, keep: tuple[str, ...] = ()) -> list[str]:
-        """Turn every sensor and schedule off but the sensors in `keep`, which are turned on; return the names stopped."""
+        """Turn every sensor and schedule off but the sensors in `keep`, which are turned on; return the names
+        stopped.
+        """
         stopped = []
         for repo in self.graphql(AUTOMATION)["repositoriesOrError"]["nodes"]:
             for sensor in repo["sensors"]:

@@ -116,7 +116,8 @@ def fetch_candles(database, relation: str = "candles_5m", symbol: str | None = N
     with database.connect() as conn, conn.cursor() as cur:
         where = "WHERE symbol = %s" if symbol else ""
         cur.execute(
-            f"SELECT time, symbol, open, high, low, close, trades, spread_avg FROM {relation} {where} ORDER BY symbol, time",
+            f"SELECT time, symbol, open, high, low, close, trades, spread_avg FROM {relation} {where} "
+            "ORDER BY symbol, time",
             (symbol,) if symbol else None,
         )
         rows = cur.fetchall()

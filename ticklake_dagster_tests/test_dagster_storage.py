@@ -136,7 +136,8 @@ def test_a_connection_the_server_dropped_is_replaced_not_reported(pooled_storage
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
     admin.close()
     store_log_line(pooled_storage, "after")

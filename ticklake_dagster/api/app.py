@@ -49,7 +49,9 @@ LAKE_DAYS_RESPONSE = {
     200: {
         "headers": {
             lake_fallback.LAKE_DAYS_HEADER: {
-                "description": "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none",
+                "description": (
+                    "Comma-separated UTC days (YYYY-MM-DD) whose candles were built from the lake; absent when none"
+                ),
                 "schema": {"type": "string"},
             }
         }

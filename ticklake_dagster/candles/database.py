@@ -31,7 +31,9 @@ def forget_migrations() -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Database:
-    """Where candles live: DATABASE_URL, or the embedded PostgreSQL under `home`; migrations are applied on first use."""
+    """Where candles live: DATABASE_URL, or the embedded PostgreSQL under `home`; migrations are applied on
+    first use.
+    """
 
     url: str | None = dataclasses.field(default=None, repr=False)  # may hold a password
     home: str = ""

@@ -1,4 +1,6 @@
-"""The candle SQL: replace a symbol's window, bring the higher timeframes up to date, read candles back, apply retention."""
+"""The candle SQL: replace a symbol's window, bring the higher timeframes up to date, read candles back,
+apply retention.
+"""
 
 import dataclasses
 import datetime as dt

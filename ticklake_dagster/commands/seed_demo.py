@@ -1,4 +1,4 @@
-"""Write realistic synthetic FX ticks into the lake as raw parts, so the demo has data (again: replaces, never doubles)."""
+"Write realistic synthetic FX ticks into the lake as raw parts, so the demo has data (again: replaces, never doubles)."
 
 import datetime as dt
 

@@ -62,12 +62,17 @@ class Alert:
 
     def title(self) -> str:
         if self.kind == "check":
-            return f"ticklake: check {self.asset} / {self.check} {'passes again' if self.passed else 'failed'} ({self.severity})"
+            return (
+                f"ticklake: check {self.asset} / {self.check} {'passes again' if self.passed else 'failed'} "
+                f"({self.severity})"
+            )
         return f"ticklake: run of {self.job} {'succeeded again' if self.passed else 'failed'}"
 
 
 def alert_url(settings: AlertSettings, alert: "Alert") -> str:
-    """The run in the UI; for an evaluation reported outside a run (the lake sensor's feed watch), the asset's checks."""
+    """The run in the UI; for an evaluation reported outside a run (the lake sensor's feed watch), the asset's
+    checks.
+    """
     if alert.run_id:
         return f"{settings.webserver_url}/runs/{alert.run_id}"
     return f"{settings.webserver_url}/assets/{alert.asset}?view=checks"
@@ -186,7 +191,9 @@ def _run_alert(record, instance: dg.DagsterInstance) -> Alert:
 
 
 def step_failure_reason(instance: dg.DagsterInstance, run_id: str) -> str | None:
-    """Why the run's first failed step failed (a hole's "no ticks for ..."): the run failure itself only names the step."""
+    """Why the run's first failed step failed (a hole's "no ticks for ..."): the run failure itself only names
+    the step.
+    """
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         error = entry.dagster_event.step_failure_data.error if entry.dagster_event else None
         if error is not None and error.message.strip():

@@ -43,7 +43,9 @@ TICKS_CHECKS = {
     TICKS_NO_DUPLICATES_CHECK: "No exact duplicate (ts, bid, ask) rows.",
     TICKS_BID_LE_ASK_CHECK: "bid <= ask on every tick.",
     TICKS_INSIDE_DAY_CHECK: "Every tick lies inside the partition's UTC day.",
-    TICKS_REJECTED_RATIO_CHECK: "Rows rejected by validation stay under TICKLAKE_MAX_REJECTED_RATIO of the rows read (days of 100+ rows).",
+    TICKS_REJECTED_RATIO_CHECK: (
+        "Rows rejected by validation stay under TICKLAKE_MAX_REJECTED_RATIO of the rows read (days of 100+ rows)."
+    ),
 }
 CANDLES_CHECKS = {
     CANDLES_OHLC_CHECK: ("low <= open, close <= high on every candle.", ERROR),

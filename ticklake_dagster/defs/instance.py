@@ -40,7 +40,9 @@ EVENT_BATCH_SIZE = "1000"
 
 
 def psycopg2_url(url: str) -> str:
-    """A postgres(ql):// URL with its driver pinned to psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3."""
+    """A postgres(ql):// URL with its driver pinned to psycopg2: SQLAlchemy 2.1 maps a bare postgresql:// to
+    psycopg 3.
+    """
     scheme, sep, rest = url.partition("://")
     return f"postgresql+psycopg2://{rest}" if sep and scheme in ("postgres", "postgresql") else url
 

@@ -1,4 +1,6 @@
-"""What r2_ticks and candles_5m record with each materialization: the assets and `ticklake materialize` build it here."""
+"""What r2_ticks and candles_5m record with each materialization: the assets and `ticklake materialize` build it
+here.
+"""
 
 import dagster as dg
 import pandas as pd

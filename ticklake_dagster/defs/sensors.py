@@ -43,7 +43,9 @@ def build_lake_sensor(
         asset_selection=ticks_to_candles_selection,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        description="Watches ticks/ for new raw parts; requests r2_ticks + candles_5m for the symbol-days that got them.",
+        description=(
+            "Watches ticks/ for new raw parts; requests r2_ticks + candles_5m for the symbol-days that got them."
+        ),
     )
     def _lake_sensor(
         context: dg.SensorEvaluationContext, lake: LakeResource, settings: TicklakeSettings

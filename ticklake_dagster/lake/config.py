@@ -74,7 +74,9 @@ class LakeConfig:
         raise InvalidInput(f"Invalid TICKLAKE_LAKE_URL {self.url!r}: expected file:// or s3://")
 
     def s3_client(self):
-        """A boto3 S3 client that R2 accepts: checksums only when required (R2 rejected boto3 1.36's default ones on uploads)."""
+        """A boto3 S3 client that R2 accepts: checksums only when required (R2 rejected boto3 1.36's default ones
+        on uploads).
+        """
         import boto3
         from botocore.config import Config
 

@@ -112,7 +112,9 @@ def sweep_requests_per_pass(a: LakeActivity) -> int:
 
 
 def sweep_passes_per_month(a: LakeActivity) -> float:
-    """Passes a month: one per sweep interval, or back to back when a pass takes longer (a lake too big for the budget)."""
+    """Passes a month: one per sweep interval, or back to back when a pass takes longer (a lake too big for the
+    budget).
+    """
     if not sweep_requests_per_pass(a):
         return 0.0
     pass_s = max(1, math.ceil(a.listed_keys / a.sensor_sweep_keys)) * a.sensor_interval_s

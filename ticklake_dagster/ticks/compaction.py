@@ -31,7 +31,9 @@ class CompactedDay:
         return self.clean.ticks
 
     def released(self) -> "CompactedDay":
-        """This day's record without its ticks (its metadata kept): a ranged run then holds one day of ticks at a time."""
+        """This day's record without its ticks (its metadata kept): a ranged run then holds one day of ticks at a
+        time.
+        """
         empty = dataclasses.replace(self.clean, ticks=self.clean.ticks.iloc[:0])
         return dataclasses.replace(self, clean=empty, summary=self.metadata())
 

@@ -64,7 +64,9 @@ def webhook():
 
 @pytest.fixture
 def instance(pg_server_url):
-    """Dagster storage on PostgreSQL, as `ticklake dev` runs it (SQLite's run-sharded log can't list failures across runs)."""
+    """Dagster storage on PostgreSQL, as `ticklake dev` runs it (SQLite's run-sharded log can't list failures
+    across runs).
+    """
     with fresh_database(pg_server_url) as url:
         with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": psycopg2_url(url)}}}) as inst:
             inst.add_dynamic_partitions(symbol_partitions_def.name, ["EURUSD"])

@@ -1,4 +1,6 @@
-"""The environment a user's shell would give `ticklake`: a fresh TICKLAKE_HOME, the test database, nothing else of ours."""
+"""The environment a user's shell would give `ticklake`: a fresh TICKLAKE_HOME, the test database, nothing else
+of ours.
+"""
 
 import os
 

@@ -179,7 +179,10 @@ def test_boolean_price_columns_in_a_parquet_part_are_rejected_as_invalid_price()
 
 def test_a_huge_integer_price_rejects_only_its_tick_not_the_part():
     seconds = START // 1000
-    data = f'[{{"timestamp": {seconds}, "bid": {10**400}, "ask": {10**400}}}, {{"timestamp": {seconds}, "bid": 1.0, "ask": 1.1}}]'
+    data = (
+        f'[{{"timestamp": {seconds}, "bid": {10**400}, "ask": {10**400}}}, '
+        f'{{"timestamp": {seconds}, "bid": 1.0, "ask": 1.1}}]'
+    )
     result = clean_day(to_frame([read_part("part-1-a.json", data.encode())]), DAY)
     assert result.ticks[["ts_ms", "bid", "ask"]].values.tolist() == [[START, 1.0, 1.1]]
     assert result.rejected["non_finite"] == 1

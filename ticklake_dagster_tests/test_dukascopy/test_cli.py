@@ -40,8 +40,8 @@ def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env
     # the next step for days before the daily window: the history assets, then the chart
     assert "next:\n" in proc.stdout
     assert (
-        "history: in the UI, select history_ticks and history_candles > Materialize > partitions EURUSD, months 2019-01 to 2019-01"
-        in proc.stdout
+        "history: in the UI, select history_ticks and history_candles > Materialize > partitions EURUSD, "
+        "months 2019-01 to 2019-01" in proc.stdout
     )
     assert "chart: .venv/bin/ticklake serve, then http://127.0.0.1:8000/?symbol=EURUSD&timeframe=1h" in proc.stdout
     lake = FileLake(tmp_path / "home" / "lake")

@@ -1,4 +1,6 @@
-"""`ticklake ingest` as a process: kill -9 mid-stream and restart, SIGTERM flush, a locked spool, and the lake it fills."""
+"""`ticklake ingest` as a process: kill -9 mid-stream and restart, SIGTERM flush, a locked spool, and the lake it
+fills.
+"""
 
 import asyncio
 import datetime as dt
@@ -30,7 +32,9 @@ SECRET = "s3cr3t-never-in-a-log"
 
 
 class StreamingTicks:
-    """A feed handler that streams numbered ticks (JSON arrays of 1-37) until the client goes, remembering each sent tick."""
+    """A feed handler that streams numbered ticks (JSON arrays of 1-37) until the client goes, remembering each
+    sent tick.
+    """
 
     def __init__(self, symbols=("EURUSD", "GBPUSD")):
         self.symbols = symbols

@@ -99,7 +99,10 @@ def server_running(pid: int) -> bool:
 
 def test_a_server_started_by_another_process_is_stopped(tmp_path):
     """`ticklake materialize` leaves the server running; a later process must be able to stop it."""
-    start = "import sys; from ticklake_dagster.defs.resources import DatabaseResource as D; D(home=sys.argv[1]).resolved_url()"
+    start = (
+        "import sys; from ticklake_dagster.defs.resources import DatabaseResource as D; "
+        "D(home=sys.argv[1]).resolved_url()"
+    )
     subprocess.run([sys.executable, "-c", start, str(tmp_path)], check=True)
     pid_file = tmp_path / "pg" / "postmaster.pid"
     assert pid_file.exists()

@@ -1,4 +1,6 @@
-"""Retention keeps N days of 5-minute candles (plain PostgreSQL delete, TimescaleDB policy + drop_chunks), never the lake."""
+"""Retention keeps N days of 5-minute candles (plain PostgreSQL delete, TimescaleDB policy + drop_chunks), never
+the lake.
+"""
 
 import datetime as dt
 

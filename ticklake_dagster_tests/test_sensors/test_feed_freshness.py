@@ -91,7 +91,9 @@ def test_the_lake_sensor_reports_a_dead_feed_through_dagster(file_lake_resource,
 
 
 def test_seeded_demo_and_imported_parts_are_no_feed_to_go_stale(file_lake_resource, instance):
-    """`make demo` runs no ingester: its seeded parts (and a history import's) must not page "is the ingester running?"."""
+    """`make demo` runs no ingester: its seeded parts (and a history import's) must not page "is the ingester
+    running?".
+    """
     lake = file_lake_resource.get_lake()
     for suffix in (DEMO_PART_SUFFIX, DUKASCOPY_PART_SUFFIX):
         lake.put(raw_part_key("EURUSD", THURSDAY, int(NOON * 1000) - 120 * MINUTE_MS, suffix=suffix), b"")

@@ -68,7 +68,9 @@ class Harness:
 
 
 class ListRequests:
-    """Counts the lake's list requests: ListObjectsV2 calls sent to the S3 server, or pages of 1,000 on a folder lake."""
+    """Counts the lake's list requests: ListObjectsV2 calls sent to the S3 server, or pages of 1,000 on a folder
+    lake.
+    """
 
     def __init__(self, monkeypatch):
         self.count = 0
@@ -102,7 +104,9 @@ def requested(result) -> set:
 
 
 def settle(lake):
-    """Until the parts just written are older than S3's 1 s mtime resolution: the next tick must tell them from new ones."""
+    """Until the parts just written are older than S3's 1 s mtime resolution: the next tick must tell them from
+    new ones.
+    """
     wait_until_parts_are_older_than(lake, FAST.sensor_skew_seconds)
 
 

@@ -119,7 +119,8 @@ def dukascopy_ticks(
     if len(per_partition) == 1:
         return dg.MaterializeResult(metadata=partition_metadata(next(iter(per_partition.values()))))
     rows = "\n".join(
-        f"| {key} | {m['days_imported']} | {m['days_skipped']} | {m['ticks']} | {m['empty_hours']} | {m['bytes_written']} |"
+        f"| {key} | {m['days_imported']} | {m['days_skipped']} | {m['ticks']} | {m['empty_hours']} "
+        f"| {m['bytes_written']} |"
         for key, m in ((k, partition_metadata(p)) for k, p in per_partition.items())
     )
     return dg.MaterializeResult(
@@ -127,8 +128,8 @@ def dukascopy_ticks(
             **partition_metadata(summary),
             "partitions": len(per_partition),
             "per_partition": dg.MetadataValue.md(
-                "| partition | days imported | days skipped | ticks | empty hours | bytes written |\n|---|---|---|---|---|---|\n"
-                + rows
+                "| partition | days imported | days skipped | ticks | empty hours | bytes written |\n"
+                "|---|---|---|---|---|---|\n" + rows
             ),
         }
     )

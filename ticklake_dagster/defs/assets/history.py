@@ -52,7 +52,9 @@ HISTORY_SPECS = [
         group_name="history",
         kinds={"parquet", "s3"},
         skippable=True,
-        description="Each day of the symbol-month before TICKLAKE_START_DATE compacted into ticks_daily/ (as r2_ticks does).",
+        description=(
+            "Each day of the symbol-month before TICKLAKE_START_DATE compacted into ticks_daily/ (as r2_ticks does)."
+        ),
     ),
     dg.AssetSpec(
         HISTORY_CANDLES,

@@ -72,7 +72,9 @@ def coverage_check(stats: LakeStats) -> dg.AssetCheckResult:
             description=f"Every symbol has data on each open-market day of the last {RATE_DAYS} days.",
         )
     ],
-    description="Coverage, objects, bytes, ticks and the monthly R2 bill of the whole lake (listings and footers only).",
+    description=(
+        "Coverage, objects, bytes, ticks and the monthly R2 bill of the whole lake (listings and footers only)."
+    ),
 )
 def lake_stats(
     context: dg.AssetExecutionContext, lake: LakeResource, database: DatabaseResource, settings: TicklakeSettings

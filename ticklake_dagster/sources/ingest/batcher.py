@@ -1,4 +1,6 @@
-"""Per-symbol batches: flushed at `batch_size` ticks or `max_age_s` after their first tick arrived, one part per UTC day."""
+"""Per-symbol batches: flushed at `batch_size` ticks or `max_age_s` after their first tick arrived, one part per
+UTC day.
+"""
 
 from __future__ import annotations
 
