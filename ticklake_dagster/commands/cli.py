@@ -22,6 +22,7 @@ COMMANDS = {
     "serve": "ticklake_dagster.commands.serve",
     "lake": "ticklake_dagster.commands.lake",
     "import": "ticklake_dagster.commands.import_history",
+    "export": "ticklake_dagster.commands.export",
 }
 
 
