@@ -4,16 +4,16 @@ import contextlib
 import logging
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ticklake_dagster.api import lake_fallback
+from ticklake_dagster.api import downloads, lake_fallback
 from ticklake_dagster.api.models import (
     Candle,
     ErrorBody,
@@ -58,6 +58,12 @@ LAKE_DAYS_RESPONSE = {
     }
 }
 UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
+# format=csv|parquet answers, beside the JSON that response_model documents
+DOWNLOADS = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
+TICKS_JSON = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
 
 DESCRIPTION = """\
 Candles from the ticklake PostgreSQL/TimescaleDB relations `candles_5m` ... `candles_1d`.
@@ -230,7 +236,11 @@ def create_app(
     @app.get(
         "/api/candles",
         response_model=list[Candle],
-        responses={**LAKE_DAYS_RESPONSE, **ERROR_RESPONSES, **UNKNOWN_SYMBOL},
+        responses={
+            **ERROR_RESPONSES,
+            **UNKNOWN_SYMBOL,
+            200: {**LAKE_DAYS_RESPONSE[200], "content": DOWNLOADS},
+        },
         summary="Candles of a symbol and timeframe in a time range",
     )
     def candles(
@@ -239,6 +249,10 @@ def create_app(
         start: Annotated[int, Query(alias="from", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
         end: Annotated[int, Query(alias="to", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most candles the range may span")] = MAX_LIMIT,
+        fmt: Annotated[
+            Literal["json", "csv", "parquet"],
+            Query(alias="format", description="json (default), or csv / parquet with the export's columns"),
+        ] = "json",
     ):
         """Candles whose bucket starts within [from, to], ordered by time.
 
@@ -260,7 +274,38 @@ def create_app(
         headers = (
             {lake_fallback.LAKE_DAYS_HEADER: ",".join(str(d) for d in answer.lake_days)} if answer.lake_days else None
         )
-        return Response(content=answer.body, media_type="application/json", headers=headers)
+        body = answer.body if fmt == "json" else downloads.candles_download(answer.body, fmt)
+        return Response(content=body, media_type=downloads.media_type(fmt), headers=headers)
+
+    @app.get(
+        "/api/ticks",
+        responses={
+            **ERROR_RESPONSES,
+            404: {"model": ErrorBody, "description": "The API serves no lake"},
+            200: {"description": "The ticks", "content": {**TICKS_JSON, **DOWNLOADS}},
+        },
+        summary="Ticks of a symbol straight from the lake, at most 7 days per request",
+    )
+    def ticks(
+        symbol: SymbolParam,
+        start: Annotated[int, Query(alias="from", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
+        end: Annotated[int, Query(alias="to", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
+        fmt: Annotated[
+            Literal["json", "csv", "parquet"], Query(alias="format", description="json (default), csv, parquet")
+        ] = "json",
+    ):
+        """Validated, deduplicated ticks with time in [from, to]: JSON objects {time (unix ms), bid, ask,
+        bid_volume, ask_volume}, or CSV/Parquet with the export's columns; streamed day by day."""
+        validate_symbol(symbol)
+        if start > end:
+            raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
+        if lake is None:
+            raise ApiError(404, "This API serves no lake (start it with a lake configured)")
+        try:
+            body = downloads.stream_ticks(lake.lake, symbol, start, end, fmt)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        return StreamingResponse(body, media_type=downloads.media_type(fmt))
 
     @app.get(
         "/api/metadata",

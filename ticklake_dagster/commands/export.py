@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet")  # candles/output.py writes them
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -130,7 +130,7 @@ def test_openapi_documents_the_endpoints_and_their_errors(client):
     assert {"/api/candles", "/api/metadata", "/api/symbols", "/api/timeframes", "/health"} <= set(spec["paths"])
     candles = spec["paths"]["/api/candles"]["get"]
     assert set(candles["responses"]) == {"200", "400", "404", "503"}
-    assert {p["name"] for p in candles["parameters"]} == {"symbol", "timeframe", "from", "to", "limit"}
+    assert {p["name"] for p in candles["parameters"]} == {"symbol", "timeframe", "from", "to", "limit", "format"}
     assert "422" not in str(spec)
 
 
