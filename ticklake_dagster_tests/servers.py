@@ -122,3 +122,10 @@ def timescaledb_server():
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def terminal_sigint() -> None:
+    """preexec_fn: SIGINT as a terminal gives it (a suite started in the background hands children SIGINT ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -12,6 +12,7 @@ from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
 from ticklake_dagster_tests.factories import fetch_candles, reference_candles, reference_clean
+from ticklake_dagster_tests.servers import terminal_sigint
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 
@@ -165,6 +166,7 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=terminal_sigint,
     )
     lake = FileLake(tmp_path / "home" / "lake")
     deadline = time.monotonic() + 60

@@ -12,6 +12,7 @@ import pytest
 
 from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster.sources.dukascopy.importer import IMPORTED, PROCESS_MIN_DAYS, Importer, dukascopy_part_key
+from ticklake_dagster_tests.servers import terminal_sigint
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
 from ticklake_dagster_tests.test_dukascopy.test_cli import ticklake
 from ticklake_dagster_tests.test_dukascopy.test_importer import DAYS, FAST, hour_path, run_import
@@ -110,6 +111,7 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly_and_the_rerun_completes
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=terminal_sigint,
     )
     lake = FileLake(tmp_path / "home" / "lake")
     deadline = time.monotonic() + 60
