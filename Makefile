@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_ondemand.py
+	$(BIN)/python benchmarks/bench_reader.py
 
 # Full-size UI backfills through a real webserver + daemon on the embedded PostgreSQL (run on a quiet machine).
 bench-backfill: setup
