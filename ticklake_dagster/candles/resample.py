@@ -106,7 +106,7 @@ def read_candles(
 
 def merge_bars(candles: pd.DataFrame) -> pd.DataFrame:
     """Rows of the same bar (consecutive, in time order) as one: first open, max high, min low, last close, sums."""
-    keys = candles["time"].to_numpy()
+    keys = candles["time"].astype("int64").to_numpy()  # (a tz-aware column's to_numpy() is objects: slow)
     if len(keys) < 2 or bool(np.all(keys[1:] != keys[:-1])):
         return candles
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
