@@ -104,13 +104,14 @@ def read_ticks(symbol: str, start, end=None, *, lake_url: str | None = None, col
     """
     days = [ticks for _, ticks in iter_ticks(symbol, start, end, lake_url=lake_url)]
     raw = pd.concat(days, ignore_index=True) if days else pd.DataFrame(columns=["ts_ms", "bid", "ask", *VOLUMES])
-    ms = raw["ts_ms"].to_numpy(dtype="int64").view("datetime64[ms]")  # a view, then UTC: no conversion pass
+    # copies: the day frames may be read-only views of Arrow memory, the caller's frame is theirs to edit
+    ms = raw["ts_ms"].to_numpy(dtype="int64", copy=True).view("datetime64[ms]")
     out = pd.DataFrame({"ts": pd.Series(ms).dt.tz_localize("UTC")})
-    out["bid"] = raw["bid"].to_numpy(dtype="float64")
-    out["ask"] = raw["ask"].to_numpy(dtype="float64")
+    out["bid"] = raw["bid"].to_numpy(dtype="float64", copy=True)
+    out["ask"] = raw["ask"].to_numpy(dtype="float64", copy=True)
     for name in VOLUMES:
         if name in raw and raw[name].notna().any():
-            out[name] = raw[name].to_numpy(dtype="float64")
+            out[name] = raw[name].to_numpy(dtype="float64", copy=True)
     if columns is not None:
         unknown = [c for c in columns if c not in TICK_COLUMNS]
         if unknown:

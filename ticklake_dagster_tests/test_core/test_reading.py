@@ -51,6 +51,11 @@ def test_read_ticks_reads_compacted_and_raw_days_alike(lake_url):
     assert str(got["ts"].dtype) == "datetime64[ms, UTC]"
     assert got["ts"].astype("int64").tolist() == expected["ts_ms"].tolist()
     assert got["bid"].tolist() == expected["bid"].tolist() and got["ask"].tolist() == expected["ask"].tolist()
+    got.loc[0, "bid"] = 0.5  # the caller's own frame: editable, though the lake's days are read zero-copy
+    one_day = read_ticks("EURUSD", "2025-11-12", lake_url=lake_url)
+    one_day.loc[0, "ask"] = 2.0
+    candles = read_candles("EURUSD", "1h", "2025-11-12", lake_url=lake_url)
+    candles.loc[0, "close"] = 1.0
     # datetimes are [start, end) instants
     noon = dt.datetime(2025, 11, 12, 12, tzinfo=dt.timezone.utc)
     window = read_ticks("EURUSD", noon, noon + dt.timedelta(hours=1), lake_url=lake_url, columns=["ts", "bid"])
