@@ -40,23 +40,27 @@ def session_bar_starts(ts_ms: np.ndarray, session: Session, timeframe: str) -> n
     return starts[inverse]
 
 
+def validate_request(timeframe: str, price: str) -> None:
+    """A timeframe and price side candles can be built for, or the one-line reason they cannot."""
+    if timeframe not in ANY_TIMEFRAME:
+        raise InvalidInput(f"Invalid timeframe {timeframe!r}: expected one of {' '.join(ANY_TIMEFRAME)}")
+    if price not in PRICES:
+        raise InvalidInput(f"Invalid price {price!r}: expected mid, bid or ask")
+
+
 def bucket_starts(ts_ms: np.ndarray, timeframe: str, symbol: str) -> np.ndarray:
     if timeframe in INTRADAY:
         width = INTRADAY[timeframe] * 1000
         return ts_ms // width * width
-    if timeframe in SESSION_TIMEFRAMES:
-        return session_bar_starts(ts_ms, session_for(symbol), timeframe)
-    raise InvalidInput(f"Invalid timeframe {timeframe!r}: expected one of {' '.join(ANY_TIMEFRAME)}")
+    return session_bar_starts(ts_ms, session_for(symbol), timeframe)
 
 
 def candles_from_ticks(ticks: pd.DataFrame, timeframe: str, symbol: str, price: str = "mid") -> pd.DataFrame:
     """OHLC of `price` (mid, bid or ask), tick count and volume sums per bar; `ticks` (ts_ms, bid, ask[, volumes])
     sorted by ts_ms. Volumes are NaN for a bar whose ticks have none."""
-    if price not in PRICES:
-        raise InvalidInput(f"Invalid price {price!r}: expected mid, bid or ask")
+    validate_request(timeframe, price)
     ts = ticks["ts_ms"].to_numpy(dtype="int64")
     if not len(ts):
-        bucket_starts(ts, timeframe, symbol)  # still refuses an unknown timeframe
         empty = {c: pd.Series(dtype="float64") for c in CANDLE_COLUMNS}
         empty["time"] = pd.Series(dtype="datetime64[ms, UTC]")
         empty["trades"] = pd.Series(dtype="int64")
@@ -90,10 +94,7 @@ def read_candles(
     A session bar that straddles the range's edge (FX's 1d starts at 17:00 New York the day before) holds
     only the ticks inside the range: ask for the whole trade dates to get whole bars.
     """
-    if timeframe not in ANY_TIMEFRAME:
-        raise InvalidInput(f"Invalid timeframe {timeframe!r}: expected one of {' '.join(ANY_TIMEFRAME)}")
-    if price not in PRICES:
-        raise InvalidInput(f"Invalid price {price!r}: expected mid, bid or ask")
+    validate_request(timeframe, price)
     # day by day (one day of ticks in memory); a bar spanning days is merged from its days' parts
     parts = [
         candles_from_ticks(t, timeframe, symbol, price) for _, t in iter_ticks(symbol, start, end, lake_url=lake_url)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ticklake_dagster.candles.output import CANDLES_SCHEMA, TICKS_SCHEMA, Writer, candles_table, ticks_table
-from ticklake_dagster.candles.resample import ANY_TIMEFRAME, PRICES, candles_from_ticks, merge_bars
+from ticklake_dagster.candles.resample import candles_from_ticks, merge_bars, validate_request
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.ticks.reading import iter_ticks, time_range
 
@@ -57,10 +57,8 @@ def export(
 ) -> int:
     """Rows written. Ticks: time, bid, ask, bid_volume, ask_volume; candles: time, open, high, low, close,
     trades, bid_volume, ask_volume (volumes empty/null where the ticks had none)."""
-    if what == "candles" and timeframe not in ANY_TIMEFRAME:
-        raise InvalidInput(f"Invalid timeframe {timeframe!r}: expected one of {' '.join(ANY_TIMEFRAME)}")
-    if price not in PRICES:
-        raise InvalidInput(f"Invalid price {price!r}: expected mid, bid or ask")
+    if what == "candles":
+        validate_request(timeframe, price)  # before the file is created
     n_days = len(time_range(start, end).days)
     days = iter_ticks(symbol, start, end)
     progress = _progress(n_days)

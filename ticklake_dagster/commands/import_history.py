@@ -4,7 +4,7 @@ import argparse
 import datetime as dt
 import sys
 
-from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.days import day_runs, parse_day
 from ticklake_dagster.core.settings import start_date
 
 MAX_IMPORT_DAYS = 366 * 40
@@ -177,17 +177,6 @@ def run(args) -> int:
     return 1 if summary.failed else 0
 
 
-def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Sorted days as (first, last) ranges of consecutive days."""
-    out: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if out and (day - out[-1][1]).days == 1:
-            out[-1] = (out[-1][0], day)
-        else:
-            out.append((day, day))
-    return out
-
-
 def next_steps(symbol_days: list[tuple[str, dt.date]], daily_start: dt.date) -> list[str]:
     """What to run next for the days now in the lake: their candles (daily window or history months), then the chart.
 
@@ -200,13 +189,14 @@ def next_steps(symbol_days: list[tuple[str, dt.date]], daily_start: dt.date) -> 
         days = sorted(d for s, d in symbol_days if s == symbol)
         recent = [d for d in days if d >= daily_start]
         older = [d for d in days if d < daily_start]
-        for first, last in _runs(recent)[:MAX_RUNS_SHOWN]:
+        runs = day_runs(recent)
+        for first, last in runs[:MAX_RUNS_SHOWN]:
             lines.append(
                 f"  candles: .venv/bin/ticklake materialize {symbol} {first}:{last}   "
                 f"(or in the UI: Assets > candles_5m > Materialize > partitions {symbol}, {first} to {last})"
             )
-        if len(_runs(recent)) > MAX_RUNS_SHOWN:
-            lines.append(f"  ... and {len(_runs(recent)) - MAX_RUNS_SHOWN} more ranges of days")
+        if len(runs) > MAX_RUNS_SHOWN:
+            lines.append(f"  ... and {len(runs) - MAX_RUNS_SHOWN} more ranges of days")
         if older:
             first, last = older[0].replace(day=1), older[-1].replace(day=1)
             lines.append(

@@ -27,7 +27,7 @@ def run(args) -> int:
     end = parse_day(args.end) if args.end else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
 
     from ticklake_dagster.lake.config import LakeConfig
-    from ticklake_dagster.lake.keys import DEMO_PART_SUFFIX, raw_day_prefix, raw_part_key
+    from ticklake_dagster.lake.keys import DEMO_PART_SUFFIX, part_suffix, raw_day_prefix, raw_part_key
     from ticklake_dagster.lake.parts import ticks_to_parquet
     from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
 
@@ -40,7 +40,7 @@ def run(args) -> int:
             bounds = batch_bounds(ts)
             # Seeding again replaces the day's demo parts (the generator is deterministic): never doubles it.
             for old in lake.list(raw_day_prefix(symbol, day)):
-                if old.key.endswith(f"-{DEMO_PART_SUFFIX}.parquet"):
+                if part_suffix(old.key) == DEMO_PART_SUFFIX:
                     lake.delete(old.key)
             for i, j in bounds:
                 key = raw_part_key(symbol, day, int(ts[i]), DEMO_PART_SUFFIX)

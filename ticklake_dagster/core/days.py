@@ -42,6 +42,17 @@ def parse_day_range(text: str, max_days: int = MAX_RANGE_DAYS) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range(n)]
 
 
+def day_runs(days: list[dt.date], max_days: int | None = None) -> list[tuple[dt.date, dt.date]]:
+    """Sorted distinct days as (first, last) ranges of consecutive days, each at most `max_days` long."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if out and (day - out[-1][1]).days == 1 and (max_days is None or (day - out[-1][0]).days < max_days):
+            out[-1] = (out[-1][0], day)
+        else:
+            out.append((day, day))
+    return out
+
+
 def day_start_ms(day: dt.date) -> int:
     """Milliseconds since the epoch at 00:00 UTC of `day`."""
     return (day - dt.date(1970, 1, 1)).days * DAY_MS

@@ -37,7 +37,6 @@ CRYPTO_BASES = (
 )  # fmt: skip
 CRYPTO_QUOTES = ("USDT", "USDC")
 METALS = ("XAU", "XAG", "XPT", "XPD")
-ASSET_CLASSES = ("fx", "metals", "crypto", "custom")
 
 # A weekly open interval: (open weekday, open time, close weekday, close time), local to the session's zone.
 Interval = tuple[int, dt.time, int, dt.time]
@@ -201,10 +200,6 @@ def session_for(symbol: str) -> Session:
     return configured.get(symbol) or BUILT_IN[asset_class(symbol)]
 
 
-def is_crypto(symbol: str) -> bool:
-    return asset_class(symbol) == "crypto"
-
-
 def is_holiday(symbol: str, trade_date: dt.date) -> bool:
     table = _configured_holidays(env_text(HOLIDAYS_ENV) or "")
     for key in (symbol, asset_class(symbol)):
@@ -239,12 +234,6 @@ def _day_spans(symbol: str, day: dt.date, _sessions: str, _holidays: str) -> tup
     """Cached per configuration (the texts are part of the key), so years of days cost one pass each."""
     start = day_start_ms(day)
     return tuple(open_spans(symbol, start, start + DAY_MS))
-
-
-def trading_window(symbol: str, day: dt.date) -> tuple[int, int] | None:
-    """[first open, last close) epoch ms within the UTC day, or None when the market is closed all day."""
-    spans = open_intervals(symbol, day)
-    return (spans[0][0], spans[-1][1]) if spans else None
 
 
 def trades_on(symbol: str, day: dt.date) -> bool:

@@ -40,7 +40,7 @@ WARN = dg.AssetCheckSeverity.WARN
 TICKS_CHECKS = {
     TICKS_SCHEMA_CHECK: "The compacted day has exactly the ts/bid/ask/bid_volume/ask_volume schema readers rely on.",
     TICKS_SORTED_CHECK: "Ticks are sorted by ts.",
-    TICKS_NO_DUPLICATES_CHECK: "No exact duplicate (ts, bid, ask) rows.",
+    TICKS_NO_DUPLICATES_CHECK: "No exact duplicate (ts, bid, ask, bid_volume, ask_volume) rows.",
     TICKS_BID_LE_ASK_CHECK: "bid <= ask on every tick.",
     TICKS_INSIDE_DAY_CHECK: "Every tick lies inside the partition's UTC day.",
     TICKS_REJECTED_RATIO_CHECK: (

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import dagster as dg
 
-from ticklake_dagster.core.days import parse_day
+from ticklake_dagster.core.days import day_runs, parse_day
 from ticklake_dagster.core.sessions import trades_on
 from ticklake_dagster.core.settings import start_date
 from ticklake_dagster.defs.assets import CANDLES_5M, R2_TICKS
@@ -64,17 +64,10 @@ def run_requests_for(
         by_symbol[symbol].append(day)
     requests = []
     for symbol in sorted(by_symbol):
-        days = sorted(set(by_symbol[symbol]))
-        groups: list[list[dt.date]] = []
-        for day in days:
-            if groups and (day - groups[-1][-1]).days == 1 and len(groups[-1]) < PARTITIONS_PER_RUN:
-                groups[-1].append(day)
-            else:
-                groups.append([day])
-        for group in groups:
-            first, last = partition_key(symbol, group[0]), partition_key(symbol, group[-1])
+        for first_day, last_day in day_runs(sorted(set(by_symbol[symbol])), PARTITIONS_PER_RUN):
+            first, last = partition_key(symbol, first_day), partition_key(symbol, last_day)
             run_key = f"{run_key_prefix}:{first}:{last}" if run_key_prefix else None
-            if len(group) == 1:
+            if first_day == last_day:
                 requests.append(
                     dg.RunRequest(
                         run_key=run_key, partition_key=first, asset_selection=TICKS_TO_CANDLES, tags=dict(tags)
@@ -85,7 +78,7 @@ def run_requests_for(
                     dg.RunRequest(
                         run_key=run_key,
                         asset_selection=TICKS_TO_CANDLES,
-                        tags={**tags, **range_tags((symbol, group[0]), (symbol, group[-1]))},
+                        tags={**tags, **range_tags((symbol, first_day), (symbol, last_day))},
                     )
                 )
     return requests

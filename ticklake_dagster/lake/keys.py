@@ -16,12 +16,12 @@ PART_EXTENSIONS = (".parquet", ".json")
 # Parts written by `ticklake seed-demo` and `ticklake import dukascopy`: history, not a live feed.
 DEMO_PART_SUFFIX = "demo"
 DUKASCOPY_PART_SUFFIX = "dukascopy"
-NOT_LIVE_SUFFIXES = (DEMO_PART_SUFFIX, DUKASCOPY_PART_SUFFIX)
+NOT_LIVE_SUFFIXES = frozenset((DEMO_PART_SUFFIX, DUKASCOPY_PART_SUFFIX))
 
 _RAW_PART_RE = re.compile(
     r"^ticks/(?P<symbol>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<name>part-[^/]+\.(?:parquet|json))$"
 )
-_PART_START_RE = re.compile(r"/part-(\d+)-[A-Za-z0-9_-]{1,64}\.(?:parquet|json)$")
+_PART_START_RE = re.compile(r"/part-(\d+)-([A-Za-z0-9_-]{1,64})\.(?:parquet|json)$")
 
 
 def raw_day_prefix(symbol: str, day: dt.date) -> str:
@@ -43,9 +43,15 @@ def raw_part_key(symbol: str, day: dt.date, first_tick_ms: int, suffix: str | No
     return f"{raw_day_prefix(symbol, day)}part-{first_tick_ms:013d}-{suffix}.parquet"
 
 
+def part_suffix(key: str) -> str | None:
+    """The suffix raw_part_key put in a part's name (`part-{ms}-{suffix}.parquet`); None for other names."""
+    m = _PART_START_RE.search(key)
+    return m[2] if m else None
+
+
 def is_live_part(key: str) -> bool:
     """Whether a part came from a live feed (the ingester), not from the demo seeder or a history import."""
-    return not key.endswith(tuple(f"-{s}.parquet" for s in NOT_LIVE_SUFFIXES))
+    return part_suffix(key) not in NOT_LIVE_SUFFIXES
 
 
 def is_part_name(name: str) -> bool:

@@ -24,22 +24,12 @@ class CompactedDay:
     clean: CleanDay
     key: str
     bytes_written: int
-    summary: dict | None = None  # metadata(), kept when the ticks are released
 
     @property
     def ticks(self) -> pd.DataFrame:
         return self.clean.ticks
 
-    def released(self) -> "CompactedDay":
-        """This day's record without its ticks (its metadata kept): a ranged run then holds one day of ticks at a
-        time.
-        """
-        empty = dataclasses.replace(self.clean, ticks=self.clean.ticks.iloc[:0])
-        return dataclasses.replace(self, clean=empty, summary=self.metadata())
-
     def metadata(self) -> dict:
-        if self.summary is not None:
-            return dict(self.summary)
         ts = self.ticks["ts_ms"]
         return {
             "parts_read": self.parts,

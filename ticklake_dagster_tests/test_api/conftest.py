@@ -74,3 +74,19 @@ def client(filled):
 
 def day_start(day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+
+
+def unreachable_lake():
+    """An S3 lake on a 127.0.0.1 port nothing listens on: every read fails at once (one attempt, 1 s timeout)."""
+    from ticklake_dagster.defs.resources import LakeResource
+    from ticklake_dagster_tests import servers
+
+    return LakeResource(
+        url="s3://lake/x",
+        endpoint_url=f"http://127.0.0.1:{servers.free_port()}",
+        access_key_id="k",
+        secret_access_key="s",
+        region_name="us-east-1",
+        max_attempts=1,
+        connect_timeout=1,
+    ).get_lake()

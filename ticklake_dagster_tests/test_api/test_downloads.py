@@ -14,10 +14,8 @@ from ticklake_dagster.api import create_app
 from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.candles.from_lake import LakeCandles
 from ticklake_dagster.candles.sql import write_day
-from ticklake_dagster.defs.resources import LakeResource
 from ticklake_dagster.ticks.compaction import compact_day
-from ticklake_dagster_tests import servers
-from ticklake_dagster_tests.test_api.conftest import day_start, seed
+from ticklake_dagster_tests.test_api.conftest import day_start, seed, unreachable_lake
 
 THU = dt.date(2025, 11, 13)
 FRI = THU + dt.timedelta(days=1)
@@ -73,15 +71,7 @@ def test_ticks_refuse_more_than_seven_days_and_bad_input(client):
 
 
 def test_ticks_from_an_unreachable_lake_are_503(database):
-    dead = LakeResource(
-        url="s3://lake/x",
-        endpoint_url=f"http://127.0.0.1:{servers.free_port()}",
-        access_key_id="k",
-        secret_access_key="s",
-        region_name="us-east-1",
-        max_attempts=1,
-        connect_timeout=1,
-    ).get_lake()
+    dead = unreachable_lake()
     with TestClient(create_app(database, lake=LakeCandles(dead))) as client:
         r = ticks(client, day_start(THU), day_start(THU) + 3600)
     assert r.status_code == 503

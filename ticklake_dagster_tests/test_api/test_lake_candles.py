@@ -13,13 +13,12 @@ from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.candles.from_lake import DayCache, DayCandles, LakeCandles
 from ticklake_dagster.candles.sql import write_day
 from ticklake_dagster.core.timeframes import BY_NAME, ROLLUPS
-from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
+from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.defs.retention import candle_retention_job
 from ticklake_dagster.lake.keys import daily_key
 from ticklake_dagster.ticks.compaction import compact_day
-from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import instance_with_symbols, materialize_day
-from ticklake_dagster_tests.test_api.conftest import day_start, seed
+from ticklake_dagster_tests.test_api.conftest import day_start, seed, unreachable_lake
 
 THU = dt.date(2025, 11, 13)
 FRI = THU + dt.timedelta(days=1)
@@ -148,16 +147,7 @@ def test_the_day_limit_and_symbols_only_the_lake_holds(file_lake_resource, datab
 
 
 def test_an_unreachable_lake_is_503_never_a_partial_series(written, database):
-    port = servers.free_port()  # nothing listens there
-    dead = LakeResource(
-        url="s3://lake/x",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        access_key_id="k",
-        secret_access_key="s",
-        region_name="us-east-1",
-        max_attempts=1,
-        connect_timeout=1,
-    ).get_lake()
+    dead = unreachable_lake()
     with database.connect() as conn, conn, conn.cursor() as cur:
         cur.execute("DELETE FROM candles_5m WHERE time < %s", (dt.datetime(2025, 11, 14, tzinfo=dt.timezone.utc),))
     with TestClient(create_app(database, lake=LakeCandles(dead))) as client:

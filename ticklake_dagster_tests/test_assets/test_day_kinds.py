@@ -11,7 +11,7 @@ import dagster as dg
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.defs.assets import CANDLES_5M, R2_TICKS, ticks_and_candles
 from ticklake_dagster.defs.checks import CANDLES_GAPS_CHECK
-from ticklake_dagster.defs.partitions import partition_key, ticks_partitions_def
+from ticklake_dagster.defs.partitions import partition_key, range_tags, ticks_partitions_def
 from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.lake.stats import GapRange, collect_stats
 from ticklake_dagster_tests.factories import (
@@ -34,24 +34,17 @@ def sunday_evening_ticks(n: int = 2_000):
 
 
 def run(lake_resource, database, instance, first: dt.date, last: dt.date | None = None, symbol: str = "EURUSD"):
-    resources = {"lake": lake_resource, "database": database, "settings": TicklakeSettings()}
+    """One day as a single-partition run, or first..last as one ranged run (what a backfill's policy makes)."""
     if last is None:
-        return dg.materialize(
-            [ticks_and_candles],
-            instance=instance,
-            resources=resources,
-            partition_key=str(partition_key(symbol, first)),
-            raise_on_error=False,
-        )
+        selection: dict = {"partition_key": str(partition_key(symbol, first))}
+    else:
+        selection = {"tags": range_tags((symbol, first), (symbol, last))}
     return dg.materialize(
         [ticks_and_candles],
         instance=instance,
-        resources=resources,
-        tags={
-            "dagster/asset_partition_range_start": str(partition_key(symbol, first)),
-            "dagster/asset_partition_range_end": str(partition_key(symbol, last)),
-        },
+        resources={"lake": lake_resource, "database": database, "settings": TicklakeSettings()},
         raise_on_error=False,
+        **selection,
     )
 
 

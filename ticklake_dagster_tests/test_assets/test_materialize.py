@@ -235,18 +235,6 @@ def test_a_backfill_range_runs_many_days_in_one_run(file_lake_resource, database
         assert [line.split(":")[0] for line in step_logs[0].splitlines()] == [f"EURUSD {d}" for d in days]
 
 
-def test_a_released_day_keeps_its_metadata_without_its_ticks(file_lake_resource):
-    """A ranged run keeps only released days, so it holds one day of ticks at a time."""
-    from ticklake_dagster.ticks.compaction import compact_day
-
-    lake = file_lake_resource.get_lake()
-    write_parquet_parts(lake, "EURUSD", random_ticks(3, n=5000), parts=3)
-    day = compact_day(lake, "EURUSD", DAY)
-    light = day.released()
-    assert len(day.ticks) > 0 and len(light.ticks) == 0
-    assert light.metadata() == day.metadata() and light.metadata()["ticks_kept"] == len(day.ticks)
-
-
 def test_rollups_equal_resampled_ticks_on_plain_postgres(file_lake_resource, database):
     ticks = random_ticks(15, n=40_000)
     write_parquet_parts(file_lake_resource.get_lake(), "EURUSD", ticks, parts=4)

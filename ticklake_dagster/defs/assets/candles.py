@@ -58,6 +58,7 @@ class CandleDay:
     day: dt.date
     candles: pd.DataFrame
     ticks: int
+    done: bool  # recorded as materialized
     extra: dict = dataclasses.field(default_factory=dict)  # e.g. market: closed
 
 
@@ -70,9 +71,8 @@ def write_candle_days(
     database: DatabaseResource,
     settings: TicklakeSettings,
     days: list[CandleDay],
-    done: set[tuple[str, dt.date]],
 ) -> dict[str, dict[str, str | None]]:
-    """Replace each day's candles (an empty day removes stale rows), refresh the rollups, record the `done` days.
+    """Replace each day's candles (an empty day removes stale rows), refresh the rollups, record the done days.
 
     Returns the candle checks' findings per partition of the days with ticks.
     """
@@ -97,7 +97,7 @@ def write_candle_days(
         if d.ticks:
             stored_day = stored.get((d.symbol, d.day), EMPTY_CANDLES)
             findings[key] = candles_findings(stored_day, d.symbol, d.day, d.ticks, now, settings)
-        if (d.symbol, d.day) in done:
+        if d.done:
             metadata = {**candles_metadata([d.candles], [s], flavor), **d.extra}
             context.log_event(dg.AssetMaterialization(asset_key=CANDLES_5M, partition=key, metadata=metadata))
     for name in HIGHER_TIMEFRAMES:

@@ -77,7 +77,6 @@ def ticks_and_candles(
     now_ms = int(utc_now().timestamp() * 1000)
     candle_days: list[CandleDay] = []
     ticks_found: dict[str, dict[str, str | None]] = {}
-    done: set[tuple[str, dt.date]] = set()
     holes: list[tuple[str, dt.date]] = []
     with BatchedLog(context.log.info) as log:
         for symbol, day in symbol_days(context):
@@ -87,8 +86,8 @@ def ticks_and_candles(
             extra = CLOSED_DAY_METADATA if kind == "closed" else {}
             if findings is not None:
                 ticks_found[key] = findings
-            if kind in ("ticks", "closed"):
-                done.add((symbol, day))
+            done = kind in ("ticks", "closed")
+            if done:
                 if compacted is not None:
                     context.log_event(ticks_materialization(compacted, extra))
             elif kind == "hole":
@@ -99,14 +98,14 @@ def ticks_and_candles(
                         dg.AssetObservation(asset_key=asset_key, partition=key, metadata={"no_data": True})
                     )
             if CANDLES_5M in selected:
-                candle_days.append(CandleDay(symbol, day, build_candles(ticks), len(ticks), extra))
+                candle_days.append(CandleDay(symbol, day, build_candles(ticks), len(ticks), done, extra))
     if ticks_found:
         yield from selected_results(context, summarize_all(R2_TICKS, ticks_found, TICKS_SEVERITIES))
     if any(any(f.values()) for f in ticks_found.values()):
         context.log.error("candles_5m not written: an r2_ticks check failed (blocking)")
         return
     if candle_days:
-        candles_found = write_candle_days(context, database, settings, candle_days, done)
+        candles_found = write_candle_days(context, database, settings, candle_days)
         if candles_found:
             yield from selected_results(context, summarize_all(CANDLES_5M, candles_found, CANDLES_SEVERITIES))
     if holes:
