@@ -63,12 +63,14 @@ def reference_clean(ticks: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     return pd.DataFrame(kept, columns=["ts_ms", "bid", "ask"]).astype({"ts_ms": "int64"})
 
 
-def reference_candles(ticks: pd.DataFrame, rule: str = "5min") -> pd.DataFrame:
-    """The naive way: pandas resample over the mid price (ticks already clean and ts-sorted)."""
+def reference_candles(ticks: pd.DataFrame, rule: str = "5min", price: str = "mid") -> pd.DataFrame:
+    """The naive way: pandas resample over one price side (ticks already clean and ts-sorted), with the
+    summed volumes (NaN where a bucket's ticks have none)."""
     index = pd.to_datetime(ticks["ts_ms"], unit="ms", utc=True)
-    mid = pd.Series(((ticks["bid"] + ticks["ask"]) / 2).to_numpy(), index=index)
+    values = {"mid": (ticks["bid"] + ticks["ask"]) / 2, "bid": ticks["bid"], "ask": ticks["ask"]}[price]
+    series = pd.Series(values.to_numpy(), index=index)
     spread = pd.Series((ticks["ask"] - ticks["bid"]).to_numpy(), index=index)
-    r = mid.resample(rule)
+    r = series.resample(rule)
     out = pd.DataFrame(
         {
             "open": r.first(),
@@ -79,6 +81,9 @@ def reference_candles(ticks: pd.DataFrame, rule: str = "5min") -> pd.DataFrame:
             "spread_avg": spread.resample(rule).mean(),
         }
     )
+    for name in ("bid_volume", "ask_volume"):
+        volume = pd.Series(ticks[name].to_numpy() if name in ticks else np.nan, index=index, dtype="float64")
+        out[name] = volume.resample(rule).sum(min_count=1)
     out = out[out["trades"] > 0]
     out.index.name = "time"
     return out.reset_index()
@@ -131,3 +136,46 @@ def wait_until_parts_are_older_than(lake, seconds: float, prefix: str = "ticks/"
     newest = max((o.last_modified for o in lake.list(prefix)), default=0.0)
     while time.time() <= newest + seconds:
         time.sleep(0.02)
+
+
+def reference_session_bars(ticks: pd.DataFrame, timeframe: str, price: str = "mid", fx: bool = True) -> pd.DataFrame:
+    """Session bars the naive way, from the rule as traders state it: an FX trade date D runs from 17:00 New York
+    on D-1 to 17:00 on D and its week starts Sunday 17:00 New York; crypto's are UTC days and Monday weeks."""
+    times = pd.to_datetime(ticks["ts_ms"], unit="ms", utc=True)
+    if fx:
+        trade_date = (
+            (times.dt.tz_convert("America/New_York") + pd.Timedelta(hours=7)).dt.tz_localize(None).dt.floor("D")
+        )
+    else:
+        trade_date = times.dt.tz_localize(None).dt.floor("D")
+    if timeframe == "1w":
+        trade_date = trade_date - pd.to_timedelta(trade_date.dt.dayofweek, unit="D")
+    elif timeframe == "1M":
+        trade_date = trade_date - pd.to_timedelta(trade_date.dt.day - 1, unit="D")
+    if fx:
+        starts = [
+            pd.Timestamp(d - pd.Timedelta(hours=7)).tz_localize("America/New_York").tz_convert("UTC")
+            for d in trade_date
+        ]
+    else:
+        starts = [pd.Timestamp(d).tz_localize("UTC") for d in trade_date]
+    values = {"mid": (ticks["bid"] + ticks["ask"]) / 2, "bid": ticks["bid"], "ask": ticks["ask"]}[price]
+    frame = pd.DataFrame(
+        {"time": starts, "value": values.to_numpy(), "spread": (ticks["ask"] - ticks["bid"]).to_numpy()}
+    )
+    for name in ("bid_volume", "ask_volume"):
+        frame[name] = ticks[name].to_numpy() if name in ticks else np.nan
+    grouped = frame.groupby("time", sort=True)
+    out = pd.DataFrame(
+        {
+            "open": grouped["value"].first(),
+            "high": grouped["value"].max(),
+            "low": grouped["value"].min(),
+            "close": grouped["value"].last(),
+            "trades": grouped["value"].count(),
+            "spread_avg": grouped["spread"].mean(),
+            "bid_volume": grouped["bid_volume"].sum(min_count=1),
+            "ask_volume": grouped["ask_volume"].sum(min_count=1),
+        }
+    )
+    return out.reset_index()

@@ -19,6 +19,7 @@ from ticklake_dagster.api.models import (
     ErrorBody,
     Health,
     Metadata,
+    Price,
     Symbols,
     Timeframe,
     Timeframes,
@@ -29,7 +30,7 @@ from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, day
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.redaction import RedactingFilter
 from ticklake_dagster.core.symbols import validate_symbol
-from ticklake_dagster.core.timeframes import BY_NAME, TIMEFRAMES
+from ticklake_dagster.core.timeframes import SERVED, width_seconds
 
 log = logging.getLogger("ticklake.api")
 log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
@@ -66,7 +67,10 @@ DOWNLOADS = {
 TICKS_JSON = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
 
 DESCRIPTION = """\
-Candles from the ticklake PostgreSQL/TimescaleDB relations `candles_5m` ... `candles_1d`.
+Candles from the ticklake PostgreSQL/TimescaleDB relations `candles_5m` ... `candles_12h`, of the mid, the bid
+or the ask (`price=`), with tick counts and summed bid/ask volumes. `1d`, `1w` and `1M` are session bars rolled
+up from `candles_1h` at query time: FX days close at 17:00 New York (with its DST), weeks run Sunday 17:00 to
+Friday 17:00; crypto's are UTC days and Monday weeks. `time` is always the bar's start in unix seconds.
 
 Every error is a JSON object `{"detail": "<one line>"}`: 400 for a bad parameter, 404 for an unknown
 symbol, 503 when the database is unreachable.
@@ -113,6 +117,8 @@ def validation_message(errors: list[dict]) -> str:
         return f"Missing required parameter '{name}'" + (" (unix seconds)" if name in ("from", "to") else "")
     if name == "timeframe":
         return "Invalid timeframe specified"
+    if name == "price":
+        return f"Invalid price {shown}: expected mid, bid or ask"
     if name == "symbol":
         try:
             validate_symbol(err.get("input"))
@@ -245,7 +251,9 @@ def create_app(
     )
     def candles(
         symbol: SymbolParam,
-        timeframe: Annotated[Timeframe, Query(description="Bucket width")],
+        timeframe: Annotated[
+            Timeframe, Query(description="Bucket width; 1d, 1w and 1M follow the symbol's session (FX: 17:00 New York)")
+        ],
         start: Annotated[int, Query(alias="from", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
         end: Annotated[int, Query(alias="to", ge=0, le=MAX_TIME, description="Unix seconds, inclusive")],
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most candles the range may span")] = MAX_LIMIT,
@@ -253,6 +261,7 @@ def create_app(
             Literal["json", "csv", "parquet"],
             Query(alias="format", description="json (default), or csv / parquet with the export's columns"),
         ] = "json",
+        price: Annotated[Price, Query(description="The price side the OHLC is of: mid (default), bid or ask")] = "mid",
     ):
         """Candles whose bucket starts within [from, to], ordered by time.
 
@@ -261,14 +270,14 @@ def create_app(
         validate_symbol(symbol)
         if start > end:
             raise ApiError(400, f"'from' ({start}) is after 'to' ({end})")
-        spanned = bucket_count(start, end, BY_NAME[timeframe].seconds)
+        spanned = bucket_count(start, end, width_seconds(timeframe))
         if spanned > limit:
             raise ApiError(
                 400,
                 f"Range too large: it spans {spanned} {timeframe} candles and the limit is {limit}; "
                 "narrow from/to or use a larger timeframe",
             )
-        answer = lake_fallback.candles(store, lake, symbol, timeframe, start, end, limit)
+        answer = lake_fallback.candles(store, lake, symbol, timeframe, start, end, limit, price=price)
         if answer.body is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
         headers = (
@@ -332,7 +341,7 @@ def create_app(
         if found is None:  # only the lake holds it: every timeframe is built from there
             return Metadata(
                 symbol=symbol,
-                timeframes=list(BY_NAME),
+                timeframes=list(SERVED),
                 first=day_seconds(span[0]),
                 last=day_seconds(span[1]) + 86_400 - 300,
                 count=0,
@@ -350,7 +359,7 @@ def create_app(
     @app.get("/api/timeframes", response_model=Timeframes, summary="Timeframes and their bucket widths")
     def timeframes():
         """The chart reads its timeframe picker and bucket widths from here."""
-        return Timeframes(timeframes=[TimeframeWidth(name=tf.name, seconds=tf.seconds) for tf in TIMEFRAMES])
+        return Timeframes(timeframes=[TimeframeWidth(name=name, seconds=width_seconds(name)) for name in SERVED])
 
     @app.get(
         "/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]}, summary="Symbols with candles"

@@ -20,8 +20,10 @@ from ticklake_dagster.candles.output import (
     candles_table,
     ticks_table,
 )
+from ticklake_dagster.candles.resample import CANDLE_COLUMNS
 from ticklake_dagster.core.days import DAY_MS
 from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.core.timeframes import VOLUMES
 from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.ticks.reading import day_ticks, time_range
 
@@ -77,10 +79,9 @@ def stream_ticks(lake: Lake, symbol: str, start_s: int, end_s: int, fmt: str) ->
 def candles_download(body_json: str, fmt: str) -> bytes:
     """The candles JSON the database (or the lake) answered, as CSV or Parquet with the export's columns."""
     rows = json.loads(body_json)
-    frame = pd.DataFrame(rows, columns=["time", "open", "high", "low", "close", "trades"])
+    frame = pd.DataFrame(rows, columns=list(CANDLE_COLUMNS))
     frame["time"] = pd.to_datetime(frame["time"].astype("int64"), unit="s", utc=True).dt.as_unit("ms")
-    for name in ("bid_volume", "ask_volume"):
-        frame[name] = float("nan")  # the stored candles hold no volumes yet
+    frame[list(VOLUMES)] = frame[list(VOLUMES)].astype("float64")  # null volumes arrive as None
     sink = io.BytesIO()
     writer = Writer(sink, fmt, CANDLES_SCHEMA)
     if len(frame):

@@ -11,14 +11,27 @@ import dataclasses
 import datetime as dt
 import json
 
-from ticklake_dagster.api.sql import CandleStore
-from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, to_records, utc_day
+import numpy as np
+
+from ticklake_dagster.api.sql import CandleStore, source_timeframe
+from ticklake_dagster.candles.building import roll_up
+from ticklake_dagster.candles.from_lake import (
+    DayCandles,
+    LakeCandles,
+    LakeUnavailable,
+    day_seconds,
+    to_records,
+    utc_day,
+)
+from ticklake_dagster.candles.from_lake import json_values as _json_values
+from ticklake_dagster.candles.session_bars import session_bar_starts
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.core.sessions import trades_on
+from ticklake_dagster.core.sessions import session_for, trades_on
 from ticklake_dagster.core.settings import env_number
-from ticklake_dagster.core.timeframes import BY_NAME
+from ticklake_dagster.core.timeframes import BY_NAME, SESSION_TIMEFRAMES
 
 LAKE_DAYS_HEADER = "X-Ticklake-Lake-Days"
+MAX_SOURCE_ROWS = 100_000  # a session request's hours from the database when some of its days are the lake's
 
 
 def ondemand_max_days() -> int:
@@ -48,35 +61,64 @@ def candles(
     end: int,
     limit: int,
     today: dt.date | None = None,
+    price: str = "mid",
 ) -> Answer:
-    """The candles of [start, end] (unix s) from the database, and from the lake for the days it lacks."""
+    """`price`'s candles of [start, end] (unix s) from the database, and from the lake for the days it lacks.
+
+    Session bars (1d, 1w, 1M) are judged by the days of the stored timeframe they roll up; when some of
+    those days come from the lake, the database's and the lake's candles of that timeframe are rolled up
+    together, so a bar spanning both is whole.
+    """
     if lake is None:
-        return Answer(store.candles_json(symbol, timeframe, start, end, limit), [])
-    first, last = utc_day(start), utc_day(end)
+        return Answer(store.candles_json(symbol, timeframe, start, end, limit, price), [])
+    source = source_timeframe(symbol, timeframe, start, end)
+    session = timeframe in SESSION_TIMEFRAMES
+    first = utc_day(start)
+    last = utc_day(end + SESSION_TIMEFRAMES[timeframe] if session else end)
     try:
         held = lake.days_between(symbol, first, last)
     except LakeUnavailable:
         # Which days the lake holds is unknown: fine only when the database has every open-market day.
         today = today or dt.datetime.now(dt.timezone.utc).date()
         needed = [d for d in _days(first, min(last, today)) if trades_on(symbol, d)]
-        if set(needed) - store.days_with_candles(symbol, timeframe, needed):
+        if set(needed) - store.days_with_candles(symbol, source, needed):
             raise
         held = []
-    from_lake = sorted(set(held) - store.days_with_candles(symbol, timeframe, held)) if held else []
+    from_lake = sorted(set(held) - store.days_with_candles(symbol, source, held)) if held else []
     if len(from_lake) > lake.max_days:
         raise InvalidInput(
             f"Range needs {len(from_lake)} days from the lake ({from_lake[0]}..{from_lake[-1]}) and at most "
             f"{lake.max_days} are built per request (TICKLAKE_ONDEMAND_MAX_DAYS); narrow from/to"
         )
-    body = store.candles_json(symbol, timeframe, start, end, limit)
-    if body is None and (held or _lake_knows(lake, symbol)):
-        body = "[]"  # a symbol only the lake holds is known, even where this range has nothing
     if not from_lake:
+        body = store.candles_json(symbol, timeframe, start, end, limit, price)
+        if body is None and (held or _lake_knows(lake, symbol)):
+            body = "[]"  # a symbol only the lake holds is known, even where this range has nothing
         return Answer(body, [])
-    built = to_records(lake.candles(symbol, from_lake, BY_NAME[timeframe].seconds), start, end)
-    rows = json.loads(body) if body else []
-    merged = sorted(rows + built, key=lambda c: c["time"])
+    if session:
+        until = day_seconds(last + dt.timedelta(days=1)) - 1
+        rows = json.loads(store.candles_json(symbol, source, start, until, MAX_SOURCE_ROWS, price) or "[]")
+        built = to_records(lake.candles(symbol, from_lake, BY_NAME[source].seconds), start, until, price)
+        merged = session_records(sorted(rows + built, key=lambda c: c["time"]), symbol, timeframe)
+        merged = [c for c in merged if c["time"] <= end][:limit]
+    else:
+        rows = json.loads(store.candles_json(symbol, timeframe, start, end, limit, price) or "[]")
+        built = to_records(lake.candles(symbol, from_lake, BY_NAME[timeframe].seconds), start, end, price)
+        merged = sorted(rows + built, key=lambda c: c["time"])
     return Answer(json.dumps(merged, separators=(",", ":")), from_lake)
+
+
+def session_records(rows: list[dict], symbol: str, timeframe: str) -> list[dict]:
+    """One price side's candles (API objects, in time order) rolled up to the symbol's session bars."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    columns = {
+        n: np.array([r[n] for r in rows], dtype="int64" if n in ("time", "trades") else "float64") for n in names
+    }
+    keys = session_bar_starts(columns["time"] * 1000, session_for(symbol), timeframe) // 1000
+    bars = DayCandles(roll_up(columns, keys))
+    return [dict(zip(names, row)) for row in zip(*(_json_values(bars[n]) for n in names))]
 
 
 def _lake_knows(lake: LakeCandles, symbol: str) -> bool:

@@ -4,19 +4,22 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ticklake_dagster.core.timeframes import BY_NAME
+from ticklake_dagster.core.timeframes import PRICES, SERVED
 
-Timeframe = Literal[tuple(BY_NAME)]
+Timeframe = Literal[SERVED]  # type: ignore[valid-type]
+Price = Literal[PRICES]  # type: ignore[valid-type]
 
 
 class Candle(BaseModel):
-    time: int = Field(description="Bucket start, unix seconds (UTC)")
-    open: float = Field(description="Mid price of the bucket's first tick")
+    time: int = Field(description="Bucket (or session bar) start, unix seconds (UTC)")
+    open: float = Field(description="The price side's (mid, bid or ask) price at the bucket's first tick")
     high: float
     low: float
-    close: float = Field(description="Mid price of the bucket's last tick")
+    close: float = Field(description="The price side's price at the bucket's last tick")
     trades: int = Field(description="Ticks in the bucket")
     spread_avg: float | None = Field(description="Mean ask - bid over the bucket's ticks")
+    bid_volume: float | None = Field(description="Summed bid volumes, base-asset units; null where the ticks had none")
+    ask_volume: float | None = Field(description="Summed ask volumes, base-asset units; null where the ticks had none")
 
 
 class Metadata(BaseModel):

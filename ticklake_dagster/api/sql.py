@@ -12,9 +12,22 @@ from typing import Protocol, TypeVar
 import psycopg2
 from psycopg2 import sql
 
+from ticklake_dagster.candles.session_bars import EXPRESSION as SESSION_BUCKET
+from ticklake_dagster.candles.session_bars import bucket_sql
+from ticklake_dagster.candles.sql import rollup_expressions
 from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_database_error, describe_dsn
-from ticklake_dagster.core.timeframes import BASE, BY_NAME, ROLLUPS
+from ticklake_dagster.core.sessions import session_for
+from ticklake_dagster.core.timeframes import (
+    BASE,
+    BY_NAME,
+    OHLC,
+    ROLLUPS,
+    SESSION_SOURCE,
+    SESSION_TIMEFRAMES,
+    VOLUMES,
+    side_columns,
+)
 
 log = logging.getLogger("ticklake.api")
 
@@ -24,10 +37,27 @@ log = logging.getLogger("ticklake.api")
 # sorts above Infinity in PostgreSQL, so one comparison drops both).
 _CANDLES_SQL = """
 SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
-FROM (SELECT date_part('epoch', time)::bigint AS time, open, high, low, close, trades, spread_avg FROM {relation}
-      WHERE symbol = %s AND time >= %s AND time <= %s
-        AND greatest(abs(open), abs(high), abs(low), abs(close)) < 'Infinity'::float8
-      ORDER BY {relation}.time LIMIT %s) AS c
+FROM (SELECT date_part('epoch', time)::bigint AS time, {o} AS open, {h} AS high, {l} AS low, {c} AS close,
+             trades, spread_avg, bid_volume, ask_volume
+      FROM {relation}
+      WHERE symbol = %(symbol)s AND time >= %(start)s AND time <= %(end)s
+        AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
+      ORDER BY {relation}.time LIMIT %(limit)s) AS c
+"""
+# Session bars (1d, 1w, 1M) rolled up from candles_1h at query time (candles/session_bars.py): the rows from
+# `start` up to the widest bar after `end`, grouped by bar start; only bars starting within [start, end] are
+# whole, and only those are kept.
+_SESSION_SQL = """
+SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
+FROM (SELECT date_part('epoch', bucket)::bigint AS time, open, high, low, close, trades, spread_avg,
+             bid_volume, ask_volume
+      FROM (SELECT {bucket} AS bucket, {aggregates}
+            FROM {relation}
+            WHERE symbol = %(symbol)s AND time >= %(start)s AND time < %(until)s
+              AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
+            GROUP BY bucket) AS b
+      WHERE bucket <= %(end)s
+      ORDER BY bucket LIMIT %(limit)s) AS c
 """
 _DAYS_SQL = """
 SELECT d FROM unnest(%s::timestamptz[]) AS d
@@ -287,10 +317,25 @@ class CandleStore:
         self._run(work)
         return self.flavor or "unknown"
 
-    def candles_json(self, symbol: str, timeframe: str, start: int, end: int, limit: int) -> str | None:
-        """The JSON array of candles with start <= time <= end (unix s), or None when the symbol is unknown."""
-        query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation))
-        params = (symbol, _utc(start), _utc(end), limit)
+    def candles_json(
+        self, symbol: str, timeframe: str, start: int, end: int, limit: int, price: str = "mid"
+    ) -> str | None:
+        """The JSON array of `price`'s candles with start <= time <= end (unix s), or None when the symbol is
+        unknown. Rows written before the bid and ask were stored have none: they are left out of bid/ask."""
+        sides = dict(zip(("o", "h", "l", "c"), (sql.Identifier(n) for n in side_columns(price))))
+        params = {"symbol": symbol, "start": _utc(start), "end": _utc(end), "limit": limit}
+        if timeframe in SESSION_TIMEFRAMES:
+            bars = bucket_sql(session_for(symbol), timeframe, range(_utc(start).year, _utc(end).year + 1))
+            params.update(unit=bars.unit, zone=bars.zone, shift=bars.shift)
+            params["until"] = _utc(end + SESSION_TIMEFRAMES[timeframe] + 86_400)
+            query = sql.SQL(_SESSION_SQL).format(
+                bucket=sql.SQL(SESSION_BUCKET),
+                aggregates=_session_aggregates(price),
+                relation=sql.Identifier(bars.source),
+                **sides,
+            )
+        else:
+            query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation), **sides)
 
         def work(run):
             body = run(query, params).fetchone()[0]
@@ -330,6 +375,8 @@ class CandleStore:
         if not count:
             return None
         timeframes = [BASE.name] + [tf.name for tf, present in zip(ROLLUPS, flags) if present]
+        if SESSION_SOURCE.name in timeframes:
+            timeframes += list(SESSION_TIMEFRAMES)
         return SymbolMetadata(symbol=symbol, timeframes=timeframes, first=int(first), last=int(last), count=int(count))
 
     def days_with_candles(self, symbol: str, timeframe: str, days: list[dt.date]) -> set[dt.date]:
@@ -352,6 +399,21 @@ class CandleStore:
             return [row[0] for row in query(_SYMBOLS_SQL).fetchall()]
 
         return self._run(work)
+
+
+def _session_aggregates(price: str) -> sql.Composable:
+    """The rollup of one price side under the API's names (open, high, low, close), then ticks, spread, volumes."""
+    exprs = rollup_expressions()
+    names = {**dict(zip(side_columns(price), OHLC)), **{n: n for n in ("trades", "spread_avg", *VOLUMES)}}
+    return sql.SQL(", ").join(sql.SQL(f"{exprs[column]} AS {name}") for column, name in names.items())
+
+
+def source_timeframe(symbol: str, timeframe: str, start: int, end: int) -> str:
+    """The stored timeframe a served one is read from: itself, or the relation its session bars roll up."""
+    if timeframe not in SESSION_TIMEFRAMES:
+        return timeframe
+    source = bucket_sql(session_for(symbol), timeframe, range(_utc(start).year, _utc(end).year + 1)).source
+    return next(tf.name for tf in BY_NAME.values() if tf.relation == source)
 
 
 def _utc(seconds: int) -> dt.datetime:

@@ -20,10 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ticklake_dagster.candles.building import build_candles
+from ticklake_dagster.candles.building import build_candles, roll_up
+from ticklake_dagster.candles.session_bars import session_bar_starts
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.core.sessions import Session, session_for
 from ticklake_dagster.core.symbols import validate_symbol
+from ticklake_dagster.core.timeframes import BASE, CANDLE_COLUMNS, OHLC, SESSION_TIMEFRAMES, VOLUMES, side_columns
 from ticklake_dagster.lake.keys import DAILY_ROOT, daily_key
 from ticklake_dagster.lake.parts import read_daily
 from ticklake_dagster.lake.storage import Lake
@@ -32,8 +35,6 @@ DEFAULT_MAX_DAYS = 31
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 DEFAULT_LISTING_TTL_S = 60.0
 ENTRY_OVERHEAD = 512  # dict/OrderedDict bookkeeping and the array headers of one cached day
-
-COLUMNS = ("time", "open", "high", "low", "close", "trades", "spread_avg")
 
 
 class LakeUnavailable(Exception):
@@ -46,81 +47,70 @@ class LakeUnavailable(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class DayCandles:
-    """One day's 5-minute candles as columns: time in unix seconds, OHLC of the mid, tick count, mean spread."""
+    """Candles as columns (CANDLE_COLUMNS: every price side, ticks, spread, volumes), time in unix seconds."""
 
-    time: np.ndarray  # int64
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    trades: np.ndarray  # int64
-    spread_avg: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["time"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
 
     @property
     def nbytes(self) -> int:
-        return sum(getattr(self, c).nbytes for c in COLUMNS) + ENTRY_OVERHEAD
+        return sum(v.nbytes for v in self.columns.values()) + ENTRY_OVERHEAD
+
+    @classmethod
+    def empty(cls) -> "DayCandles":
+        return cls({c: np.empty(0, "int64" if c in ("time", "trades") else "float64") for c in CANDLE_COLUMNS})
 
 
 def build_day(lake: Lake, symbol: str, day: dt.date) -> DayCandles:
     """The compacted day's 5-minute candles, exactly as candles_5m writes them."""
     candles = build_candles(read_daily(lake.get(daily_key(symbol, day))))
-    return DayCandles(
-        time=(candles["time"].to_numpy(dtype="int64") // 1000),
-        open=candles["open"].to_numpy(dtype="float64"),
-        high=candles["high"].to_numpy(dtype="float64"),
-        low=candles["low"].to_numpy(dtype="float64"),
-        close=candles["close"].to_numpy(dtype="float64"),
-        trades=candles["trades"].to_numpy(dtype="int64"),
-        spread_avg=candles["spread_avg"].to_numpy(dtype="float64"),
-    )
+    columns = {c: candles[c].to_numpy(dtype="int64" if c == "trades" else "float64") for c in CANDLE_COLUMNS[1:]}
+    return DayCandles({"time": candles["time"].to_numpy(dtype="int64") // 1000, **columns})
 
 
-def rollup(days: list[DayCandles], width_s: int) -> DayCandles:
-    """Concatenate days (in time order) and roll 5-minute candles up to `width_s`-second buckets."""
-    cols = {
-        c: np.concatenate([getattr(d, c) for d in days])
-        if days
-        else np.empty(0, "int64" if c in ("time", "trades") else "float64")
-        for c in COLUMNS
-    }
-    if width_s == 300 or len(cols["time"]) == 0:
-        return DayCandles(**cols)
-    buckets = cols["time"] // width_s
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-    trades = np.add.reduceat(cols["trades"], starts)
-    ends = np.r_[starts[1:], len(buckets)] - 1
-    return DayCandles(
-        time=buckets[starts] * width_s,
-        open=cols["open"][starts],
-        high=np.maximum.reduceat(cols["high"], starts),
-        low=np.minimum.reduceat(cols["low"], starts),
-        close=cols["close"][ends],
-        trades=trades,
-        # weighted by ticks, as the database's rollups compute it
-        spread_avg=np.add.reduceat(cols["spread_avg"] * cols["trades"], starts) / trades,
-    )
+def concat(days: list[DayCandles]) -> DayCandles:
+    if not days:
+        return DayCandles.empty()
+    return DayCandles({c: np.concatenate([d[c] for d in days]) for c in CANDLE_COLUMNS})
 
 
-def to_records(c: DayCandles, start: int, end: int) -> list[dict]:
-    """Candles with start <= time <= end as the API's JSON objects.
+def rollup(days: list[DayCandles], width_s: int, session: Session | None = None, timeframe: str = "") -> DayCandles:
+    """Concatenate days (in time order) and roll 5-minute candles up to `width_s`-second UTC buckets, or to the
+    session's bars of `timeframe` (1d, 1w, 1M) when a session is given."""
+    c = concat(days)
+    if not len(c) or (session is None and width_s == BASE.seconds):
+        return c
+    if session is not None:
+        keys = session_bar_starts(c["time"] * 1000, session, timeframe) // 1000
+    else:
+        keys = c["time"] // width_s * width_s
+    return DayCandles(roll_up(c.columns, keys))
+
+
+def json_values(array: np.ndarray) -> list:
+    """JSON values: NaN (a volume the ticks lacked) as null."""
+    return [None if v != v else v for v in array.tolist()]
+
+
+def to_records(c: DayCandles, start: int, end: int, price: str = "mid") -> list[dict]:
+    """Candles with start <= time <= end as the API's JSON objects, `price`'s OHLC as open/high/low/close.
 
     A candle with a non-finite price (a day compacted before prices were bounded, whose mid overflowed)
     is left out, as the database path does: JSON has no Infinity.
     """
-    keep = (c.time >= start) & (c.time <= end)
-    keep &= np.isfinite(c.open) & np.isfinite(c.high) & np.isfinite(c.low) & np.isfinite(c.close)
-    return [
-        {"time": t, "open": o, "high": h, "low": lo, "close": cl, "trades": n, "spread_avg": s}
-        for t, o, h, lo, cl, n, s in zip(
-            c.time[keep].tolist(),
-            c.open[keep].tolist(),
-            c.high[keep].tolist(),
-            c.low[keep].tolist(),
-            c.close[keep].tolist(),
-            c.trades[keep].tolist(),
-            c.spread_avg[keep].tolist(),
-        )
-    ]
+    sides = side_columns(price)
+    keep = (c["time"] >= start) & (c["time"] <= end)
+    for name in sides:
+        keep &= np.isfinite(c[name])
+    names = ("time", *OHLC, "trades", "spread_avg", *VOLUMES)
+    sources = ("time", *sides, "trades", "spread_avg", *VOLUMES)
+    values = [json_values(c[source][keep]) for source in sources]
+    return [dict(zip(names, row)) for row in zip(*values)]
 
 
 class DayCache:
@@ -246,13 +236,15 @@ class LakeCandles:
         except LakeError as e:
             raise LakeUnavailable(str(e)) from None
 
-    def candles(self, symbol: str, days: list[dt.date], width_s: int) -> DayCandles:
-        """The days' candles at `width_s`, every day built or none: LakeUnavailable otherwise."""
+    def candles(self, symbol: str, days: list[dt.date], width_s: int, timeframe: str = "") -> DayCandles:
+        """The days' candles at `width_s` (or the symbol's session bars of a session `timeframe`), every day
+        built or none: LakeUnavailable otherwise."""
         if len(days) <= 1:
             built = [self.day(symbol, d) for d in days]
         else:
             built = list(self._pool.map(lambda d: self.day(symbol, d), days))
-        return rollup(built, width_s)
+        session = session_for(symbol) if timeframe in SESSION_TIMEFRAMES else None
+        return rollup(built, width_s, session, timeframe)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_database_error
 from ticklake_dagster.core.settings import env_text
+from ticklake_dagster.core.timeframes import ROLLUPS
 
 TIMESCALEDB = "timescaledb"
 POSTGRES = "postgres"
@@ -86,6 +87,13 @@ def detect_flavor(cur) -> str:
     return TIMESCALEDB if timescaledb_available(cur) else POSTGRES
 
 
+def refresh_all_aggregates(cur) -> None:
+    """Fill every continuous aggregate from all of candles_5m, lowest level first (autocommit: CALL cannot run in
+    a transaction block). A migration that recreates an aggregate leaves it empty; this puts the rows back."""
+    for tf in ROLLUPS:
+        cur.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (tf.relation,))
+
+
 def apply_migrations(conn, path: Path | None = None) -> MigrationReport:
     """Apply every migration not yet recorded, each in its own transaction."""
     migrations = discover(path)
@@ -122,6 +130,8 @@ def apply_migrations(conn, path: Path | None = None) -> MigrationReport:
                 finally:
                     conn.autocommit = True
                 applied.append(mig.file_for(flavor).name)
+            if applied and flavor == TIMESCALEDB:
+                refresh_all_aggregates(cur)
             return MigrationReport(flavor=flavor, applied=applied, already=len(done))
         finally:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))

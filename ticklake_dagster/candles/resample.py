@@ -9,35 +9,20 @@ dates; crypto's are UTC days, weeks from Monday 00:00 UTC, and calendar months. 
 import numpy as np
 import pandas as pd
 
+from ticklake_dagster.candles.building import ohlc, roll_up, run_bounds, volume_columns
+from ticklake_dagster.candles.session_bars import session_bar_starts
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.core.sessions import Session, session_for
-from ticklake_dagster.lake.parts import VOLUMES
+from ticklake_dagster.core.sessions import session_for
+from ticklake_dagster.core.timeframes import OHLC, PRICES, SESSION_TIMEFRAMES, VOLUMES
 from ticklake_dagster.ticks.reading import iter_ticks
 
-# Bucket widths in seconds of the intraday timeframes; the session timeframes are below.
+# Bucket widths in seconds of the intraday timeframes; the session ones (1d, 1w, 1M) are core.timeframes'.
 INTRADAY = {
     "1m": 60, "2m": 120, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1_800,
     "1h": 3_600, "2h": 7_200, "4h": 14_400, "6h": 21_600, "12h": 43_200,
 }  # fmt: skip
-SESSION_TIMEFRAMES = ("1d", "1w", "1M")
 ANY_TIMEFRAME = (*INTRADAY, *SESSION_TIMEFRAMES)
-PRICES = ("mid", "bid", "ask")
-CANDLE_COLUMNS = ("time", "open", "high", "low", "close", "trades", *VOLUMES)
-
-
-def session_bar_starts(ts_ms: np.ndarray, session: Session, timeframe: str) -> np.ndarray:
-    """Each tick's bar start (epoch ms) for a session timeframe: the start of its trade date, week or month."""
-    local = pd.to_datetime(ts_ms, unit="ms", utc=True).tz_convert(session.zone).tz_localize(None)
-    roll = pd.Timedelta(hours=session.roll.hour, minutes=session.roll.minute)
-    # a tick at or after the roll belongs to the next trade date (FX: 17:00 New York starts tomorrow's)
-    trade_dates = (local + (pd.Timedelta(days=1) - roll if roll else pd.Timedelta(0))).normalize()
-    if timeframe == "1w":
-        trade_dates = trade_dates - pd.to_timedelta(trade_dates.dayofweek, unit="D")  # the week's Monday
-    elif timeframe == "1M":
-        trade_dates = trade_dates - pd.to_timedelta(trade_dates.day - 1, unit="D")
-    unique, inverse = np.unique(trade_dates.to_numpy(), return_inverse=True)
-    starts = np.array([session.trade_date_bounds(pd.Timestamp(d).date())[0] for d in unique], dtype="int64")
-    return starts[inverse]
+CANDLE_COLUMNS = ("time", *OHLC, "trades", *VOLUMES)  # one price side, as read_candles and the export give it
 
 
 def validate_request(timeframe: str, price: str) -> None:
@@ -68,21 +53,11 @@ def candles_from_ticks(ticks: pd.DataFrame, timeframe: str, symbol: str, price: 
     bid, ask = ticks["bid"].to_numpy(dtype="float64"), ticks["ask"].to_numpy(dtype="float64")
     values = {"mid": (bid + ask) / 2.0, "bid": bid, "ask": ask}[price]
     keys = bucket_starts(ts, timeframe, symbol)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(ts)] - 1
-    out = {
-        "time": pd.to_datetime(keys[starts], unit="ms", utc=True).as_unit("ms"),
-        "open": values[starts],
-        "high": np.maximum.reduceat(values, starts),
-        "low": np.minimum.reduceat(values, starts),
-        "close": values[ends],
-        "trades": (ends - starts + 1).astype("int64"),
-    }
-    for name in VOLUMES:
-        vol = ticks[name].to_numpy(dtype="float64") if name in ticks else np.full(len(ts), np.nan)
-        have = np.add.reduceat((~np.isnan(vol)).astype("int64"), starts)
-        sums = np.add.reduceat(np.nan_to_num(vol), starts)
-        out[name] = np.where(have > 0, sums, np.nan)
+    starts, ends = run_bounds(keys)
+    out = {"time": pd.to_datetime(keys[starts], unit="ms", utc=True).as_unit("ms")}
+    out.update(zip(OHLC, ohlc(values, starts, ends)))
+    out["trades"] = (ends - starts + 1).astype("int64")
+    out.update(volume_columns(ticks, starts))
     return pd.DataFrame(out)
 
 
@@ -110,18 +85,6 @@ def merge_bars(candles: pd.DataFrame) -> pd.DataFrame:
     keys = candles["time"].astype("int64").to_numpy()  # (a tz-aware column's to_numpy() is objects: slow)
     if len(keys) < 2 or bool(np.all(keys[1:] != keys[:-1])):
         return candles
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)] - 1
-    out = {
-        "time": candles["time"].iloc[starts].reset_index(drop=True),
-        "open": candles["open"].to_numpy()[starts],
-        "high": np.maximum.reduceat(candles["high"].to_numpy(), starts),
-        "low": np.minimum.reduceat(candles["low"].to_numpy(), starts),
-        "close": candles["close"].to_numpy()[ends],
-        "trades": np.add.reduceat(candles["trades"].to_numpy(), starts),
-    }
-    for name in VOLUMES:
-        vol = candles[name].to_numpy(dtype="float64")
-        have = np.add.reduceat((~np.isnan(vol)).astype("int64"), starts)
-        out[name] = np.where(have > 0, np.add.reduceat(np.nan_to_num(vol), starts), np.nan)
-    return pd.DataFrame(out)
+    merged = roll_up({c: candles[c].to_numpy() for c in CANDLE_COLUMNS if c != "time"} | {"time": keys}, keys)
+    merged["time"] = pd.to_datetime(merged["time"], unit="ms", utc=True).as_unit("ms")
+    return pd.DataFrame(merged, columns=list(CANDLE_COLUMNS))

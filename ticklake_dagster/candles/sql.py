@@ -11,13 +11,10 @@ from psycopg2.extras import execute_values
 
 from ticklake_dagster.candles.migrations import TIMESCALEDB
 from ticklake_dagster.core.days import day_window, utc_midnight
-from ticklake_dagster.core.timeframes import ROLLUPS
+from ticklake_dagster.core.timeframes import CANDLE_COLUMNS, CANDLES_PER_DAY, PRICES, ROLLUPS, VOLUMES, side_columns
 
 # The same origin TimescaleDB's time_bucket uses for sub-month widths: a Monday at midnight UTC.
 _BUCKET_ORIGIN = "2000-01-03 00:00:00+00"
-
-
-CANDLES_PER_DAY = 288
 
 
 @dataclasses.dataclass
@@ -31,6 +28,20 @@ class WriteStats:
         return self.inserted + self.updated
 
 
+def _column(candles: pd.DataFrame, name: str) -> list:
+    """A column as Python values for execute_values; NaN (a volume the ticks lacked) goes in as NULL."""
+    if name == "trades":
+        return candles[name].astype(int).tolist()
+    values = candles[name].to_numpy(dtype="float64")
+    if name in VOLUMES or name == "spread_avg":
+        return [None if v != v else v for v in values.tolist()]
+    return values.tolist()
+
+
+_STORED = CANDLE_COLUMNS[1:]  # every column after `time`
+_INSERT_SQL = f"INSERT INTO candles_5m (time, symbol, {', '.join(_STORED)}) VALUES %s"
+
+
 def replace_candles(cur, symbol: str, start: dt.datetime, end: dt.datetime, candles: pd.DataFrame) -> WriteStats:
     """Make candles_5m hold exactly `candles` for symbol in [start, end): delete the window, insert.
 
@@ -42,22 +53,11 @@ def replace_candles(cur, symbol: str, start: dt.datetime, end: dt.datetime, cand
     )
     before = {row[0] for row in cur.fetchall()}
     times = pd.to_datetime(candles["time"].to_numpy(), unit="ms", utc=True)
-    rows = list(
-        zip(
-            times.to_pydatetime(),
-            [symbol] * len(candles),
-            candles["open"].tolist(),
-            candles["high"].tolist(),
-            candles["low"].tolist(),
-            candles["close"].tolist(),
-            candles["trades"].astype(int).tolist(),
-            candles["spread_avg"].tolist(),
-        )
-    )
+    rows = list(zip(times.to_pydatetime(), [symbol] * len(candles), *(_column(candles, c) for c in _STORED)))
     if rows:
         execute_values(
             cur,
-            "INSERT INTO candles_5m (time, symbol, open, high, low, close, trades, spread_avg) VALUES %s",
+            _INSERT_SQL,
             rows,
             # A day of 5-minute candles per statement, the size the daily path always sent: larger
             # statements (a history month at once) crash the PGlite TimescaleDB test server.
@@ -67,20 +67,38 @@ def replace_candles(cur, symbol: str, start: dt.datetime, end: dt.datetime, cand
     return WriteStats(inserted=len(after - before), updated=len(after & before), removed=len(before - after))
 
 
+def rollup_expressions() -> dict[str, str]:
+    """How each candle column after `time` aggregates a run of lower-timeframe candles, in plain SQL.
+
+    First open and last close by time, max high, min low, summed ticks and volumes, a tick-weighted spread.
+    The same rules the continuous aggregates (migrations) and the lake's rollups (from_lake.py) apply.
+    """
+    exprs = {}
+    for price in PRICES:
+        o, h, lo, c = side_columns(price)
+        exprs[o] = f"(array_agg({o} ORDER BY time))[1]"
+        exprs[h] = f"max({h})"
+        exprs[lo] = f"min({lo})"
+        exprs[c] = f"(array_agg({c} ORDER BY time DESC))[1]"
+    exprs["trades"] = "sum(trades)"
+    exprs["spread_avg"] = "sum(spread_avg * trades) / sum(trades)"
+    exprs.update({v: f"sum({v})" for v in VOLUMES})
+    return {name: exprs[name] for name in _STORED}
+
+
 def fill_rollups(cur, symbol: str, start: dt.datetime, end: dt.datetime) -> None:
     """Plain PostgreSQL: recompute every higher-timeframe table for the window, lowest level first.
 
     `start`/`end` must be aligned to the widest bucket (a UTC day) so no bucket is cut in half.
     """
+    aggregates = ", ".join(rollup_expressions().values())
     for tf in ROLLUPS:
         cur.execute(f"DELETE FROM {tf.relation} WHERE symbol = %s AND time >= %s AND time < %s", (symbol, start, end))
         cur.execute(
             f"""
-            INSERT INTO {tf.relation} (time, symbol, open, high, low, close, trades, spread_avg)
+            INSERT INTO {tf.relation} (time, symbol, {", ".join(_STORED)})
             SELECT date_bin(INTERVAL '{tf.interval}', time, TIMESTAMPTZ '{_BUCKET_ORIGIN}') AS bucket, symbol,
-                   (array_agg(open ORDER BY time))[1], max(high), min(low),
-                   (array_agg(close ORDER BY time DESC))[1], sum(trades),
-                   sum(spread_avg * trades) / sum(trades)
+                   {aggregates}
             FROM {tf.source}
             WHERE symbol = %s AND time >= %s AND time < %s
             GROUP BY bucket, symbol

@@ -1,7 +1,9 @@
-"""The candle timeframes, written once: the candle building, the SQL, the API and the tests read this table.
+"""The candle timeframes and columns, written once: the candle building, the SQL, the API and the tests read this.
 
-Each higher timeframe is rolled up from the one before it (TimescaleDB hierarchical continuous
-aggregates, or plain tables filled in SQL); the migrations create a relation for every row.
+Each stored timeframe is rolled up from the one before it (TimescaleDB hierarchical continuous aggregates,
+or plain tables filled in SQL); the migrations create a relation for every row. The session timeframes
+(`1d`, `1w`, `1M`) follow each symbol's market session (core/sessions.py), which differs per symbol, so they
+are built from `candles_1h` at query time rather than stored: the New York close always falls on a UTC hour.
 """
 
 import dataclasses
@@ -26,8 +28,45 @@ TIMEFRAMES = (
     Timeframe("1h", "candles_1h", 3_600, "candles_15m"),
     Timeframe("4h", "candles_4h", 14_400, "candles_1h"),
     Timeframe("12h", "candles_12h", 43_200, "candles_4h"),
-    Timeframe("1d", "candles_1d", 86_400, "candles_12h"),
 )
 BASE = TIMEFRAMES[0]
 ROLLUPS = TIMEFRAMES[1:]
 BY_NAME = {tf.name: tf for tf in TIMEFRAMES}
+CANDLES_PER_DAY = 86_400 // BASE.seconds
+
+# Session bars: a trade date, its week, its month; the widest span one bar can cover, for range limits.
+SESSION_TIMEFRAMES = {"1d": 86_400, "1w": 7 * 86_400, "1M": 31 * 86_400}
+SESSION_SOURCE = BY_NAME["1h"]
+SERVED = (*BY_NAME, *SESSION_TIMEFRAMES)  # what /api/candles serves, narrowest first
+
+# The price sides: the mid keeps the historical column names, bid and ask are prefixed.
+PRICES = ("mid", "bid", "ask")
+OHLC = ("open", "high", "low", "close")
+VOLUMES = ("bid_volume", "ask_volume")  # summed base-asset units; null where the ticks had none
+
+
+def side_columns(price: str) -> tuple[str, str, str, str]:
+    """The stored open/high/low/close columns of one price side."""
+    prefix = "" if price == "mid" else f"{price}_"
+    return tuple(f"{prefix}{c}" for c in OHLC)  # type: ignore[return-value]
+
+
+# Every column of a stored candle, in table order (after `symbol`).
+CANDLE_COLUMNS = ("time", *OHLC, "trades", "spread_avg", *side_columns("bid"), *side_columns("ask"), *VOLUMES)
+
+
+def rollup_rule(column: str) -> str:
+    """How a run of candles combines into a wider one, per column: first, last, max, min, sum or trades_mean.
+
+    The SQL rollups (candles/sql.py, the continuous aggregates) and the numpy ones (candles/building.py) follow it.
+    """
+    if column in VOLUMES or column == "trades":
+        return "sum"
+    if column == "spread_avg":
+        return "trades_mean"  # the mean over the ticks, so weighted by each candle's tick count
+    return {"open": "first", "high": "max", "low": "min", "close": "last"}[column.rsplit("_", 1)[-1]]
+
+
+def width_seconds(name: str) -> int:
+    """A served timeframe's bucket width (a session timeframe's widest bar), for range limits and the chart."""
+    return BY_NAME[name].seconds if name in BY_NAME else SESSION_TIMEFRAMES[name]

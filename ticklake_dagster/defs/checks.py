@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 from ticklake_dagster.candles.building import BUCKET_MS
 from ticklake_dagster.core.days import DAY_MS, day_start_ms, iso_ms
 from ticklake_dagster.core.sessions import open_intervals, trading_at
+from ticklake_dagster.core.timeframes import VOLUMES
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources.deployment_settings import TicklakeSettings
-from ticklake_dagster.lake.parts import DAILY_SCHEMA, VOLUMES
+from ticklake_dagster.lake.parts import DAILY_SCHEMA
 
 # r2_ticks (ERROR, blocking)
 TICKS_SCHEMA_CHECK = "schema"

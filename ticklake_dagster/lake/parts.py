@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ticklake_dagster.core.errors import LakeError
+from ticklake_dagster.core.timeframes import VOLUMES
 
 TICK_SCHEMA = pa.schema(
     [
@@ -27,7 +28,6 @@ TICK_SCHEMA = pa.schema(
 )
 
 
-VOLUMES = ("bid_volume", "ask_volume")
 # The compacted day's schema: the tick, then its volumes (null where the source had none).
 DAILY_SCHEMA = pa.schema([*TICK_SCHEMA, *(pa.field(name, pa.float64(), nullable=True) for name in VOLUMES)])
 

@@ -12,8 +12,8 @@ import pandas as pd
 from ticklake_dagster.core.days import DAY_MS, day_start_ms
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.symbols import validate_symbol
+from ticklake_dagster.core.timeframes import VOLUMES
 from ticklake_dagster.lake.config import LakeConfig
-from ticklake_dagster.lake.parts import VOLUMES
 from ticklake_dagster.lake.storage import Lake
 from ticklake_dagster.ticks.compaction import compact_day, list_parts, load_compacted
 

@@ -3,7 +3,10 @@
 import dataclasses
 import datetime as dt
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,13 +14,19 @@ from ticklake_dagster.api import create_app
 from ticklake_dagster.core.timeframes import BY_NAME
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster.lake.keys import raw_part_key
-from ticklake_dagster.lake.parts import ticks_to_parquet
 from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
 from ticklake_dagster_tests import servers
-from ticklake_dagster_tests.factories import DAY, instance_with_symbols, materialize_day, reference_candles
+from ticklake_dagster_tests.factories import (
+    DAY,
+    instance_with_symbols,
+    materialize_day,
+    reference_candles,
+    reference_session_bars,
+)
 
-# Thursday and Friday for an FX pair; one crypto day with a '-' in its symbol.
-FILLED = {"EURUSD": [DAY, DAY + dt.timedelta(days=1)], "BTC-USD": [DAY]}
+# Thursday and Friday for an FX pair; one crypto day with a '-' in its symbol; a metal with volumes.
+FILLED = {"EURUSD": [DAY, DAY + dt.timedelta(days=1)], "BTC-USD": [DAY], "XAUUSD": [DAY]}
+WITH_VOLUMES = {"XAUUSD"}
 RATE = 0.2  # ticks per second: ~17k a day, every 5-minute bucket populated
 
 
@@ -27,25 +36,48 @@ class Filled:
     url: str
     ticks: dict[str, pd.DataFrame]  # symbol -> every tick written to the lake, sorted
 
-    def expected(self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None) -> list[dict]:
-        """Candles computed independently from the raw ticks (pandas resample of the mid), as the API shapes them."""
-        ref = reference_candles(self.ticks[symbol], f"{BY_NAME[timeframe].seconds}s")
-        times = [int(t.timestamp()) for t in ref["time"]]
+    def expected(
+        self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None, price: str = "mid"
+    ) -> list[dict]:
+        """Candles computed independently from the raw ticks (pandas resample, or grouping by the session rule as
+        traders state it), as the API shapes them."""
+        if timeframe in BY_NAME:
+            ref = reference_candles(self.ticks[symbol], f"{BY_NAME[timeframe].seconds}s", price)
+        else:
+            ref = reference_session_bars(self.ticks[symbol], timeframe, price, fx=symbol != "BTC-USD")
         rows = [
-            {"time": int(t), "open": o, "high": h, "low": lo, "close": c, "trades": int(n), "spread_avg": s}
-            for t, o, h, lo, c, n, s in zip(
-                times, ref["open"], ref["high"], ref["low"], ref["close"], ref["trades"], ref["spread_avg"]
-            )
+            {
+                "time": int(r.time.timestamp()),
+                **{c: getattr(r, c) for c in ("open", "high", "low", "close", "spread_avg")},
+                "trades": int(r.trades),
+                **{v: None if np.isnan(getattr(r, v)) else getattr(r, v) for v in ("bid_volume", "ask_volume")},
+            }
+            for r in ref.itertuples(index=False)
         ]
         return [r for r in rows if (start is None or r["time"] >= start) and (end is None or r["time"] <= end)]
 
 
 def seed(lake, symbol: str, day: dt.date) -> pd.DataFrame:
-    """Write a synthetic day as the ingester would (one part per flushed batch); return its ticks."""
+    """Write a synthetic day as the ingester would (one part per flushed batch); return its ticks. Symbols in
+    WITH_VOLUMES get bid and ask volumes (base-asset units), as Dukascopy's parts carry them."""
     ts, bid, ask = generate_day(symbol, day, rate=RATE)
+    ticks = pd.DataFrame({"ts_ms": ts, "bid": bid, "ask": ask})
+    if symbol in WITH_VOLUMES:
+        rng = np.random.default_rng(7)
+        ticks["bid_volume"] = np.round(rng.uniform(0.5, 50.0, len(ts)), 2)
+        ticks["ask_volume"] = np.round(rng.uniform(0.5, 50.0, len(ts)), 2)
     for i, j in batch_bounds(ts):
-        lake.put(raw_part_key(symbol, day, int(ts[i])), ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j]))
-    return pd.DataFrame({"ts_ms": ts, "bid": bid, "ask": ask})
+        part = ticks.iloc[i:j]
+        table = pa.table(
+            {
+                "ts": pa.array(part["ts_ms"].to_numpy()).cast(pa.timestamp("ms", tz="UTC")),
+                **{c: pa.array(part[c].to_numpy()) for c in part.columns if c != "ts_ms"},
+            }
+        )
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        lake.put(raw_part_key(symbol, day, int(ts[i])), sink.getvalue().to_pybytes())
+    return ticks
 
 
 @pytest.fixture(scope="package")

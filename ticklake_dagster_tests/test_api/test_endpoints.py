@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
 from ticklake_dagster.api.sql import guarded
-from ticklake_dagster.core.timeframes import BY_NAME, TIMEFRAMES
+from ticklake_dagster.core.timeframes import BY_NAME, PRICES, SERVED, width_seconds
 from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
@@ -29,10 +29,17 @@ def get_candles(client, symbol="EURUSD", timeframe="1h", start=START, end=END, *
 def assert_same_candles(got: list[dict], expected: list[dict]) -> None:
     assert [c["time"] for c in got] == [c["time"] for c in expected]
     for g, e in zip(got, expected):
-        assert set(g) == {"time", "open", "high", "low", "close", "trades", "spread_avg"}
+        assert set(g) == set(CANDLE_FIELDS)
         assert g["trades"] == e["trades"]
         for field in ("open", "high", "low", "close", "spread_avg"):
             assert g[field] == pytest.approx(e[field], rel=1e-12), (g["time"], field)
+        for field in ("bid_volume", "ask_volume"):
+            assert (g[field] is None) == (e[field] is None), (g["time"], field)
+            if e[field] is not None:
+                assert g[field] == pytest.approx(e[field], rel=1e-12), (g["time"], field)
+
+
+CANDLE_FIELDS = ("time", "open", "high", "low", "close", "trades", "spread_avg", "bid_volume", "ask_volume")
 
 
 @pytest.mark.parametrize("timeframe", list(BY_NAME))
@@ -43,6 +50,42 @@ def test_candles_match_candles_built_independently_from_the_ticks(client, filled
     got = response.json()
     assert got, "two days of ticks must give candles"
     assert_same_candles(got, filled.expected("EURUSD", timeframe))
+
+
+@pytest.mark.parametrize("price", PRICES)
+@pytest.mark.parametrize("timeframe", SERVED)
+def test_every_price_side_and_timeframe_matches_the_reference(client, filled, timeframe, price):
+    """Bid, ask and mid at every timeframe, with volumes, for a metal whose ticks carry them; session bars from
+    two weeks before (the month's, the week's and the Thursday's bars start before the first tick's UTC day)."""
+    sunday = START - 16 * 86_400
+    got = get_candles(client, symbol="XAUUSD", timeframe=timeframe, start=sunday, price=price).json()
+    expected = filled.expected("XAUUSD", timeframe, sunday, END, price=price)
+    assert expected and expected[0]["bid_volume"] is not None
+    assert_same_candles(got, expected)
+    if price == "bid":  # what the chart draws by default on MT4: the bid, below the ask and the mid
+        mids = get_candles(client, symbol="XAUUSD", timeframe=timeframe, start=sunday).json()
+        assert all(b["low"] < m["low"] for b, m in zip(got, mids))
+
+
+def test_fx_daily_bars_close_at_17_new_york_and_weeks_start_sunday(client, filled):
+    """EURUSD's Thursday and Friday: the trade-date bars start at 22:00 UTC the day before (17:00 EST)."""
+    got = get_candles(client, timeframe="1d", start=START - 86_400).json()
+    assert [dt.datetime.fromtimestamp(c["time"], dt.timezone.utc).strftime("%a %H:%M") for c in got] == [
+        "Wed 22:00",
+        "Thu 22:00",
+    ]
+    assert_same_candles(got, filled.expected("EURUSD", "1d", START - 86_400, END))
+    week = get_candles(client, timeframe="1w", start=START - 4 * 86_400).json()
+    assert [dt.datetime.fromtimestamp(c["time"], dt.timezone.utc).strftime("%a %d %H:%M") for c in week] == [
+        "Sun 09 22:00"
+    ]
+    assert week[0]["trades"] == len(filled.ticks["EURUSD"])
+
+
+def test_crypto_days_are_utc_days(client, filled):
+    got = get_candles(client, symbol="BTC-USD", timeframe="1d", start=START).json()
+    assert [c["time"] for c in got] == [START]
+    assert got[0]["trades"] == len(filled.ticks["BTC-USD"])
 
 
 def test_each_symbol_gets_only_its_own_candles(client, filled):
@@ -101,7 +144,7 @@ def test_metadata_describes_what_the_materialization_wrote(client, filled):
     assert response.status_code == 200
     assert response.json() == {
         "symbol": "EURUSD",
-        "timeframes": list(BY_NAME),
+        "timeframes": list(SERVED),
         "first": expected[0]["time"],
         "last": expected[-1]["time"],
         "count": len(expected),
@@ -117,7 +160,8 @@ def test_symbols_lists_every_materialized_symbol(client):
 def test_timeframes_lists_every_timeframe_with_its_width(client):
     response = client.get("/api/timeframes")
     assert response.status_code == 200
-    assert response.json() == {"timeframes": [{"name": tf.name, "seconds": tf.seconds} for tf in TIMEFRAMES]}
+    assert response.json() == {"timeframes": [{"name": name, "seconds": width_seconds(name)} for name in SERVED]}
+    assert [t["name"] for t in response.json()["timeframes"]][-3:] == ["1d", "1w", "1M"]
 
 
 def test_health_reports_a_reachable_database(client):
@@ -130,7 +174,15 @@ def test_openapi_documents_the_endpoints_and_their_errors(client):
     assert {"/api/candles", "/api/metadata", "/api/symbols", "/api/timeframes", "/health"} <= set(spec["paths"])
     candles = spec["paths"]["/api/candles"]["get"]
     assert set(candles["responses"]) == {"200", "400", "404", "503"}
-    assert {p["name"] for p in candles["parameters"]} == {"symbol", "timeframe", "from", "to", "limit", "format"}
+    assert {p["name"] for p in candles["parameters"]} == {
+        "symbol",
+        "timeframe",
+        "from",
+        "to",
+        "limit",
+        "format",
+        "price",
+    }
     assert "422" not in str(spec)
 
 
@@ -156,6 +208,8 @@ BAD_REQUESTS = [
     ({"limit": 0}, "Parameter 'limit' must be an integer from 1 to 10000*"),
     ({"limit": MAX_LIMIT + 1}, "Parameter 'limit' must be an integer from 1 to 10000*"),
     ({"limit": "many"}, "Parameter 'limit' must be an integer from 1 to 10000*"),
+    ({"price": "last"}, "Invalid price 'last': expected mid, bid or ask"),
+    ({"price": "BID"}, "Invalid price 'BID': expected mid, bid or ask"),
 ]
 
 
