@@ -59,9 +59,9 @@ def replace_candles(cur, symbol: str, start: dt.datetime, end: dt.datetime, cand
             cur,
             _INSERT_SQL,
             rows,
-            # A day of 5-minute candles per statement, the size the daily path always sent: larger
-            # statements (a history month at once) crash the PGlite TimescaleDB test server.
-            page_size=CANDLES_PER_DAY,
+            # Half a day of 5-minute candles per statement: a statement of a whole day's 18 columns (5,184
+            # parameters) crashes the PGlite TimescaleDB test server; 200 rows pass. Measured: no slower.
+            page_size=CANDLES_PER_DAY // 2,
         )
     after = set(times.to_pydatetime())
     return WriteStats(inserted=len(after - before), updated=len(after & before), removed=len(before - after))

@@ -1,6 +1,7 @@
 """Candles beyond retention: days dropped from the database are served from the lake, equal to what was there."""
 
 import datetime as dt
+import itertools
 import threading
 import time
 
@@ -12,7 +13,7 @@ from ticklake_dagster.api import create_app
 from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.candles.from_lake import DayCache, DayCandles, LakeCandles
 from ticklake_dagster.candles.sql import write_day
-from ticklake_dagster.core.timeframes import BY_NAME, ROLLUPS
+from ticklake_dagster.core.timeframes import BY_NAME, CANDLE_COLUMNS, PRICES, ROLLUPS, SERVED
 from ticklake_dagster.defs.resources import TicklakeSettings
 from ticklake_dagster.defs.retention import candle_retention_job
 from ticklake_dagster.lake.keys import daily_key
@@ -29,8 +30,9 @@ ROLLUP_TABLES = [tf.relation for tf in ROLLUPS]
 TIMEFRAMES = list(BY_NAME)
 
 
-def get(client, timeframe, start, end, symbol="EURUSD"):
-    return client.get("/api/candles", params={"symbol": symbol, "timeframe": timeframe, "from": start, "to": end})
+def get(client, timeframe, start, end, symbol="EURUSD", price="mid"):
+    params = {"symbol": symbol, "timeframe": timeframe, "from": start, "to": end, "price": price}
+    return client.get("/api/candles", params=params)
 
 
 @pytest.fixture
@@ -73,6 +75,9 @@ def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, da
             r = get(client, tf, start, end)
             assert r.status_code == 200 and "X-Ticklake-Lake-Days" not in r.headers  # the database holds both days
             before[tf] = r.json()
+        sunday = start - 4 * 86_400
+        sides = {(tf, p): get(client, tf, sunday, end, price=p).json() for tf in SERVED for p in PRICES}
+        assert [len(sides[tf, "bid"]) for tf in ("1d", "1w")] == [2, 1]  # Thursday's and Friday's; their week
         assert len(before["5m"]) == THU_AND_FRI_CANDLES and lake.cache.builds == 0
 
         assert candle_retention_job.execute_in_process(
@@ -100,11 +105,31 @@ def test_days_dropped_by_retention_come_from_the_lake_unchanged(materialized, da
             assert r.status_code == 200, r.text
             assert r.headers["X-Ticklake-Lake-Days"] == f"{THU},{FRI}"
             assert_same_rollups(r.json(), before[tf], tf)
+        for tf, price in itertools.product(SERVED, PRICES):  # every side and the session bars, from the lake
+            r = get(client, tf, sunday, end, price=price)
+            assert r.headers["X-Ticklake-Lake-Days"] == f"{THU},{FRI}", (tf, price)
+            assert_same_rollups(r.json(), sides[tf, price], f"{tf} {price}")
         assert lake.cache.builds == 2  # each day built once, every timeframe rolled up from it
 
         meta = client.get("/api/metadata", params={"symbol": "EURUSD"}).json()
         assert (meta["lake_first_day"], meta["lake_last_day"]) == (str(THU), str(FRI))
         assert meta["count"] == 0 and meta["first"] == start and meta["last"] == end - 299
+
+
+def test_a_session_bar_half_in_the_database_and_half_in_the_lake_is_whole(written, database):
+    """Thursday only in the lake, Friday in the database: the week's bar and Friday's (which starts Thursday
+    17:00 New York) roll up both sources into the bars the database gave when it held both days."""
+    sunday, end = day_start(THU) - 4 * 86_400, day_start(FRI) + 86_399
+    with TestClient(create_app(database)) as client:
+        whole = {(tf, p): get(client, tf, sunday, end, price=p).json() for tf in ("1d", "1w") for p in PRICES}
+    with database.connect() as conn, conn, conn.cursor() as cur:
+        for relation in ("candles_5m", *ROLLUP_TABLES):
+            cur.execute(f"DELETE FROM {relation} WHERE time < %s", (dt.datetime(2025, 11, 14, tzinfo=dt.timezone.utc),))
+    with TestClient(create_app(database, lake=LakeCandles(written))) as client:
+        for (tf, price), expected in whole.items():
+            r = get(client, tf, sunday, end, price=price)
+            assert r.headers["X-Ticklake-Lake-Days"] == str(THU)
+            assert_same_rollups(r.json(), expected, f"{tf} {price}")
 
 
 def test_a_day_the_database_holds_is_served_from_it(written, database):
@@ -142,7 +167,7 @@ def test_the_day_limit_and_symbols_only_the_lake_holds(file_lake_resource, datab
         r = get(client, "1h", day_start(days[2]) + 86_400, day_start(days[2]) + 2 * 86_400, symbol="ETH-USD")
         assert r.status_code == 200 and r.json() == []  # known to the lake, nothing in this range
         meta = client.get("/api/metadata", params={"symbol": "ETH-USD"}).json()
-        assert meta["lake_first_day"] == "2025-11-10" and meta["timeframes"] == list(TIMEFRAMES)
+        assert meta["lake_first_day"] == "2025-11-10" and meta["timeframes"] == list(SERVED)
         assert get(client, "1h", 0, 3600, symbol="XRP-USD").status_code == 404
 
 
@@ -184,9 +209,9 @@ def test_an_s3_lake_serves_the_same_candles(s3_lake_resource, file_lake_resource
 
 
 def _day(n: int) -> DayCandles:
-    t = np.arange(n, dtype="int64") * 300
-    f = np.ones(n)
-    return DayCandles(t, f, f, f, f, np.ones(n, dtype="int64"), f)
+    columns = {c: np.ones(n) for c in CANDLE_COLUMNS}
+    columns.update(time=np.arange(n, dtype="int64") * 300, trades=np.ones(n, dtype="int64"))
+    return DayCandles(columns)
 
 
 def test_the_cache_is_bounded_in_bytes():
@@ -228,7 +253,7 @@ def test_a_failed_build_is_not_cached_and_reaches_every_waiter():
     cache = DayCache()
     with pytest.raises(ValueError):
         cache.get("k", lambda: (_ for _ in ()).throw(ValueError("boom")))
-    assert len(cache) == 0 and cache.get("k", lambda: _day(3)).time.tolist() == [0, 300, 600]
+    assert len(cache) == 0 and cache.get("k", lambda: _day(3))["time"].tolist() == [0, 300, 600]
 
 
 def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource, timescale_database):
@@ -255,12 +280,8 @@ def test_timescaledb_days_dropped_by_retention_equal_the_lake(file_lake_resource
             r = get(client, tf, start, end)
             assert r.json() == before[tf], tf
             from_lake = built.candles("EURUSD", [THU], width)
-            assert from_lake.time.tolist() == [c["time"] for c in before[tf]]
-            assert from_lake.open.tolist() == [c["open"] for c in before[tf]]
-            assert from_lake.high.tolist() == [c["high"] for c in before[tf]]
-            assert from_lake.low.tolist() == [c["low"] for c in before[tf]]
-            assert from_lake.close.tolist() == [c["close"] for c in before[tf]]
-            assert from_lake.trades.tolist() == [c["trades"] for c in before[tf]]
+            for column in ("time", "open", "high", "low", "close", "trades"):
+                assert from_lake[column].tolist() == [c[column] for c in before[tf]], (tf, column)
 
 
 def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource, database):
@@ -270,7 +291,7 @@ def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource
     built = LakeCandles(lake)
     answers = []
     with TestClient(create_app(database, lake=built)) as client:
-        go = threading.Barrier(6)
+        go = threading.Barrier(len(TIMEFRAMES))
 
         def request(tf):
             go.wait()
@@ -281,7 +302,7 @@ def test_concurrent_api_requests_for_a_lake_day_build_it_once(file_lake_resource
             t.start()
         for t in threads:
             t.join()
-    assert sorted(len(a.json()) for a in answers) == [1, 2, 6, 24, 96, 288]
+    assert sorted(len(a.json()) for a in answers) == [2, 6, 24, 96, 288]
     assert all(a.headers["X-Ticklake-Lake-Days"] == str(THU) for a in answers)
     assert built.cache.builds == 1
 

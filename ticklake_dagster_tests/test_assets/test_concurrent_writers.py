@@ -43,7 +43,7 @@ def test_a_second_writer_waits_for_the_first_and_both_commit(database):
     assert outcome["stats"].removed + outcome["stats"].updated == len(first)  # B replaced what A wrote
     got = fetch_candles(database)
     assert got["trades"].tolist() == second["trades"].tolist()
-    assert len(fetch_candles(database, "candles_1d")) == 1
+    assert len(fetch_candles(database, "candles_12h")) == 2
 
 
 def test_two_materialize_commands_over_the_same_days_both_succeed(database_url, tmp_path):

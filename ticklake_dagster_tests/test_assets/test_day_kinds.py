@@ -135,7 +135,7 @@ def test_higher_timeframes_are_written_and_observed_once_per_run(file_lake_resou
     instance = instance_with_symbols("EURUSD")
     assert run(file_lake_resource, database, instance, FRIDAY, MONDAY).success
     ticks = int(fetch_candles(database, "candles_5m", "EURUSD")["trades"].sum())
-    for relation in ("candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"):
+    for relation in ("candles_15m", "candles_1h", "candles_4h", "candles_12h"):
         assert int(fetch_candles(database, relation, "EURUSD")["trades"].sum()) == ticks
         records = instance.fetch_observations(dg.AssetKey(relation), limit=10).records
         assert len(records) == 1 and records[0].partition_key is None

@@ -193,7 +193,7 @@ def test_file_and_s3_lakes_give_identical_results(
         other = DatabaseResource(url=other_url, home=str(tmp_path))
         materialize_day(file_lake_resource, database, "EURUSD")
         materialize_day(s3_lake_resource, other, "EURUSD")
-        for relation in ("candles_5m", "candles_1h", "candles_1d"):
+        for relation in ("candles_5m", "candles_1h", "candles_12h"):
             pd.testing.assert_frame_equal(fetch_candles(database, relation), fetch_candles(other, relation))
     key = daily_key("EURUSD", DAY)
     assert file_lake_resource.get_lake().get(key) == s3_lake_resource.get_lake().get(key)

@@ -67,7 +67,7 @@ def test_seed_demo_then_materialize_a_weekday_gives_288_candles(env, database_ur
     assert f"EURUSD {WEEKDAY}: 288 rows inserted, 0 updated, 0 removed in candles_5m" in out
     database = DatabaseResource(url=database_url, home=str(tmp_path))
     assert len(fetch_candles(database, symbol="EURUSD")) == 288
-    assert len(fetch_candles(database, "candles_1d", symbol="EURUSD")) == 1
+    assert len(fetch_candles(database, "candles_12h", symbol="EURUSD")) == 2
     again = ticklake(env, "materialize", "EURUSD", "2025-11-13:2025-11-15").stdout
     assert f"EURUSD {WEEKDAY}: 0 rows inserted, 288 updated, 0 removed" in again
     assert "EURUSD 2025-11-15: found 0 tick files (market closed)" in again  # Saturday: FX is closed, skipped

@@ -66,7 +66,7 @@ def test_month_written_like_the_daily_path_and_leaves_the_daily_days(lake_with_m
     flavor = database.ensure_schema()
     with database.connect() as conn, conn, conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO candles_1d (time, symbol, open, high, low, close, trades, spread_avg)"
+            "INSERT INTO candles_12h (time, symbol, open, high, low, close, trades, spread_avg)"
             " VALUES (%s, 'EURUSD', 9, 9, 9, 9, 9, 9)",
             (dt.datetime(2025, 2, 26, tzinfo=dt.timezone.utc),),
         )
@@ -94,8 +94,8 @@ def test_month_written_like_the_daily_path_and_leaves_the_daily_days(lake_with_m
     assert lake_with_month.get(daily_key("EURUSD", DAILY_DAY)) == SENTINEL
     assert not lake_with_month.exists(daily_key("EURUSD", dt.date(2025, 2, 8)))
 
-    daily = fetch_candles(database, "candles_1d", "EURUSD")
-    by_day = dict(zip(daily["time"].dt.date, daily["trades"]))
+    halves = fetch_candles(database, "candles_12h", "EURUSD")
+    by_day = halves.groupby(halves["time"].dt.date)["trades"].sum().to_dict()
     assert {d: by_day[d] for d in DATA_DAYS} == {d: int(result.candles[d]["trades"].sum()) for d in DATA_DAYS}
     assert by_day[DAILY_DAY] == 9  # the daily path's row for its day is untouched
     hourly = fetch_candles(database, "candles_1h", "EURUSD")
@@ -125,7 +125,7 @@ def test_history_run_records_months_with_data_and_observes_empty_ones(
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks and all(e.passed for e in checks.values())
     assert checks["trades_match_tick_count"].metadata["partitions_checked"].value == 1  # January had nothing to check
-    assert int(fetch_candles(database, "candles_1d", "EURUSD")["trades"].sum()) > 0
+    assert int(fetch_candles(database, "candles_12h", "EURUSD")["trades"].sum()) > 0
 
 
 def test_timescaledb_keeps_the_higher_timeframes_of_a_pruned_month(lake_with_month, timescale_database):
@@ -137,7 +137,7 @@ def test_timescaledb_keeps_the_higher_timeframes_of_a_pruned_month(lake_with_mon
         result = write_month(conn, flavor, result, 90, NOW)
     assert result.pruned_5m
     assert fetch_candles(timescale_database, "candles_5m", "EURUSD").empty
-    for relation in ("candles_15m", "candles_1h", "candles_4h", "candles_12h", "candles_1d"):
+    for relation in ("candles_15m", "candles_1h", "candles_4h", "candles_12h"):
         rows = fetch_candles(timescale_database, relation, "EURUSD")
         assert int(rows["trades"].sum()) == result.ticks, relation
         assert sorted(set(rows["time"].dt.date)) == DATA_DAYS, relation

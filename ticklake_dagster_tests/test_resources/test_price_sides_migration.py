@@ -3,6 +3,7 @@ the higher timeframes hold what they held, the old UTC `candles_1d` rows equal t
 served, and re-materializing a day fills its bid and ask."""
 
 import datetime as dt
+import json
 import shutil
 
 import numpy as np
@@ -74,8 +75,9 @@ def snapshot(conn, relations) -> dict[str, list[tuple]]:
         found = {}
         for relation in relations:
             cur.execute(f"SELECT time, symbol, {', '.join(OLD)} FROM {relation} ORDER BY symbol, time")
-            found[relation] = [(*r[:6], int(r[6]), round(r[7], 12)) for r in cur.fetchall()]
-        return found
+            found[relation] = [(*r[:6], int(r[6]), r[7]) for r in cur.fetchall()]
+    conn.commit()  # the runner switches to autocommit, which needs no open transaction
+    return found
 
 
 @pytest.fixture(params=["postgres", "timescaledb"])
@@ -104,7 +106,7 @@ def test_an_old_database_migrates_without_losing_a_row(any_database, tmp_path):
     # The crypto session day is the UTC day: the bars now built from candles_1h equal the old candles_1d rows.
     store = CandleStore(any_database, pooled=False)
     start, end = day_start_ms(DAYS[0]) // 1000, day_start_ms(DAYS[-1]) // 1000
-    served = pd.read_json(store.candles_json("BTC-USD", "1d", start, end, 10), orient="records")
+    served = pd.DataFrame(json.loads(store.candles_json("BTC-USD", "1d", start, end, 10)))
     old_days = [r for r in before["candles_1d"] if r[1] == "BTC-USD"]
     assert [int(r[0].timestamp()) for r in old_days] == served["time"].tolist()
     for column, index in (("open", 2), ("high", 3), ("low", 4), ("close", 5), ("trades", 6)):

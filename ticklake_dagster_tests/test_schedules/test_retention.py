@@ -41,7 +41,7 @@ def test_plain_postgres_deletes_days_before_the_window_and_keeps_rollups(databas
     assert result.cutoff == dt.datetime(2025, 8, 22, tzinfo=dt.timezone.utc) == retention_cutoff(NOW, 90)
     assert result.rows_deleted == 288
     assert days_in(fetch_candles(database)) == {KEPT}
-    assert days_in(fetch_candles(database, "candles_1d")) == {OLD, KEPT}  # higher timeframes stay
+    assert days_in(fetch_candles(database, "candles_12h")) == {OLD, KEPT}  # higher timeframes stay
     assert sorted(o.key for o in lake.list("")) == before_lake  # the lake is never pruned
 
 
