@@ -17,7 +17,8 @@ from ticklake_dagster.core.settings import (
     parse,
     setting,
 )
-from ticklake_dagster.defs.resources import TicklakeSettings
+from ticklake_dagster.defs.resources import AlertWebhookResource, DukascopyResource, IngesterResource, TicklakeSettings
+from ticklake_dagster.defs.resources import ingester as ingester_module
 from ticklake_dagster.defs.resources.deployment_settings import ENV_FIELDS
 
 
@@ -137,6 +138,29 @@ def test_every_setting_is_well_formed():
         "DAGSTER_PG_URL",
         "TICKLAKE_ALERT_WEBHOOK_URL",
     }
+
+
+@pytest.mark.parametrize(
+    "resource, env_fields",
+    [(TicklakeSettings, ENV_FIELDS), (IngesterResource, ingester_module.ENV_FIELDS)],
+)
+def test_resource_fields_come_from_the_registry(resource, env_fields):
+    for name, field in env_fields.items():
+        info = resource.model_fields[field]
+        assert info.default == setting(name).default, name
+        assert info.description == f"{name}: {setting(name).doc}", name
+
+
+@pytest.mark.parametrize(
+    "resource, names",
+    [
+        (DukascopyResource, {"TICKLAKE_DUKASCOPY_FEED", "TICKLAKE_DUKASCOPY_URL", "TICKLAKE_DUKASCOPY_CONCURRENCY"}),
+        (AlertWebhookResource, {"TICKLAKE_ALERT_WEBHOOK_URL", "DAGSTER_WEBSERVER_URL"}),
+    ],
+)
+def test_resources_describe_their_variables(resource, names):
+    described = {(f.description or "").partition(":")[0] for f in resource.model_fields.values()}
+    assert names <= described
 
 
 def test_the_module_prints_the_table():
