@@ -15,18 +15,18 @@ from ticklake_dagster.api.sql import CandleStore
 from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, to_records, utc_day
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.sessions import trades_on
-from ticklake_dagster.core.settings import env_number
+from ticklake_dagster.core.settings import get
 from ticklake_dagster.core.timeframes import BY_NAME
 
 LAKE_DAYS_HEADER = "X-Ticklake-Lake-Days"
 
 
 def ondemand_max_days() -> int:
-    return int(env_number("TICKLAKE_ONDEMAND_MAX_DAYS", 31, int, minimum=1))
+    return get("TICKLAKE_ONDEMAND_MAX_DAYS")
 
 
 def ondemand_cache_bytes() -> int:
-    return int(env_number("TICKLAKE_ONDEMAND_CACHE_MB", 64, float, minimum=1) * 1024 * 1024)
+    return int(get("TICKLAKE_ONDEMAND_CACHE_MB") * 1024 * 1024)
 
 
 @dataclasses.dataclass

@@ -490,34 +490,6 @@ def history_start() -> str:
     return get("TICKLAKE_HISTORY_START")
 
 
-# --- the helpers the registry replaces, until every reader uses get() -----------------------------------
-
-
-def env_text(name: str, default: str | None = None) -> str | None:
-    """A variable's value; unset or empty means `default`."""
-    return os.environ.get(name) or default
-
-
-def env_is_set(name: str) -> bool:
-    return bool(os.environ.get(name))
-
-
-def env_number(name: str, default: float, kind: type = float, minimum: float = 0) -> float:
-    """A numeric setting from the environment; a bad value is one clear line, not a traceback in a sensor."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        raise InvalidInput(
-            f"Invalid {name}={text!r}: expected {'a whole number' if kind is int else 'a number'}"
-        ) from None
-    if value < minimum:
-        raise InvalidInput(f"Invalid {name}={text!r}: must be at least {minimum:g}")
-    return value
-
-
 # --- the docs' table --------------------------------------------------------------------------------
 
 

@@ -6,17 +6,7 @@ import sys
 import pytest
 
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.core.settings import (
-    KINDS,
-    SETTINGS,
-    Setting,
-    env_number,
-    get,
-    is_set,
-    markdown_table,
-    parse,
-    setting,
-)
+from ticklake_dagster.core.settings import KINDS, SETTINGS, Setting, get, is_set, markdown_table, parse, setting
 from ticklake_dagster.defs.resources import AlertWebhookResource, DukascopyResource, IngesterResource, TicklakeSettings
 from ticklake_dagster.defs.resources import ingester as ingester_module
 from ticklake_dagster.defs.resources.deployment_settings import ENV_FIELDS
@@ -55,12 +45,6 @@ def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch, name, text, me
         TicklakeSettings.from_env()
     assert str(e.value) == f"Invalid {name}={text!r}: {message}"
     assert "\n" not in str(e.value)
-
-
-def test_env_number_kinds(monkeypatch):
-    monkeypatch.setenv("TICKLAKE_TEST_N", "7")
-    assert env_number("TICKLAKE_TEST_N", 1, int) == 7 and isinstance(env_number("TICKLAKE_TEST_N", 1, int), int)
-    assert env_number("TICKLAKE_TEST_UNSET", 2.5) == 2.5
 
 
 def test_kinds_are_parsed_when_read(monkeypatch):
