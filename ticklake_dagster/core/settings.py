@@ -2,7 +2,9 @@
 
 `SETTINGS` names each variable with its kind, default, bounds and one line of documentation; `get(name)`
 reads it when the value is used (never at import time), parsed and checked, and a bad value is one line
-(`InvalidInput`) naming the variable, never echoing a secret.
+(`InvalidInput`) naming the variable, never echoing a secret. docs/configuration.md's table is this
+registry (`python -m ticklake_dagster.core.settings` prints it); a test keeps the README's table and the
+code's variable names in step with it.
 
 Code that only *sets* variables for child processes (`ticklake dev`, the prepared Dagster instance) writes
 `os.environ` itself.
