@@ -204,7 +204,6 @@ def main() -> int:
         history_partition_key,
     )
     from ticklake_dagster.defs.instance import init_pools, prepare_dagster_env, register_symbols
-    from ticklake_dagster.defs.resources.dukascopy import URL_ENV
     from ticklake_dagster_tests.dagster_services import dagster_services
 
     months = month_starts(first, daily_start)
@@ -219,7 +218,7 @@ def main() -> int:
     try:
         with bi5_mirror(args.ticks_per_day, market_hours=True) as mirror:
             base = mirror.url
-            os.environ[URL_ENV] = base
+            os.environ["TICKLAKE_DUKASCOPY_URL"] = base
             env = prepare_dagster_env()
             os.environ.update(env)
             with dg.DagsterInstance.get() as instance:

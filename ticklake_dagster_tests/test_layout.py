@@ -1,7 +1,7 @@
 """The layers hold: every module outside `defs/` imports without Dagster, checked module by module."""
 
+import ast
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,12 +69,52 @@ def test_dagster_code_lives_only_under_defs():
         assert not [line for line in top_level if line.split()[1].split(".")[0] in DAGSTER_PACKAGES], rel
 
 
+SETTINGS_MODULE = "core/settings.py"
+# Code that builds the environment of a child process: `os.environ.update(...)` and `dict(os.environ)` only.
+CHILD_PROCESS_WRITERS = {"commands/dev.py", "defs/instance.py"}
+OS_ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_uses(source: str) -> list[tuple[int, str]]:
+    """(line, "read" or "write") for every use of the process environment through `os`."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            uses += [(node.lineno, "read") for alias in node.names if alias.name in OS_ENV_NAMES | {"*"}]
+        if not (
+            isinstance(node, ast.Attribute)
+            and node.attr in OS_ENV_NAMES
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ):
+            continue
+        parent = parents[node]
+        update = isinstance(parent, ast.Attribute) and parent.attr == "update" and isinstance(parents[parent], ast.Call)
+        copy = isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "dict"
+        store = isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store | ast.Del)
+        uses.append((node.lineno, "write" if node.attr == "environ" and (update or copy or store) else "read"))
+    return sorted(uses)
+
+
 def test_only_the_settings_module_reads_the_environment():
-    """Reads go through core/settings.py; elsewhere `os.environ` is only written for child processes."""
-    read = re.compile(r"os\.getenv|os\.environ\.get|os\.environ\[|in os\.environ")
-    readers = sorted(
-        path.relative_to(PACKAGE).as_posix()
-        for path in PACKAGE.rglob("*.py")
-        if read.search(path.read_text()) and path.relative_to(PACKAGE).as_posix() != "core/settings.py"
-    )
-    assert readers == []
+    """Reads go through core/settings.py (the registry); elsewhere `os.environ` is only written, for child processes."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        uses = environment_uses(path.read_text())
+        if rel != SETTINGS_MODULE:
+            found.update(
+                {f"{rel}:{line}": use for line, use in uses if use == "read" or rel not in CHILD_PROCESS_WRITERS}
+            )
+    assert found == {}
+    for rel in CHILD_PROCESS_WRITERS:  # the scan sees their writes
+        assert "write" in {use for _, use in environment_uses(PACKAGE.joinpath(rel).read_text())}, rel
+
+
+def test_the_environment_scan_tells_reads_from_writes():
+    source = "import os\nfrom os import getenv\na = os.environ.get('X')\nos.environ.update(b)\nc = dict(os.environ)\n"
+    assert environment_uses(source) == [(2, "read"), (3, "read"), (4, "write"), (5, "write")]
+    assert environment_uses("import os\nos.environ['X'] = '1'\nz = os.environ['X']\n") == [(2, "write"), (3, "read")]
+    assert environment_uses("import os\nx = os.getenv('X')\ny = 'X' in os.environ\n") == [(2, "read"), (3, "read")]

@@ -27,7 +27,7 @@ from ticklake_dagster.candles.from_lake import json_values as _json_values
 from ticklake_dagster.candles.session_bars import session_bar_starts
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.sessions import session_for, trades_on
-from ticklake_dagster.core.settings import env_number
+from ticklake_dagster.core.settings import get
 from ticklake_dagster.core.timeframes import BY_NAME, SESSION_TIMEFRAMES
 
 LAKE_DAYS_HEADER = "X-Ticklake-Lake-Days"
@@ -35,11 +35,11 @@ MAX_SOURCE_ROWS = 100_000  # a session request's hours from the database when so
 
 
 def ondemand_max_days() -> int:
-    return int(env_number("TICKLAKE_ONDEMAND_MAX_DAYS", 31, int, minimum=1))
+    return get("TICKLAKE_ONDEMAND_MAX_DAYS")
 
 
 def ondemand_cache_bytes() -> int:
-    return int(env_number("TICKLAKE_ONDEMAND_CACHE_MB", 64, float, minimum=1) * 1024 * 1024)
+    return int(get("TICKLAKE_ONDEMAND_CACHE_MB") * 1024 * 1024)
 
 
 @dataclasses.dataclass

@@ -15,9 +15,7 @@ import psycopg2
 from ticklake_dagster.candles.migrations import MigrationReport, apply_migrations
 from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_database_error, describe_dsn
-from ticklake_dagster.core.settings import env_text, ticklake_home
-
-DATABASE_URL_ENV = "DATABASE_URL"
+from ticklake_dagster.core.settings import get, ticklake_home
 
 _flavor_by_url: dict[str, str] = {}
 _lock = threading.Lock()
@@ -41,7 +39,7 @@ class Database:
 
     @classmethod
     def from_env(cls) -> "Database":
-        return cls(url=env_text(DATABASE_URL_ENV), home=str(ticklake_home()))
+        return cls(url=get("DATABASE_URL"), home=str(ticklake_home()))
 
     def resolved_url(self) -> str:
         return self.url or embedded_server_uri(Path(self.home) / "pg")

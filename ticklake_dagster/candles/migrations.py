@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_database_error
-from ticklake_dagster.core.settings import env_text
+from ticklake_dagster.core.settings import get
 from ticklake_dagster.core.timeframes import ROLLUPS
 
 TIMESCALEDB = "timescaledb"
@@ -28,7 +28,7 @@ INSTALLED_MIGRATIONS = Path("share") / "ticklake" / "migrations"
 
 def migrations_dir() -> Path:
     """TICKLAKE_MIGRATIONS_DIR, else the checkout's migrations/ (source and editable installs), else the wheel's."""
-    override = env_text("TICKLAKE_MIGRATIONS_DIR")
+    override = get("TICKLAKE_MIGRATIONS_DIR")
     if override:
         candidates = [Path(override)]
     else:

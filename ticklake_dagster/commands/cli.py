@@ -10,7 +10,7 @@ import sys
 
 from ticklake_dagster.core.errors import TicklakeError
 from ticklake_dagster.core.redaction import redact
-from ticklake_dagster.core.settings import env_is_set
+from ticklake_dagster.core.settings import get
 
 # name -> module with a one-line docstring, `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug, not bad input: still one line, the traceback only on request
-        if env_is_set("TICKLAKE_DEBUG"):
+        if get("TICKLAKE_DEBUG"):
             raise
         print(
             f"error: unexpected {type(e).__name__}: {redact(str(e).splitlines()[0]) if str(e) else ''} "

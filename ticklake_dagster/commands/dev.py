@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from ticklake_dagster.core.errors import TicklakeError
-from ticklake_dagster.core.settings import env_text
 
 DEV_SUPERSEDED = "ignore:Function `dev_command` is superseded"
 
@@ -55,7 +54,7 @@ def run(args) -> int:
     argv = [dagster, "dev", "-m", "ticklake_dagster.definitions", "-h", args.host, "-p", str(args.port)]
     # From DAGSTER_HOME, Dagster finds no second dagster.yaml in the working directory to warn about; and
     # `dg dev` (what its warning recommends) needs a dg project layout this package does not use.
-    quiet = {**env, "PYTHONWARNINGS": ",".join(filter(None, [env_text("PYTHONWARNINGS"), DEV_SUPERSEDED]))}
+    quiet = {**env, "PYTHONWARNINGS": ",".join(filter(None, [env.get("PYTHONWARNINGS"), DEV_SUPERSEDED]))}
     code = run_supervised(argv, quiet, label="Dagster", cwd=env["DAGSTER_HOME"])
     # Everything is stopped; skip the interpreter's teardown of the Dagster modules imported above,
     # which takes seconds on a loaded machine and would count against the stop deadline.

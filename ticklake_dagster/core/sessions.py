@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ticklake_dagster.core.days import DAY_MS, day_of_ms, day_start_ms
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.core.settings import env_text
+from ticklake_dagster.core.settings import get
 
 SESSIONS_ENV = "TICKLAKE_SESSIONS"
 HOLIDAYS_ENV = "TICKLAKE_MARKET_HOLIDAYS"
@@ -185,7 +185,7 @@ def _configured_holidays(text: str) -> dict[str, tuple[frozenset[dt.date], froze
 
 def asset_class(symbol: str) -> str:
     """fx, metals, crypto, or custom (a symbol given its own session in TICKLAKE_SESSIONS)."""
-    if symbol in _configured_sessions(env_text(SESSIONS_ENV) or ""):
+    if symbol in _configured_sessions(get(SESSIONS_ENV) or ""):
         return "custom"
     if symbol.startswith(CRYPTO_BASES) or symbol.endswith(CRYPTO_QUOTES):
         return "crypto"
@@ -196,12 +196,12 @@ def asset_class(symbol: str) -> str:
 
 def session_for(symbol: str) -> Session:
     """The symbol's session: its TICKLAKE_SESSIONS entry, else its asset class's (anything unknown trades FX hours)."""
-    configured = _configured_sessions(env_text(SESSIONS_ENV) or "")
+    configured = _configured_sessions(get(SESSIONS_ENV) or "")
     return configured.get(symbol) or BUILT_IN[asset_class(symbol)]
 
 
 def is_holiday(symbol: str, trade_date: dt.date) -> bool:
-    table = _configured_holidays(env_text(HOLIDAYS_ENV) or "")
+    table = _configured_holidays(get(HOLIDAYS_ENV) or "")
     for key in (symbol, asset_class(symbol)):
         fixed, yearly = table.get(key, (frozenset(), frozenset()))
         if trade_date in fixed or (trade_date.month, trade_date.day) in yearly:
@@ -226,7 +226,7 @@ def open_spans(symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, int]]
 
 def open_intervals(symbol: str, day: dt.date) -> list[tuple[int, int]]:
     """The UTC day's open spans (one for FX and crypto; an exchange may have more)."""
-    return list(_day_spans(symbol, day, env_text(SESSIONS_ENV) or "", env_text(HOLIDAYS_ENV) or ""))
+    return list(_day_spans(symbol, day, get(SESSIONS_ENV) or "", get(HOLIDAYS_ENV) or ""))
 
 
 @functools.lru_cache(maxsize=65_536)

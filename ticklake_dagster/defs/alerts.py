@@ -22,11 +22,10 @@ import urllib.request
 import dagster as dg
 
 from ticklake_dagster.core.redaction import redact
+from ticklake_dagster.core.settings import setting
 from ticklake_dagster.defs.partitions import run_partition_label
 
-WEBHOOK_ENV = "TICKLAKE_ALERT_WEBHOOK_URL"
-WEBSERVER_ENV = "DAGSTER_WEBSERVER_URL"
-DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
+DEFAULT_WEBSERVER_URL = str(setting("DAGSTER_WEBSERVER_URL").default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,7 +263,7 @@ def send_alerts(
             continue
         payload = build_payload(alert, settings)
         if not settings.webhook_url:
-            log.warning(f"alert (no {WEBHOOK_ENV} set): {payload['text']}")
+            log.warning(f"alert (no TICKLAKE_ALERT_WEBHOOK_URL set): {payload['text']}")
         else:
             try:
                 post(settings.webhook_url, payload, settings.timeout_seconds)

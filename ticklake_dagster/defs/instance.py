@@ -10,7 +10,7 @@ import dagster as dg
 
 from ticklake_dagster.candles.database import embedded_server_uri
 from ticklake_dagster.core.errors import TicklakeError
-from ticklake_dagster.core.settings import configured_dagster_home, env_is_set, env_number, env_text, ticklake_home
+from ticklake_dagster.core.settings import configured_dagster_home, get, is_set, ticklake_home
 from ticklake_dagster.core.symbols import is_valid_symbol
 from ticklake_dagster.defs.partitions import partition_key, symbol_partitions_def
 
@@ -34,9 +34,6 @@ STORAGE_SECTION = "".join(
 """
     for section, module, cls in STORAGE_CLASSES
 )
-# Dagster buffers a batch's events (a run's planned events) up to this many before one write; a run of
-# 183 days x 2 assets plans 366. Only our event log writes planned events as one batch (dagster_storage).
-EVENT_BATCH_SIZE = "1000"
 
 
 def psycopg2_url(url: str) -> str:
@@ -50,9 +47,7 @@ def psycopg2_url(url: str) -> str:
 def dagster_storage_url() -> str:
     """DAGSTER_PG_URL, else DATABASE_URL, else the embedded server's own `dagster` database (psycopg2 pinned)."""
     return psycopg2_url(
-        env_text("DAGSTER_PG_URL")
-        or env_text("DATABASE_URL")
-        or embedded_server_uri(ticklake_home() / "pg", database="dagster")
+        get("DAGSTER_PG_URL") or get("DATABASE_URL") or embedded_server_uri(ticklake_home() / "pg", database="dagster")
     )
 
 
@@ -71,7 +66,7 @@ def prepare_dagster_env() -> dict[str, str]:
         TICKLAKE_DAGSTER_PG_URL=dagster_storage_url(),
     )
     # Dagster reads it with int() while it writes events: a bad value is one line here, not a failed run later.
-    env["DAGSTER_EVENT_BATCH_SIZE"] = str(env_number("DAGSTER_EVENT_BATCH_SIZE", int(EVENT_BATCH_SIZE), int))
+    env["DAGSTER_EVENT_BATCH_SIZE"] = str(get("DAGSTER_EVENT_BATCH_SIZE"))
     return env
 
 
@@ -113,7 +108,7 @@ def open_configured_instance() -> Iterator[dg.DagsterInstance | None]:
     if home is None:
         yield None
         return
-    if home == ticklake_home() / "dagster" and not env_is_set("TICKLAKE_DAGSTER_PG_URL"):
+    if home == ticklake_home() / "dagster" and not is_set("TICKLAKE_DAGSTER_PG_URL"):
         os.environ.update(prepare_dagster_env())
     with dg.DagsterInstance.get() as instance:
         yield instance

@@ -8,11 +8,8 @@ from urllib.parse import urlparse
 
 from ticklake_dagster.core.errors import InvalidInput, LakeError
 from ticklake_dagster.core.redaction import register_secret
-from ticklake_dagster.core.settings import env_is_set, env_text, ticklake_home
+from ticklake_dagster.core.settings import get, is_set, ticklake_home
 from ticklake_dagster.lake.storage import FileLake, Lake, S3Lake
-
-ACCESS_KEY_ENV = "R2_ACCESS_KEY_ID"
-SECRET_KEY_ENV = "R2_SECRET_ACCESS_KEY"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,20 +29,16 @@ class LakeConfig:
     @classmethod
     def from_env(cls) -> "LakeConfig":
         """TICKLAKE_LAKE_URL (default file://$TICKLAKE_HOME/lake, or s3://$R2_BUCKET_NAME when set) and R2_*."""
-        url = env_text("TICKLAKE_LAKE_URL")
+        url = get("TICKLAKE_LAKE_URL")
         if not url:
-            url = (
-                f"s3://{env_text('R2_BUCKET_NAME')}"
-                if env_is_set("R2_BUCKET_NAME")
-                else f"file://{ticklake_home() / 'lake'}"
-            )
+            url = f"s3://{get('R2_BUCKET_NAME')}" if is_set("R2_BUCKET_NAME") else f"file://{ticklake_home() / 'lake'}"
         return cls(
             url=url,
-            endpoint_url=env_text("R2_ENDPOINT"),
-            account_id=env_text("R2_ACCOUNT_ID"),
-            access_key_id=env_text(ACCESS_KEY_ENV),
-            secret_access_key=env_text(SECRET_KEY_ENV),
-            region_name=env_text("R2_REGION") or "auto",
+            endpoint_url=get("R2_ENDPOINT"),
+            account_id=get("R2_ACCOUNT_ID"),
+            access_key_id=get("R2_ACCESS_KEY_ID"),
+            secret_access_key=get("R2_SECRET_ACCESS_KEY"),
+            region_name=get("R2_REGION"),
         )
 
     @property
@@ -81,7 +74,7 @@ class LakeConfig:
         from botocore.config import Config
 
         if not self.has_credentials():
-            raise LakeError(f"Lake credentials missing: set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}")
+            raise LakeError("Lake credentials missing: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY")
         register_secret(self.secret_access_key)  # botocore's messages never print it; redact() hides it anyway
         config = Config(
             retries={"max_attempts": self.max_attempts, "mode": "standard"},

@@ -10,8 +10,9 @@ price change without a release.
 
 import dataclasses
 import math
+from typing import Any
 
-from ticklake_dagster.core.settings import env_number
+from ticklake_dagster.core.settings import get, setting
 
 GB = 1_000_000_000
 MILLION = 1_000_000
@@ -35,9 +36,6 @@ class Prices:
     ops_unit: int = 1  # operations billed in whole units of this many
 
 
-R2_DEFAULTS = Prices("Cloudflare R2", 0.015, 4.50, 0.36, 0.0, 10.0, 1.0, 10.0, storage_unit_gb=1.0, ops_unit=MILLION)
-S3_DEFAULTS = Prices("AWS S3 Standard", 0.023, 5.00, 0.40, 0.09, ops_unit=1000)
-
 _R2_VARS = {
     "storage_gb_month": "TICKLAKE_PRICE_R2_STORAGE_GB_MONTH",
     "class_a_million": "TICKLAKE_PRICE_R2_CLASS_A_MILLION",
@@ -55,8 +53,17 @@ _S3_VARS = {
 PRICE_VARIABLES = {**_R2_VARS, **{v: v for v in _S3_VARS.values()}}
 
 
+def _defaults(names: dict[str, str]) -> dict[str, Any]:
+    """The list prices: the registry's defaults of the variables."""
+    return {f: setting(v).default for f, v in names.items()}
+
+
+R2_DEFAULTS = Prices("Cloudflare R2", **_defaults(_R2_VARS), storage_unit_gb=1.0, ops_unit=MILLION)
+S3_DEFAULTS = Prices("AWS S3 Standard", **_defaults(_S3_VARS), ops_unit=1000)
+
+
 def _from_env(defaults: Prices, names: dict[str, str]) -> Prices:
-    return dataclasses.replace(defaults, **{f: env_number(v, getattr(defaults, f)) for f, v in names.items()})
+    return dataclasses.replace(defaults, **{f: get(v) for f, v in names.items()})
 
 
 def r2_prices() -> Prices:

@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 
 from ticklake_dagster.core.errors import TicklakeError
-from ticklake_dagster.core.settings import env_number
+from ticklake_dagster.core.settings import get
 from ticklake_dagster.defs.partitions import MONTH_DIMENSION, SYMBOL_DIMENSION, history_partitions_def, symbol_months
 from ticklake_dagster.defs.resources import DukascopyResource, LakeResource
 from ticklake_dagster.sources.dukascopy.feeds import get_feed
@@ -19,7 +19,7 @@ from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
 
 DUKASCOPY_POOL = "dukascopy"
 # A year of one symbol per run: ~8,800 requests, a few minutes at a polite rate, few runs to book-keep.
-HISTORY_PARTITIONS_PER_RUN = env_number("TICKLAKE_HISTORY_PARTITIONS_PER_RUN", 12, int, minimum=1)
+HISTORY_PARTITIONS_PER_RUN = get("TICKLAKE_HISTORY_PARTITIONS_PER_RUN")
 
 dukascopy_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=HISTORY_PARTITIONS_PER_RUN)
 

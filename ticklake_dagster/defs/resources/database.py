@@ -7,7 +7,7 @@ import dagster as dg
 import psycopg2
 from pydantic import Field
 
-from ticklake_dagster.candles.database import DATABASE_URL_ENV, Database, forget_migrations
+from ticklake_dagster.candles.database import Database, forget_migrations
 from ticklake_dagster.candles.migrations import MigrationReport
 
 __all__ = ["DatabaseResource", "forget_migrations"]
@@ -23,7 +23,7 @@ class DatabaseResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> "DatabaseResource":
         plain = Database.from_env()
-        url = dg.EnvVar(DATABASE_URL_ENV) if plain.url else None
+        url = dg.EnvVar("DATABASE_URL") if plain.url else None
         return cls(url=url, home=plain.home)
 
     def database(self) -> Database:

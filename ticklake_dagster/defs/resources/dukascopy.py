@@ -3,36 +3,24 @@
 import threading
 
 import dagster as dg
-from pydantic import Field
 
-from ticklake_dagster.core.settings import env_number, env_text
-
-URL_ENV = "TICKLAKE_DUKASCOPY_URL"
-FEED_ENV = "TICKLAKE_DUKASCOPY_FEED"
-CONCURRENCY_ENV = "TICKLAKE_DUKASCOPY_CONCURRENCY"
-DEFAULT_CONCURRENCY = 8
+from ticklake_dagster.core.settings import get
+from ticklake_dagster.defs.resources.fields import env_field
 
 
 class DukascopyResource(dg.ConfigurableResource):
     """Shared by `ticklake import dukascopy` (as defaults) and the `dukascopy_ticks` asset."""
 
-    feed: str = Field(default="bi5", description=f"{FEED_ENV}: bi5 (datafeed files) or json (the 2026 API)")
-    url: str | None = Field(
-        default=None, description=f"{URL_ENV}: the feed's base URL (a mirror); default Dukascopy's own"
-    )
-    concurrency: int = Field(
-        default=DEFAULT_CONCURRENCY,
-        ge=1,
-        le=64,
-        description=f"{CONCURRENCY_ENV}: requests in flight in total, shared by all import steps of the dukascopy pool",
-    )
+    feed: str = env_field("TICKLAKE_DUKASCOPY_FEED")
+    url: str | None = env_field("TICKLAKE_DUKASCOPY_URL")  # unset: the feed's own base URL
+    concurrency: int = env_field("TICKLAKE_DUKASCOPY_CONCURRENCY")
 
     @classmethod
     def from_env(cls) -> "DukascopyResource":
         return cls(
-            feed=env_text(FEED_ENV, "bi5"),
-            url=env_text(URL_ENV),
-            concurrency=int(env_number(CONCURRENCY_ENV, DEFAULT_CONCURRENCY, int, minimum=1)),
+            feed=get("TICKLAKE_DUKASCOPY_FEED"),
+            url=get("TICKLAKE_DUKASCOPY_URL"),
+            concurrency=get("TICKLAKE_DUKASCOPY_CONCURRENCY"),
         )
 
     def base_url(self, feed: str | None = None, url: str | None = None) -> str:

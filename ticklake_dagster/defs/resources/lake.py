@@ -5,8 +5,8 @@ import dataclasses
 import dagster as dg
 from pydantic import Field
 
-from ticklake_dagster.core.settings import env_is_set
-from ticklake_dagster.lake.config import ACCESS_KEY_ENV, SECRET_KEY_ENV, LakeConfig
+from ticklake_dagster.core.settings import is_set
+from ticklake_dagster.lake.config import LakeConfig
 from ticklake_dagster.lake.storage import Lake
 
 
@@ -19,7 +19,7 @@ def _value(v: str | dg.EnvVar | None) -> str | None:
 
 def _env_var(name: str) -> dg.EnvVar | None:
     # EnvVar, not the value, so the Dagster UI shows the variable's name and never the secret.
-    return dg.EnvVar(name) if env_is_set(name) else None
+    return dg.EnvVar(name) if is_set(name) else None
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -43,8 +43,8 @@ class LakeResource(dg.ConfigurableResource):
             url=plain.url,
             endpoint_url=plain.endpoint_url,
             account_id=plain.account_id,
-            access_key_id=_env_var(ACCESS_KEY_ENV),
-            secret_access_key=_env_var(SECRET_KEY_ENV),
+            access_key_id=_env_var("R2_ACCESS_KEY_ID"),
+            secret_access_key=_env_var("R2_SECRET_ACCESS_KEY"),
             region_name=plain.region_name,
         )
 
