@@ -10,6 +10,7 @@ price change without a release.
 
 import dataclasses
 import math
+from typing import Any
 
 from ticklake_dagster.core.settings import env_number
 
@@ -56,7 +57,8 @@ PRICE_VARIABLES = {**_R2_VARS, **{v: v for v in _S3_VARS.values()}}
 
 
 def _from_env(defaults: Prices, names: dict[str, str]) -> Prices:
-    return dataclasses.replace(defaults, **{f: env_number(v, getattr(defaults, f)) for f, v in names.items()})
+    overrides: dict[str, Any] = {f: env_number(v, getattr(defaults, f)) for f, v in names.items()}
+    return dataclasses.replace(defaults, **overrides)
 
 
 def r2_prices() -> Prices:
@@ -207,7 +209,7 @@ def bill(prices: Prices, stored_bytes: float, usages: list[Usage], *, egress: bo
     a = sum(u.class_a for u in usages)
     b = sum(u.class_b for u in usages)
     egress_gb = sum(u.egress_bytes for u in usages) / GB if egress else 0.0
-    lines = [Line("storage", gb, gb * prices.storage_gb_month)]
+    lines: list[Line | None] = [Line("storage", gb, gb * prices.storage_gb_month)]
     for u in usages:
         lines.append(
             Line(f"{u.name} (class A)", u.class_a, u.class_a / MILLION * prices.class_a_million) if u.class_a else None
