@@ -1,12 +1,15 @@
 """Response shapes, for the OpenAPI document and its readers (candles themselves are serialized by PostgreSQL)."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from ticklake_dagster.core.timeframes import BY_NAME
 
-Timeframe = Literal[tuple(BY_NAME)]
+if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: to it, a timeframe is a str
+    Timeframe = str
+else:
+    Timeframe = Literal[tuple(BY_NAME)]
 
 
 class Candle(BaseModel):
