@@ -10,7 +10,7 @@ from ticklake_dagster.core.settings import env_number
 # each run pays its start-up (~3 CPU-seconds to import Dagster and load the definitions) and the daemon's
 # per-run bookkeeping once for ~130 trading days. A run holds one day of ticks in memory at a time.
 # Read once from the environment, not from TicklakeSettings: the BackfillPolicy is fixed when the assets are defined.
-PARTITIONS_PER_RUN = env_number("TICKLAKE_BACKFILL_PARTITIONS_PER_RUN", 183, int, minimum=1)
+PARTITIONS_PER_RUN = int(env_number("TICKLAKE_BACKFILL_PARTITIONS_PER_RUN", 183, int, minimum=1))
 
 ticks_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
 

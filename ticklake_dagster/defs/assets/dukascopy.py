@@ -19,7 +19,7 @@ from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
 
 DUKASCOPY_POOL = "dukascopy"
 # A year of one symbol per run: ~8,800 requests, a few minutes at a polite rate, few runs to book-keep.
-HISTORY_PARTITIONS_PER_RUN = env_number("TICKLAKE_HISTORY_PARTITIONS_PER_RUN", 12, int, minimum=1)
+HISTORY_PARTITIONS_PER_RUN = int(env_number("TICKLAKE_HISTORY_PARTITIONS_PER_RUN", 12, int, minimum=1))
 
 dukascopy_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=HISTORY_PARTITIONS_PER_RUN)
 

@@ -19,7 +19,7 @@ class AlertWebhookResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "AlertWebhookResource":
-        return cls(webhook_url=_env_var(WEBHOOK_ENV), webserver_url=env_text(WEBSERVER_ENV, DEFAULT_WEBSERVER_URL))
+        return cls(webhook_url=_env_var(WEBHOOK_ENV), webserver_url=env_text(WEBSERVER_ENV) or DEFAULT_WEBSERVER_URL)
 
     def settings(self) -> AlertSettings:
         return AlertSettings(

@@ -30,7 +30,7 @@ class DukascopyResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> "DukascopyResource":
         return cls(
-            feed=env_text(FEED_ENV, "bi5"),
+            feed=env_text(FEED_ENV) or "bi5",
             url=env_text(URL_ENV),
             concurrency=int(env_number(CONCURRENCY_ENV, DEFAULT_CONCURRENCY, int, minimum=1)),
         )

@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.core.errors import InvalidInput
-from ticklake_dagster.core.settings import env_number, env_text, ticklake_home
+from ticklake_dagster.core.settings import env_is_set, env_number, env_text, ticklake_home
 from ticklake_dagster.defs.resources.lake import LakeResource
 from ticklake_dagster.lake.storage import FileLake, Lake
 
@@ -73,7 +73,7 @@ class IngesterResource(dg.ConfigurableResource):
         """TICKLAKE_INGEST_* (see ENV_FIELDS) over the defaults, then `overrides` (the CLI's flags)."""
         values: dict = {}
         for name, (field, kind) in ENV_FIELDS.items():
-            value = env_text(name) if kind is str else env_number(name, None, kind)
+            value = env_text(name) if kind is str else (env_number(name, 0, kind) if env_is_set(name) else None)
             if value is not None:
                 values[field] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
