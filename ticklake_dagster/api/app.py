@@ -4,7 +4,7 @@ import contextlib
 import logging
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +42,7 @@ MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second PostgreSQL a
 # from it: no leading '.', never two dots in a row. validate_symbol stays the authority.
 OPENAPI_SYMBOL_PATTERN = r"^[A-Z0-9]([A-Z0-9_-]|\.[A-Z0-9_-])*\.?$"
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "A parameter is missing or invalid"},
     503: {"model": ErrorBody, "description": "The database, or the lake for days only it holds, is unreachable"},
 }
@@ -58,7 +58,9 @@ LAKE_DAYS_RESPONSE = {
         }
     }
 }
-UNKNOWN_SYMBOL = {404: {"model": ErrorBody, "description": "No candles for this symbol"}}
+UNKNOWN_SYMBOL: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No candles for this symbol"}
+}
 # format=csv|parquet answers, beside the JSON that response_model documents
 DOWNLOADS = {
     "text/csv": {"schema": {"type": "string"}},
@@ -211,9 +213,11 @@ def create_app(
     `lake` is given, candles built from it for the days the database does not hold."""
     if store is None and database is None:
         raise ValueError("create_app needs a database or a store")
-    store = store or CandleStore(
-        database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s
-    )
+    if store is None:
+        assert database is not None  # checked above
+        store = CandleStore(
+            database, pool_size=pool_size, pooled=pooled, migrate=migrate, metadata_ttl_s=metadata_ttl_s
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -331,14 +335,15 @@ def create_app(
         validate_symbol(symbol)
         found = store.metadata(symbol)
         span = lake_fallback.lake_span(lake, symbol)
-        lake_days = (
+        lake_days: dict[str, Any] = (
             {"lake_first_day": str(span[0]), "lake_last_day": str(span[1]), "lake_max_days": lake.max_days}
-            if span
+            if span and lake is not None
             else {}
         )
         if found is None and span is None:
             raise ApiError(404, f"Unknown symbol {symbol}: no candles")
         if found is None:  # only the lake holds it: every timeframe is built from there
+            assert span is not None  # checked above
             return Metadata(
                 symbol=symbol,
                 timeframes=list(SERVED),
@@ -376,5 +381,5 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.openapi = _openapi(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
     return app

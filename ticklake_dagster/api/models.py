@@ -1,13 +1,17 @@
 """Response shapes, for the OpenAPI document and its readers (candles themselves are serialized by PostgreSQL)."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from ticklake_dagster.core.timeframes import PRICES, SERVED
 
-Timeframe = Literal[SERVED]  # type: ignore[valid-type]
-Price = Literal[PRICES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built at run time is no type to mypy: to it, a timeframe or a price is a str
+    Timeframe = str
+    Price = str
+else:
+    Timeframe = Literal[SERVED]
+    Price = Literal[PRICES]
 
 
 class Candle(BaseModel):

@@ -236,7 +236,7 @@ class CandleStore:
             ) from None
         return conn
 
-    def _checkout(self, url: str, deadline: float) -> tuple[object, bool]:
+    def _checkout(self, url: str, deadline: float) -> tuple[psycopg2.extensions.connection, bool]:
         """(connection, whether it is fresh); an idle pooled one when there is one."""
         with self._lock:
             if self.pooled and self._idle:

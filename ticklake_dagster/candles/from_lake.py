@@ -137,6 +137,7 @@ class DayCache:
             owner = future is None
             if owner:
                 future = self._pending[key] = Future()
+            assert future is not None  # the pending build's, or the one this call owns
         if not owner:
             return future.result()
         try:

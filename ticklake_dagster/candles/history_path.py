@@ -49,7 +49,8 @@ def days_with_parts(lake: Lake, symbol: str, month: dt.date) -> set[dt.date]:
 
 def lake_coverage(lake: Lake, symbol: str, start: dt.date, end: dt.date) -> tuple[list[dt.date], list[dt.date]]:
     """(days with raw parts, days without) for the symbol in [start, end], one listing per month."""
-    with_data, without = [], []
+    with_data: list[dt.date] = []
+    without: list[dt.date] = []
     month = start.replace(day=1)
     while month <= end:
         present = days_with_parts(lake, symbol, month)

@@ -256,7 +256,7 @@ def write_day(conn, flavor: str, symbol: str, day: dt.date, candles: pd.DataFram
         return write_window(cur, flavor, symbol, start, end, candles)
 
 
-def refresh_after_write(conn, flavor: str, days: list[dt.date]) -> None:
+def refresh_after_write(conn, flavor: str | None, days: list[dt.date]) -> None:
     """On TimescaleDB, refresh the continuous aggregates once over every day just written."""
     if flavor == TIMESCALEDB and days:
         refresh_continuous_aggregates(conn, day_window(min(days))[0], day_window(max(days))[1])

@@ -58,6 +58,7 @@ def run(args) -> int:
             if conn is None:
                 print(f"{symbol} {day}: dry run, nothing written")
                 continue
+            assert flavor is not None  # a connection means a database, whose schema gave the flavor
             stats = write_day(conn, flavor, symbol, day, candles)
             written.append((day, asset_metadata(result, candles, stats, flavor) if dagster_home else None))
             print(
@@ -66,7 +67,7 @@ def run(args) -> int:
             )
         refresh_after_write(conn, flavor, [day for day, _ in written])
     if written and dagster_home:
-        report_to_dagster(symbol, [(day, *metadata) for day, metadata in written], dagster_home)
+        report_to_dagster(symbol, [(day, *metadata) for day, metadata in written if metadata is not None], dagster_home)
     if holes:
         more = f" (and {len(holes) - 1} more open days without ticks)" if len(holes) > 1 else ""
         raise NoTickFiles(f"No tick files found: {hole_reason(symbol, holes[0])}{more}")
@@ -88,6 +89,7 @@ def report_to_dagster(symbol: str, written: list, home: Path) -> None:
 
     try:
         with open_configured_instance() as instance:
+            assert instance is not None  # the caller found the configured Dagster home
             report_materialized_days(instance, symbol, written)
     except TicklakeError:
         raise

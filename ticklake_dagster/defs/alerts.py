@@ -234,7 +234,7 @@ def collect_alerts(instance: dg.DagsterInstance, after: int | None, settings: Al
     for record in sorted((r for s in streams for r in s), key=lambda r: r.storage_id):
         if record.storage_id > horizon:
             break
-        if record.event_log_entry.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        if record.event_log_entry.get_dagster_event().event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             alerts.append(_check_alert(record, instance))
         else:
             alerts.append(_run_alert(record, instance))
@@ -274,6 +274,6 @@ def send_alerts(
             open_failures.pop(alert.key)
         else:
             open_failures[alert.key] = alert.storage_id
-    for key in sorted(open_failures, key=open_failures.get)[: max(0, len(open_failures) - settings.max_open)]:
+    for key in sorted(open_failures, key=open_failures.__getitem__)[: max(0, len(open_failures) - settings.max_open)]:
         open_failures.pop(key)
     return horizon, None

@@ -304,7 +304,12 @@ def selected_results(
 ) -> list[dg.AssetCheckResult]:
     """The results the run asked for: a subsettable step (one that may record no data) yields only those."""
     wanted = context.selected_asset_check_keys
-    return [r for r in results if dg.AssetCheckKey(dg.AssetKey.from_coercible(r.asset_key), r.check_name) in wanted]
+    selected = []
+    for r in results:
+        assert r.asset_key is not None and r.check_name is not None  # summarize() names both
+        if dg.AssetCheckKey(dg.AssetKey.from_coercible(r.asset_key), r.check_name) in wanted:
+            selected.append(r)
+    return selected
 
 
 TICKS_SEVERITIES = dict.fromkeys(TICKS_CHECKS, ERROR)

@@ -101,7 +101,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         ]
         if planned:
             # The asset's row keeps only its latest planned event (run id, timestamp): one update per asset.
-            latest = {e.dagster_event.asset_key: (e, i) for e, i in planned}
+            latest = {e.get_dagster_event().asset_key: (e, i) for e, i in planned}
             with self.index_transaction() as conn:
                 self._store_asset_event_tags(conn, [e for e, _ in planned], [i for _, i in planned])
                 for event, event_id in latest.values():

@@ -72,6 +72,7 @@ def prepare_dagster_env() -> dict[str, str]:
 
 def register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[str]:
     """Add symbols missing from the dynamic `symbol` partitions; return the ones added."""
+    assert symbol_partitions_def.name is not None  # a named dynamic partitions definition
     known = set(instance.get_dynamic_partitions(symbol_partitions_def.name))
     new = sorted(s for s in set(symbols) if s not in known and is_valid_symbol(s))
     if new:
@@ -132,7 +133,7 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
         data = entry.dagster_event.engine_event_data if entry.dagster_event else None
         pid = data.metadata.get("pid") if data else None
         if pid is not None:
-            return int(pid.value)
+            return int(str(pid.value))  # Dagster records the pid as text
     return None
 
 

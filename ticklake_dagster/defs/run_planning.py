@@ -221,6 +221,7 @@ def plan_daily(
     today = when.astimezone(dt.timezone.utc).date()
     yesterday = today - dt.timedelta(days=1)
     first = yesterday - dt.timedelta(days=lookback_days)
+    assert symbol_partitions_def.name is not None  # a named dynamic partitions definition
     symbols = sorted(instance.get_dynamic_partitions(symbol_partitions_def.name))
     log, wanted_yesterday, candidates = [], [], {}
     for symbol in symbols:

@@ -54,6 +54,7 @@ def build_lake_sensor(
         cursor = LakeCursor.from_json(context.cursor)
         instance = context.instance
         scan = scan_lake(lake.get_lake(), cursor, now, settings, lambda: materialized_days(instance))
+        assert symbol_partitions_def.name is not None  # a named dynamic partitions definition
         known = set(instance.get_dynamic_partitions(symbol_partitions_def.name))
         new_symbols = sorted(set(scan.symbols) - known)
         plan = plan_runs(cursor, scan, now, pending_partitions(instance), settings, {TRIGGER_TAG: name})

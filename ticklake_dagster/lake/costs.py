@@ -214,7 +214,7 @@ def bill(prices: Prices, stored_bytes: float, usages: list[Usage], *, egress: bo
     a = sum(u.class_a for u in usages)
     b = sum(u.class_b for u in usages)
     egress_gb = sum(u.egress_bytes for u in usages) / GB if egress else 0.0
-    lines = [Line("storage", gb, gb * prices.storage_gb_month)]
+    lines: list[Line | None] = [Line("storage", gb, gb * prices.storage_gb_month)]
     for u in usages:
         lines.append(
             Line(f"{u.name} (class A)", u.class_a, u.class_a / MILLION * prices.class_a_million) if u.class_a else None

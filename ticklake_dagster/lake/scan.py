@@ -111,6 +111,7 @@ def scan_lake(
     today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
     live = [today - dt.timedelta(days=i) for i in range(settings.sensor_live_days)]
     live_ids = set()
+    symbol: str | None  # each live symbol, then each one swept (None: none is due)
     for symbol in symbols:
         for day in live:
             tail_id = f"{symbol}/{day}"
@@ -155,6 +156,7 @@ def scan_lake(
             if parsed is None:
                 ignored += 1
             elif previous is None:
+                assert materialized_days is not None  # asked for above, when previous is None
                 if parsed not in materialized_days:
                     note(obj.key, obj.last_modified)
             elif obj.last_modified > previous - settings.sensor_skew_seconds:
@@ -179,6 +181,7 @@ def _sweep_symbol(cursor: LakeCursor, symbols: list[str], due: Callable[[str], b
     current = cursor.sweep_symbol
     if current in symbols and due(current) and (current not in cursor.pass_previous or not never):
         return current
+    chosen: str | None
     if never:
         chosen = never[0]
     else:

@@ -199,6 +199,7 @@ def parse_footer(tail: bytes, size: int) -> Footer | int:
         unit = meta.schema.to_arrow_schema().field("ts").type
         if first is not None and pa.types.is_timestamp(unit) and unit.unit != "ms":
             div = {"s": 1 / 1000, "us": 1000, "ns": 1_000_000}[unit.unit]
+            assert last is not None  # set together with first
             first, last = int(first // div), int(last // div)
     return Footer(meta.num_rows, first, last)
 
@@ -214,7 +215,9 @@ def read_footer(lake: Lake, key: str) -> tuple[Footer, int]:
         found = parse_footer(tail, size)
         if isinstance(found, int):
             tail, size = lake.get_tail(key, found)
-            return parse_footer(tail, size), 2
+            footer = parse_footer(tail, size)
+            assert isinstance(footer, Footer)  # the tail now holds the whole footer
+            return footer, 2
         return found, 1
     except (ValueError, OSError, pa.ArrowException) as e:
         raise LakeError(f"Unreadable Parquet footer in {key}: {str(e).splitlines()[0][:200]}") from None
@@ -299,6 +302,7 @@ def _list_symbol(
     def wanted(day: dt.date) -> bool:
         return (first is None or day >= first) and (last is None or day <= last)
 
+    day: dt.date | None  # a raw part's day, then a compacted day's (None: not one)
     for prefix in raw_prefixes:
         for obj in lister.keys(prefix):
             parsed = parse_raw_part_key(obj.key)
@@ -413,7 +417,7 @@ def collect_stats(
             if facts.raw_parts or any(f.rows for f in used):
                 s.days_with_data += 1
             for f in used:
-                if f.rows and f.first_ms is not None:
+                if f.rows and f.first_ms is not None and f.last_ms is not None:
                     s.first_tick_ms = f.first_ms if s.first_tick_ms is None else min(s.first_tick_ms, f.first_ms)
                     s.last_tick_ms = f.last_ms if s.last_tick_ms is None else max(s.last_tick_ms, f.last_ms)
         have = {d for d, f in days.items() if f.raw_parts or f.compacted_bytes is not None}

@@ -7,6 +7,7 @@ lake's root folder or bucket prefix.
 from __future__ import annotations
 
 import abc
+import builtins
 import dataclasses
 import os
 import re
@@ -52,14 +53,14 @@ class Lake(abc.ABC):
         """Every object under `prefix` (recursively), in key order, after `start_after` if given."""
 
     @abc.abstractmethod
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         """The immediate 'sub-folders' under `prefix` (ending in '/'), in key order."""
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
         """The object's bytes; LakeError if it does not exist."""
 
-    def get_many(self, keys: list[str]) -> list[bytes]:
+    def get_many(self, keys: builtins.list[str]) -> builtins.list[bytes]:
         """Each key's bytes, in order; `fetch_concurrency` GETs at once where the store gains from it."""
         if len(keys) > 1 and self.fetch_concurrency > 1:
             with ThreadPoolExecutor(max_workers=min(self.fetch_concurrency, len(keys))) as pool:
@@ -125,7 +126,7 @@ class FileLake(Lake):
         found.sort(key=lambda o: o.key)
         yield from found
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         check_prefix(prefix)
         if prefix and not prefix.endswith("/"):
             raise LakeError(f"list_dirs needs a prefix ending in '/', got {prefix!r}")
@@ -148,7 +149,7 @@ class FileLake(Lake):
         except OSError as e:
             raise LakeError(f"Cannot read lake object {key}: {e.strerror}") from None
 
-    def get_many(self, keys: list[str]) -> list[bytes]:
+    def get_many(self, keys: builtins.list[str]) -> builtins.list[bytes]:
         """Each key's bytes; a folder's keys opened relative to it, resolved once.
 
         Why: resolving every path costs ~0.15 ms (one lstat per path component), more than reading a
@@ -279,7 +280,7 @@ class S3Lake(Lake):
         except Exception as e:
             raise self._error(e, f"list {prefix!r}") from None
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         check_prefix(prefix)
         if prefix and not prefix.endswith("/"):
             raise LakeError(f"list_dirs needs a prefix ending in '/', got {prefix!r}")

@@ -47,6 +47,7 @@ HIGHER_TIMEFRAME_SPECS = [
         ),
     )
     for tf in ROLLUPS
+    if tf.source is not None  # every rollup has one
 ]
 
 

@@ -126,13 +126,13 @@ def history_month(
     store = lake.get_lake()
     flavor = database.ensure_schema()
     daily_start, keep_days, now = parse_day(start_date()), settings.retention_days, utc_now()
-    ticks_found: dict[str, dict] = {}
+    ticks_found: dict[str, dict | None] = {}  # None: a month without data, nothing checked
     candles_found: dict[str, dict] = {}
     for symbol, month in symbol_months(context):
         key = history_partition_key(symbol, month)
         result = compact_month(store, symbol, month, daily_start)
-        ticks_found[key] = month_ticks_findings(result, store, settings) if result.data_days else None
-        if ticks_found[key] and any(ticks_found[key].values()):
+        ticks_found[key] = findings = month_ticks_findings(result, store, settings) if result.data_days else None
+        if findings and any(findings.values()):
             context.log.error(f"{symbol} {month:%Y-%m}: tick checks failed, candles not written")
             continue
         with database.connect() as conn:
@@ -152,8 +152,8 @@ def history_month(
         candles_found[key] = month_candles_findings(result, now, settings)
         for asset_key in context.selected_asset_keys:  # one step writes both; a subset records what was asked
             context.log_event(dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=meta))
-    ticks_found = {k: v for k, v in ticks_found.items() if v is not None}
-    if ticks_found:
-        yield from selected_results(context, summarize_all(HISTORY_TICKS, ticks_found, TICKS_SEVERITIES))
+    ticks_checked = {k: v for k, v in ticks_found.items() if v is not None}
+    if ticks_checked:
+        yield from selected_results(context, summarize_all(HISTORY_TICKS, ticks_checked, TICKS_SEVERITIES))
     if candles_found:
         yield from selected_results(context, summarize_all(HISTORY_CANDLES, candles_found, HISTORY_CANDLES_SEVERITIES))

@@ -1,6 +1,7 @@
 """The tick lake: a local folder (`file://`) or an S3-compatible bucket (`s3://`, Cloudflare R2 in production)."""
 
 import dataclasses
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -50,7 +51,7 @@ class LakeResource(dg.ConfigurableResource):
 
     def config(self) -> LakeConfig:
         """The plain configuration, EnvVars resolved."""
-        fields = {f.name: _value(getattr(self, f.name)) for f in dataclasses.fields(LakeConfig)}
+        fields: dict[str, Any] = {f.name: _value(getattr(self, f.name)) for f in dataclasses.fields(LakeConfig)}
         return LakeConfig(**fields)
 
     @property

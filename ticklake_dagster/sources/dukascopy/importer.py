@@ -226,6 +226,7 @@ class Importer:
         summary = ImportSummary()
         waiting: collections.deque = collections.deque()
         existing: dict[tuple[str, dt.date], list[str]] = {}
+        outcome: DayOutcome | None  # a skipped day's, then a finished day's (None: not finished)
         for source, days in jobs:
             todo, skipped = plan(self.lake, source, days, self.overwrite)
             for outcome in skipped:
@@ -250,7 +251,7 @@ class Importer:
         )
         active: list[_DayWork] = []
         # Futures report their day here when they finish: one wake-up per finished request, not a scan of all of them.
-        self._changed = queue.SimpleQueue()
+        self._changed: queue.SimpleQueue[_DayWork] = queue.SimpleQueue()
         try:
             while waiting or active:
                 while waiting and len(active) < window:
@@ -320,12 +321,12 @@ class Importer:
                 return self._refetch(work, error, fetchers)
             return self._written(work)
         for f in work.hours:
-            if f.done() and not f.cancelled() and f.exception() is not None:
+            if f.done() and not f.cancelled() and (error := f.exception()) is not None:
                 for other in work.hours:
                     other.cancel()
                 if not all(o.done() for o in work.hours):
                     return None
-                return self._failure(work, f.exception())
+                return self._failure(work, error)
         if not all(f.done() for f in work.hours):
             return None
         bodies = [f.result() for f in work.hours]
@@ -346,6 +347,7 @@ class Importer:
         return None
 
     def _written(self, work: _DayWork) -> DayOutcome | None:
+        assert work.write is not None  # called once the day's write started
         error = work.write.exception()
         if error is None:
             return work.write.result()

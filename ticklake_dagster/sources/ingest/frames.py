@@ -139,7 +139,8 @@ def scan_segment(data: bytes) -> SegmentScan:
     Never raises, whatever the bytes.
     """
     view = memoryview(data)
-    blocks, corrupt, pos = [], [], 0
+    corrupt: list[tuple[int, int]] = []
+    blocks, pos = [], 0
     while pos < len(view):
         found = frame_at(view, pos)
         if found is not None:

@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
+from typing import cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
@@ -94,7 +95,8 @@ class MetricsServer:
         except OSError as e:
             hint = ": choose another --metrics-port" if e.errno == errno.EADDRINUSE else ""
             raise TicklakeError(f"Cannot serve metrics on {host}:{port}: {e.strerror or e}{hint}") from None
-        self.address = self._server.server_address[:2]
+        # typeshed allows a bytes address (AF_UNIX); an AF_INET(6) server's is (host, port, ...)
+        self.address = cast(tuple[str, int], self._server.server_address[:2])
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
         self._thread.start()

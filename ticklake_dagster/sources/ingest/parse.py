@@ -171,7 +171,7 @@ def parse_messages(
     return ParseResult(block, received, rejected, examples)
 
 
-def _distinct_symbols(items: list) -> int:
+def _distinct_symbols(items: list | tuple) -> int:
     return len({s for item in items if type(item) is dict and type(s := item.get("symbol")) is str})
 
 
@@ -281,7 +281,7 @@ def _to_ms(values: list) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(ms).astype("int64"), bad
 
 
-def _scale(raw: np.ndarray) -> np.ndarray:
+def _scale(raw: np.ndarray | np.float64) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         return np.where(np.abs(raw) >= MS_THRESHOLD, raw, raw * 1000.0)
 

@@ -81,6 +81,7 @@ class IngestService:
             logs.warning("Second signal: exiting now; the spool keeps every accepted tick", signal=signum)
             os._exit(130)
         logs.info("Shutting down: flushing every batch", signal=signal.Signals(signum).name)
+        assert self._stop is not None  # the handler is installed by run(), after it made the event
         self._stop.set()
 
     def _watch(self, task: asyncio.Task) -> asyncio.Task:
@@ -89,6 +90,7 @@ class IngestService:
         return task
 
     def _on_essential_done(self, task: asyncio.Task) -> None:
+        assert self.committer is not None  # essential tasks start in _serve(), after run() made the committer
         if task.cancelled() or (task.exception() is None and self.committer.closing):
             return
         e = task.exception()
@@ -99,6 +101,7 @@ class IngestService:
             self._failure = reason
             self._status = "failed"
             logs.error("Ingester failed: stopping", reason=reason.splitlines()[0][:300] if reason else "")
+        assert self._stop is not None  # failures come from tasks run() started, after it made the event
         self._stop.set()
 
     # ---- commits, batches and uploads ------------------------------------------------------------
@@ -115,6 +118,7 @@ class IngestService:
         # Degraded 'spool' mode: no lake, so the parts stay only in the spool until a restart with credentials.
 
     def _on_uploaded(self, part: Part, size: int) -> None:
+        assert self.spool is not None  # the uploader exists only once run() opened the spool
         self.spool.release(part.refs)
         self.reporter.uploaded(part, size)
         self._update_gauges()
@@ -122,6 +126,7 @@ class IngestService:
     async def _ticker(self) -> None:
         """Flush batches that reached max age, seal idle spool segments, keep gauges fresh."""
         period = min(1.0, self.config.batch_max_age_seconds / 4)
+        assert self.spool is not None  # started by _serve(), after run() opened the spool
         while True:
             await asyncio.sleep(period)
             self._submit(self.batcher.due())
@@ -130,6 +135,7 @@ class IngestService:
             self._update_gauges()
 
     def _update_gauges(self) -> None:
+        assert self.spool is not None  # called from run() on, once the spool is open
         self.reporter.spool_state(self.spool.bytes, self.spool.outstanding)
 
     def health(self) -> dict:
@@ -212,6 +218,7 @@ class IngestService:
                 )
 
     async def _serve(self) -> int:
+        assert self.spool is not None and self.committer is not None and self._stop is not None  # run() made them
         committer = self._watch(asyncio.create_task(self.committer.run(), name="committer"))
         ticker = self._watch(asyncio.create_task(self._ticker(), name="ticker"))
         if self.uploader is not None:
@@ -257,6 +264,7 @@ class IngestService:
     async def _drain(self, stopped: bool) -> None:
         """Wait for every part: after finite sources until the lake took nothing for `give_up_seconds`,
         `shutdown_timeout` once asked to stop."""
+        assert self.uploader is not None and self._stop is not None  # _serve() drains only when there is an uploader
         drain = asyncio.create_task(self.uploader.drain())
         if not stopped:
             stop = asyncio.create_task(self._stop.wait())
@@ -279,6 +287,7 @@ class IngestService:
             )
 
     def _give_up(self, drain: asyncio.Task) -> None:
+        assert self.spool is not None and self.uploader is not None  # called by _drain()
         drain.cancel()
         self._failure = "gave up on the lake"
         self._status = "failed"
@@ -291,6 +300,7 @@ class IngestService:
         )
 
     async def _feed(self, source: Source) -> None:
+        assert self.committer is not None  # feeds start in _serve(), after run() made the committer
         try:
             await source.run(self.committer)
             logs.info("Source ended", source=source.describe())

@@ -144,6 +144,7 @@ async def _read_chunks(path: str):
         except OSError as e:
             asyncio.run_coroutine_threadsafe(queue.put(e), loop)
             return
+        chunk: bytes | OSError  # what was read, or why the read failed
         try:
             while True:
                 try:
