@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("days", metavar="START[:END]", help="UTC days YYYY-MM-DD, END inclusive and before today")
     p.add_argument(
         "--feed",
-        choices=("bi5", "json"),
+        choices=("json", "bi5"),
         default=None,
-        help="bi5 datafeed files (default, or TICKLAKE_DUKASCOPY_FEED) or the JSON API",
+        help="the JSON API (default, or TICKLAKE_DUKASCOPY_FEED) or bi5 datafeed files (mirrors, old caches)",
     )
     p.add_argument(
         "--url",

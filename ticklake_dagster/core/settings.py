@@ -380,7 +380,9 @@ SETTINGS: dict[str, Setting] = {
             "the feed's base URL (a mirror)",
             default_doc="Dukascopy's own",
         ),
-        Setting("TICKLAKE_DUKASCOPY_FEED", "str", "bi5", "`bi5` (datafeed files) or `json` (the 2026 API)"),
+        Setting(
+            "TICKLAKE_DUKASCOPY_FEED", "str", "json", "`json` (the API, default since 2026) or `bi5` (datafeed files)"
+        ),
         Setting(
             "TICKLAKE_DUKASCOPY_CONCURRENCY",
             "int",

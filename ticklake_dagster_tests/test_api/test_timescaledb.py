@@ -5,7 +5,7 @@ import datetime as dt
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.core.timeframes import BY_NAME
+from ticklake_dagster.core.timeframes import BY_NAME, SERVED
 from ticklake_dagster_tests.factories import DAY, materialize_day
 from ticklake_dagster_tests.test_api.conftest import day_start, seed
 from ticklake_dagster_tests.test_api.test_endpoints import assert_same_candles
@@ -27,7 +27,7 @@ def test_the_api_reads_continuous_aggregates_like_plain_tables(file_lake_resourc
         metadata = client.get("/api/metadata", params={"symbol": "EURUSD"}).json()
         assert metadata == {
             "symbol": "EURUSD",
-            "timeframes": list(BY_NAME),
+            "timeframes": list(SERVED),
             "first": start,
             "last": end - 299,
             "count": 288,

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
-from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, Mirror, hour_points, serve
+from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, Mirror, hour_points, serve, units
 
 
 @pytest.fixture
@@ -35,8 +35,8 @@ def expected_day(name: str, day: dt.date, point: float | None = None) -> pd.Data
                     "ts_ms": [start + int(x) for x in p["ms"]],
                     "bid": [int(x) / point for x in p["bid"]],
                     "ask": [int(x) / point for x in p["ask"]],
-                    "ask_volume": p["ask_volume"],
-                    "bid_volume": p["bid_volume"],
+                    "ask_volume": [units(v) for v in p["ask_volume"]],  # bi5's millions, in units
+                    "bid_volume": [units(v) for v in p["bid_volume"]],
                 }
             )
         )

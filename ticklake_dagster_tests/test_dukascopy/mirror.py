@@ -15,6 +15,7 @@ import struct
 import threading
 import zlib
 from collections import defaultdict
+from decimal import Decimal
 
 import numpy as np
 
@@ -75,6 +76,11 @@ def encode_bi5(points: dict[str, np.ndarray]) -> bytes:
     return lzma.compress(raw, format=lzma.FORMAT_ALONE, preset=1)
 
 
+def units(millions: np.float32) -> float:
+    """A bi5 volume (float32 millions) as the JSON API writes it: the decimal it stands for, in units."""
+    return float(Decimal(str(np.float32(millions))) * 1_000_000)
+
+
 def encode_json(points: dict[str, np.ndarray], hour_start_ms: int, point: float) -> bytes:
     """The JSON API's body: first price plus deltas, in units of `multiplier`."""
     ms, ask, bid = (points[k].astype("int64") for k in ("ms", "ask", "bid"))
@@ -97,8 +103,9 @@ def encode_json(points: dict[str, np.ndarray], hour_start_ms: int, point: float)
             times=np.diff(ms, prepend=0).tolist(),
             asks=np.diff(ask, prepend=ask[0]).tolist(),
             bids=np.diff(bid, prepend=bid[0]).tolist(),
-            askVolumes=[float(f"{v:.2f}") for v in points["ask_volume"]],
-            bidVolumes=[float(f"{v:.2f}") for v in points["bid_volume"]],
+            # the JSON API publishes units where bi5 has millions
+            askVolumes=[units(v) for v in points["ask_volume"]],
+            bidVolumes=[units(v) for v in points["bid_volume"]],
         )
     return json.dumps(body).encode()
 

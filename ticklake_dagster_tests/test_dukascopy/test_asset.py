@@ -21,18 +21,19 @@ def month_key(symbol: str, month: dt.date) -> dg.MultiPartitionKey:
 
 
 def materialize_history(lake_resource, url: str, instance, **kwargs):
+    feed = "bi5" if url.endswith("/datafeed") else "json"
     return dg.materialize(
         [dukascopy_ticks],
         instance=instance,
-        resources={"lake": lake_resource, "dukascopy": DukascopyResource(url=url, concurrency=16)},
+        resources={"lake": lake_resource, "dukascopy": DukascopyResource(url=url, feed=feed, concurrency=16)},
         **kwargs,
     )
 
 
 def test_a_month_partition_imports_every_day_and_a_rerun_skips_them(lake_resource, mirror):
-    _, bi5, _ = mirror
+    _, _, json_url = mirror
     instance = instance_with_symbols("XAUUSD")
-    result = materialize_history(lake_resource, bi5, instance, partition_key=month_key("XAUUSD", FEB))
+    result = materialize_history(lake_resource, json_url, instance, partition_key=month_key("XAUUSD", FEB))
     assert result.success
     meta = result.asset_materializations_for_node("dukascopy_ticks")[0].metadata
     lake = lake_resource.get_lake()
@@ -43,7 +44,7 @@ def test_a_month_partition_imports_every_day_and_a_rerun_skips_them(lake_resourc
     assert meta["days_imported"].value == 28 and meta["days_skipped"].value == 0
     assert meta["ticks"].value == sum(len(e) for e in expected.values())
     assert meta["empty_hours"].value >= 4 * 24 and meta["bytes_written"].value > 0
-    again = materialize_history(lake_resource, bi5, instance, partition_key=month_key("XAUUSD", FEB))
+    again = materialize_history(lake_resource, json_url, instance, partition_key=month_key("XAUUSD", FEB))
     meta = again.asset_materializations_for_node("dukascopy_ticks")[0].metadata
     assert meta["days_imported"].value == 0 and meta["days_skipped"].value == 28
 

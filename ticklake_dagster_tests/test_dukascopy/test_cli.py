@@ -30,8 +30,9 @@ def ticklake(env, *args):
 
 
 def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env, mirror, tmp_path, database_url):
-    m, bi5, _ = mirror
-    proc = ticklake(env, "import", "dukascopy", ",".join(SYMBOLS), "2019-01-04:2019-01-07", "--url", bi5)
+    """The default feed (the JSON API) fills the lake with the generated ticks, volumes in units."""
+    m, _, json_url = mirror
+    proc = ticklake(env, "import", "dukascopy", ",".join(SYMBOLS), "2019-01-04:2019-01-07", "--url", json_url)
     assert proc.returncode == 0, proc.stderr
     assert "16 days imported, 0 already imported, 0 skipped (live parts), 0 failed;" in proc.stdout
     assert (
@@ -51,7 +52,7 @@ def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env
         for day in days:
             assert_same_ticks(stored_day(lake, name, day), expected_day(name, day))
     requests = sum(m.requests.values())
-    again = ticklake(env, "import", "dukascopy", ",".join(SYMBOLS), "2019-01-04:2019-01-07", "--url", bi5)
+    again = ticklake(env, "import", "dukascopy", ",".join(SYMBOLS), "2019-01-04:2019-01-07", "--url", json_url)
     assert again.returncode == 0 and "0 days imported, 16 already imported" in again.stdout
     assert sum(m.requests.values()) == requests  # resume asks the feed for nothing
 
@@ -93,7 +94,7 @@ def test_a_failed_day_is_reported_and_exits_1_while_other_days_are_imported(env,
     m, bi5, _ = mirror
     bad = "/datafeed/EURUSD/2019/00/08/17h_ticks.bi5"
     m.fault = lambda path, nth: (200, {}, b"\x5d\x00\x00garbage") if path == bad else None
-    proc = ticklake(env, "import", "dukascopy", "EURUSD", "2019-01-07:2019-01-09", "--url", bi5)
+    proc = ticklake(env, "import", "dukascopy", "EURUSD", "2019-01-07:2019-01-09", "--url", bi5, "--feed", "bi5")
     assert proc.returncode == 1
     assert "2 days imported, 0 already imported, 0 skipped (live parts), 1 failed" in proc.stdout
     assert (
@@ -106,7 +107,9 @@ def test_a_failed_day_is_reported_and_exits_1_while_other_days_are_imported(env,
 
 def test_dry_run_fetches_and_writes_nothing(env, mirror, tmp_path):
     m, bi5, _ = mirror
-    proc = ticklake(env, "import", "dukascopy", "EURUSD,BTCUSD", "2019-01-01:2019-01-10", "--url", bi5, "--dry-run")
+    proc = ticklake(
+        env, "import", "dukascopy", "EURUSD,BTCUSD", "2019-01-01:2019-01-10", "--url", bi5, "--feed", "bi5", "--dry-run"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "EURUSD: 10 days to import (240 requests), 0 already imported, 0 skipped (live parts)" in proc.stdout
     assert "dry run: 20 days, 480 requests; nothing fetched or written" in proc.stdout
@@ -126,7 +129,7 @@ def test_dry_run_fetches_and_writes_nothing(env, mirror, tmp_path):
             "Unknown Dukascopy instrument DEUIDXEUR: give its point factor with --point-value*",
         ),
         (
-            ["EURUSD", "2019-01-01", "--url", "http://127.0.0.1:9/datafeed"],
+            ["EURUSD", "2019-01-01", "--url", "http://127.0.0.1:9/datafeed", "--feed", "bi5"],
             "Cannot reach the Dukascopy feed at http://127.0.0.1:9/datafeed/EURUSD/2019/00/01/00h_ticks.bi5*",
         ),
         (["EURUSD", "2019-01-01", "--url", "file:///etc"], "Invalid Dukascopy URL 'file:///etc'*"),
@@ -159,6 +162,8 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
             days,
             "--url",
             bi5,
+            "--feed",
+            "bi5",
             "--concurrency",
             "2",
         ],
@@ -184,7 +189,7 @@ def test_ctrl_c_stops_cleanly_without_a_partial_day_and_the_rerun_completes(env,
             assert_same_ticks(stored_day(lake, "EURUSD", day), expected_day("EURUSD", day))
     assert not [p for p in (tmp_path / "home" / "lake").rglob(".tmp-*")]
     m.fault = None
-    rerun = ticklake(env, "import", "dukascopy", "EURUSD", days, "--url", bi5)
+    rerun = ticklake(env, "import", "dukascopy", "EURUSD", days, "--url", bi5, "--feed", "bi5")
     assert (
         rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
     )

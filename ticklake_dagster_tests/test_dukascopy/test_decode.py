@@ -10,7 +10,7 @@ from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.sources.dukascopy.decode import DecodeError, decode_bi5, decode_json
 from ticklake_dagster.sources.dukascopy.feeds import FEEDS
 from ticklake_dagster.sources.dukascopy.instruments import INSTRUMENTS, market_may_be_open, resolve_instrument
-from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, encode_bi5, encode_json, hour_points
+from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, encode_bi5, encode_json, hour_points, units
 
 HOUR = dt.datetime(2019, 2, 5, 7, tzinfo=dt.timezone.utc)
 HOUR_MS = int(HOUR.timestamp()) * 1000
@@ -22,7 +22,7 @@ def unpack_naively(body: bytes, point: float) -> list[tuple]:
     out = []
     for i in range(0, len(raw), 20):
         ms, ask, bid, av, bv = struct.unpack(">IIIff", raw[i : i + 20])
-        out.append((HOUR_MS + ms, bid / point, ask / point, av, bv))
+        out.append((HOUR_MS + ms, bid / point, ask / point, units(av), units(bv)))
     return out
 
 
@@ -59,7 +59,7 @@ def test_point_factors_of_jpy_metals_and_crypto(name, ask_points, price):
     ticks = decode_bi5(body, HOUR_MS, resolve_instrument(name).point_value)
     assert ticks.ask.tolist() == [price]
     assert ticks.ts_ms.tolist() == [HOUR_MS + 1500]
-    assert ticks.ask_volume.tolist() == [1.5] and ticks.bid_volume.tolist() == [2.25]
+    assert ticks.ask_volume.tolist() == [1_500_000.0] and ticks.bid_volume.tolist() == [2_250_000.0]
 
 
 def test_the_table_holds_the_28_majors_and_crosses_metals_and_crypto():

@@ -101,6 +101,8 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly_and_the_rerun_completes
             days,
             "--url",
             bi5,
+            "--feed",
+            "bi5",
             "--concurrency",
             "4",
             "--processes",
@@ -129,7 +131,7 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly_and_the_rerun_completes
             assert_same_ticks(stored_day(lake, "EURUSD", day), expected_day("EURUSD", day))
     assert not [p for p in (tmp_path / "home" / "lake").rglob(".tmp-*")]
     m.fault = None
-    rerun = ticklake(env, "import", "dukascopy", "EURUSD", days, "--url", bi5, "--processes", "2")
+    rerun = ticklake(env, "import", "dukascopy", "EURUSD", days, "--url", bi5, "--feed", "bi5", "--processes", "2")
     assert (
         rerun.returncode == 0 and f"{12 - len(written)} days imported, {len(written)} already imported" in rerun.stdout
     )

@@ -18,9 +18,10 @@ from ticklake_dagster.sources.dukascopy.feeds import FEEDS
 from ticklake_dagster.sources.dukascopy.instruments import Instrument
 
 HOUR_MS = 3_600_000
+# Units of the base asset (bi5's millions converted on decoding), as every volume in the lake.
 VOLUME_FIELDS = [
-    pa.field("ask_volume", pa.float32(), nullable=False),
-    pa.field("bid_volume", pa.float32(), nullable=False),
+    pa.field("ask_volume", pa.float64(), nullable=False),
+    pa.field("bid_volume", pa.float64(), nullable=False),
 ]
 PART_SCHEMA = pa.schema([*TICK_SCHEMA, *VOLUME_FIELDS])
 
@@ -80,8 +81,8 @@ def part_table(ticks: HourTicks) -> pa.Table:
             pa.array(ticks.ts_ms, pa.int64()).cast(PART_SCHEMA.field("ts").type),
             pa.array(ticks.bid, pa.float64()),
             pa.array(ticks.ask, pa.float64()),
-            pa.array(ticks.ask_volume, pa.float32()),
-            pa.array(ticks.bid_volume, pa.float32()),
+            pa.array(ticks.ask_volume, pa.float64()),
+            pa.array(ticks.bid_volume, pa.float64()),
         ],
         schema=PART_SCHEMA,
     )
