@@ -134,6 +134,17 @@ def test_a_dropped_connection_is_retried(file_lake_resource, mirror):
     assert_same_ticks(stored_day(file_lake_resource.get_lake(), "EURUSD", day), expected_day("EURUSD", day))
 
 
+def test_the_json_apis_202_without_data_is_retried_not_taken_for_an_empty_hour(file_lake_resource, mirror):
+    """Its WAF answers 202 with an empty body to requests it distrusts; taking that for an empty hour loses ticks."""
+    m, _, json_url = mirror
+    day = DAYS[0]
+    m.fault = lambda path, nth: (202, {}, b"") if path.endswith(f"/{day.day}/5") and nth <= 2 else None
+    summary = run_import(file_lake_resource.get_lake(), json_url, ["EURUSD"], days=[day], feed="json")
+    assert summary.count(IMPORTED) == 1
+    assert [n for p, n in m.requests.items() if p.endswith(f"/{day.day}/5")] == [3]
+    assert_same_ticks(stored_day(file_lake_resource.get_lake(), "EURUSD", day), expected_day("EURUSD", day))
+
+
 def test_resume_imports_nothing_the_second_time_and_overwrite_everything(lake_resource, mirror):
     m, bi5, _ = mirror
     lake = lake_resource.get_lake()
