@@ -100,7 +100,7 @@ def candles(
         rows = json.loads(store.candles_json(symbol, source, start, until, MAX_SOURCE_ROWS, price) or "[]")
         built = to_records(lake.candles(symbol, from_lake, BY_NAME[source].seconds), start, until, price)
         merged = session_records(sorted(rows + built, key=lambda c: c["time"]), symbol, timeframe)
-        merged = [c for c in merged if c["time"] <= end][:limit]
+        merged = [c for c in merged if start <= c["time"] <= end][:limit]  # whole bars only, as the database's
     else:
         rows = json.loads(store.candles_json(symbol, timeframe, start, end, limit, price) or "[]")
         built = to_records(lake.candles(symbol, from_lake, BY_NAME[timeframe].seconds), start, end, price)

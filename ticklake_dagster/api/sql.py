@@ -12,8 +12,7 @@ from typing import Protocol, TypeVar
 import psycopg2
 from psycopg2 import sql
 
-from ticklake_dagster.candles.session_bars import EXPRESSION as SESSION_BUCKET
-from ticklake_dagster.candles.session_bars import bucket_sql
+from ticklake_dagster.candles.session_bars import bar_starts, on_utc_hours, whole_bars
 from ticklake_dagster.candles.sql import rollup_expressions
 from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.core.redaction import describe_database_error, describe_dsn
@@ -44,20 +43,19 @@ FROM (SELECT date_part('epoch', time)::bigint AS time, {o} AS open, {h} AS high,
         AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
       ORDER BY {relation}.time LIMIT %(limit)s) AS c
 """
-# Session bars (1d, 1w, 1M) rolled up from candles_1h at query time (candles/session_bars.py): the rows from
-# `start` up to the widest bar after `end`, grouped by bar start; only bars starting within [start, end] are
-# whole, and only those are kept.
+# Session bars (1d, 1w, 1M) rolled up from candles_1h at query time: `bounds` are the bars' starts and where the
+# last one ends (candles/session_bars.py), each row's bar is found by width_bucket (a binary search), and bar
+# i's start is bounds[i]; rows before the first bound (bar 0) or after the last are never read.
 _SESSION_SQL = """
 SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
-FROM (SELECT date_part('epoch', bucket)::bigint AS time, open, high, low, close, trades, spread_avg,
+FROM (SELECT (%(bounds)s::float8[])[bar]::bigint AS time, open, high, low, close, trades, spread_avg,
              bid_volume, ask_volume
-      FROM (SELECT {bucket} AS bucket, {aggregates}
+      FROM (SELECT width_bucket(date_part('epoch', time), %(bounds)s::float8[]) AS bar, {aggregates}
             FROM {relation}
-            WHERE symbol = %(symbol)s AND time >= %(start)s AND time < %(until)s
+            WHERE symbol = %(symbol)s AND time >= %(first)s AND time < %(until)s
               AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
-            GROUP BY bucket) AS b
-      WHERE bucket <= %(end)s
-      ORDER BY bucket LIMIT %(limit)s) AS c
+            GROUP BY bar) AS b
+      ORDER BY bar LIMIT %(limit)s) AS c
 """
 _DAYS_SQL = """
 SELECT d FROM unnest(%s::timestamptz[]) AS d
@@ -325,14 +323,13 @@ class CandleStore:
         sides = dict(zip(("o", "h", "l", "c"), (sql.Identifier(n) for n in side_columns(price))))
         params = {"symbol": symbol, "start": _utc(start), "end": _utc(end), "limit": limit}
         if timeframe in SESSION_TIMEFRAMES:
-            bars = bucket_sql(session_for(symbol), timeframe, range(_utc(start).year, _utc(end).year + 1))
-            params.update(unit=bars.unit, zone=bars.zone, shift=bars.shift)
-            params["until"] = _utc(end + SESSION_TIMEFRAMES[timeframe] + 86_400)
+            bounds = [float(b) for b in whole_bars(session_for(symbol), timeframe, start, end)]
+            if len(bounds) < 2:  # no bar starts in the range: an empty window
+                bounds = [float(start), float(start)]
+            params.update(bounds=bounds, first=_utc(int(bounds[0])), until=_utc(int(bounds[-1])))
+            relation = BY_NAME[source_timeframe(symbol, timeframe, start, end)].relation
             query = sql.SQL(_SESSION_SQL).format(
-                bucket=sql.SQL(SESSION_BUCKET),
-                aggregates=_session_aggregates(price),
-                relation=sql.Identifier(bars.source),
-                **sides,
+                aggregates=_session_aggregates(price), relation=sql.Identifier(relation), **sides
             )
         else:
             query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation), **sides)
@@ -409,11 +406,11 @@ def _session_aggregates(price: str) -> sql.Composable:
 
 
 def source_timeframe(symbol: str, timeframe: str, start: int, end: int) -> str:
-    """The stored timeframe a served one is read from: itself, or the relation its session bars roll up."""
+    """The stored timeframe a served one is read from: itself, or the one its session bars roll up (candles_1h,
+    or candles_5m for a session whose day does not start on a UTC hour)."""
     if timeframe not in SESSION_TIMEFRAMES:
         return timeframe
-    source = bucket_sql(session_for(symbol), timeframe, range(_utc(start).year, _utc(end).year + 1)).source
-    return next(tf.name for tf in BY_NAME.values() if tf.relation == source)
+    return SESSION_SOURCE.name if on_utc_hours(bar_starts(session_for(symbol), timeframe, start, end)) else BASE.name
 
 
 def _utc(seconds: int) -> dt.datetime:

@@ -1,78 +1,66 @@
-"""Session bars (`1d`, `1w`, `1M`): where each symbol's trade date, week and month start, in numpy and in SQL.
+"""Session bars (`1d`, `1w`, `1M`): where each symbol's trade dates, weeks and months start, as one table of times.
 
 An FX bar for trade date D runs from 17:00 New York on D-1 to 17:00 on D (five a week, with the zone's DST),
 its week from Sunday 17:00 to Friday 17:00, its month over the month's trade dates; crypto's are UTC days,
-weeks from Monday 00:00 UTC and calendar months. `time` is the bar's start. Both forms shift local time by
-the session's roll so that a trade date starts at local midnight, truncate, and shift back.
+weeks from Monday 00:00 UTC and calendar months. `time` is the bar's start.
+
+The bar starts come from the session table (`Session.trade_date_bounds`, zoneinfo's DST rules), a year at a
+time and cached. Ticks and candles find their bar by binary search in that table (numpy `searchsorted`), and
+PostgreSQL by `width_bucket` over the same table passed as an array: one definition of the bars for the
+lake, the database and the tests, and no per-row time-zone arithmetic in SQL.
 """
 
-import dataclasses
 import datetime as dt
-from zoneinfo import ZoneInfo
+import functools
 
 import numpy as np
-import pandas as pd
 
 from ticklake_dagster.core.sessions import Session
 
-TRUNCATE = {"1d": "day", "1w": "week", "1M": "month"}  # PostgreSQL date_trunc units
+HOUR_S = 3_600
 
 
-def _shift(session: Session) -> dt.timedelta:
-    """Local time plus this is at midnight when a trade date starts (FX: 17:00 + 7 h)."""
-    roll = dt.timedelta(hours=session.roll.hour, minutes=session.roll.minute)
-    return dt.timedelta(days=1) - roll if roll else dt.timedelta(0)
+@functools.lru_cache(maxsize=512)
+def _year_starts(session: Session, timeframe: str, year: int) -> tuple[int, ...]:
+    """Epoch seconds of the bars of `timeframe` whose trade date (or week's Monday, or month) lies in `year`."""
+    first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if timeframe == "1d":
+        dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    elif timeframe == "1w":
+        monday = first + dt.timedelta(days=-first.weekday() % 7)
+        dates = [monday + dt.timedelta(weeks=i) for i in range(53) if (monday + dt.timedelta(weeks=i)).year == year]
+    elif timeframe == "1M":
+        dates = [dt.date(year, month, 1) for month in range(1, 13)]
+    else:
+        raise ValueError(f"{timeframe!r} is no session timeframe")
+    return tuple(session.trade_date_bounds(d)[0] // 1000 for d in dates)
+
+
+def bar_starts(session: Session, timeframe: str, start_s: int, end_s: int) -> np.ndarray:
+    """Sorted bar starts (epoch seconds) from the last one at or before `start_s` to the first one after `end_s`:
+    every bar touching [start_s, end_s], and where the last of them ends."""
+    first = dt.datetime.fromtimestamp(start_s, dt.timezone.utc).year - 1
+    last = dt.datetime.fromtimestamp(end_s, dt.timezone.utc).year + 1
+    starts = np.array([s for year in range(first, last + 1) for s in _year_starts(session, timeframe, year)], "int64")
+    lo = max(0, int(np.searchsorted(starts, start_s, side="right")) - 1)
+    hi = int(np.searchsorted(starts, end_s, side="right")) + 1
+    return starts[lo:hi]
 
 
 def session_bar_starts(ts_ms: np.ndarray, session: Session, timeframe: str) -> np.ndarray:
     """Each time's bar start (epoch ms) for a session timeframe: the start of its trade date, week or month."""
-    local = pd.to_datetime(ts_ms, unit="ms", utc=True).tz_convert(session.zone).tz_localize(None)
-    trade_dates = (local + pd.Timedelta(_shift(session))).normalize()
-    if timeframe == "1w":
-        trade_dates = trade_dates - pd.to_timedelta(trade_dates.dayofweek, unit="D")  # the week's Monday
-    elif timeframe == "1M":
-        trade_dates = trade_dates - pd.to_timedelta(trade_dates.day - 1, unit="D")
-    unique, inverse = np.unique(trade_dates.to_numpy(), return_inverse=True)
-    starts = np.array([session.trade_date_bounds(pd.Timestamp(d).date())[0] for d in unique], dtype="int64")
-    return starts[inverse]
+    if not len(ts_ms):
+        return np.asarray(ts_ms, dtype="int64")
+    starts = bar_starts(session, timeframe, int(ts_ms.min()) // 1000, int(ts_ms.max()) // 1000) * 1000
+    return starts[np.searchsorted(starts, ts_ms, side="right") - 1]
 
 
-@dataclasses.dataclass(frozen=True)
-class BucketSql:
-    """The parameters of the SQL bar start `(date_trunc(unit, time AT TIME ZONE zone + shift) - shift) AT TIME ZONE
-    zone`, and the relation it reads: candles_1h when every bar edge falls on a UTC hour, else candles_5m."""
-
-    unit: str
-    zone: str
-    shift: str  # a PostgreSQL interval literal
-    source: str
+def whole_bars(session: Session, timeframe: str, start_s: int, end_s: int) -> np.ndarray:
+    """The bars starting within [start_s, end_s] and where the last of them ends: n+1 bounds for n bars."""
+    starts = bar_starts(session, timeframe, start_s, end_s)
+    return starts[np.searchsorted(starts, start_s, side="left") :]
 
 
-EXPRESSION = (
-    "((date_trunc(%(unit)s, (time AT TIME ZONE %(zone)s) + %(shift)s::interval) - %(shift)s::interval)"
-    " AT TIME ZONE %(zone)s)"
-)
-
-
-def bucket_sql(session: Session, timeframe: str, years: range) -> BucketSql:
-    """How PostgreSQL finds the bars of `timeframe` for `session` over `years` (to check the zone's offsets)."""
-    shift = _shift(session)
-    return BucketSql(
-        TRUNCATE[timeframe],
-        session.zone,
-        f"{int(shift.total_seconds())} seconds",
-        "candles_1h" if _edges_on_utc_hours(session, years) else "candles_5m",
-    )
-
-
-def _edges_on_utc_hours(session: Session, years: range) -> bool:
-    """Whether the roll and the zone's UTC offsets (winter and summer of each year) are whole hours."""
-    if session.roll.minute:
-        return False
-    zone = ZoneInfo(session.zone)
-    for year in years:
-        for month in (1, 7):
-            offset = dt.datetime(year, month, 1, tzinfo=zone).utcoffset() or dt.timedelta(0)
-            if offset.total_seconds() % 3600:
-                return False
-    return True
+def on_utc_hours(bounds: np.ndarray) -> bool:
+    """Whether every bound falls on a UTC hour, so the bars can be rolled up from hourly candles."""
+    return bool(np.all(bounds % HOUR_S == 0))

@@ -56,6 +56,8 @@ def leaked(text: str, password: str, spelling: str) -> bool:
 
 def plausible(password: str, dsn: str, spelling: str) -> bool:
     """The password does not also occur in the rest of the string (it would survive there by chance)."""
+    if dsn.count(spelling) != 1:  # e.g. "tickla" inside "user=ticklake": masking cannot tell them apart
+        return False
     rest = dsn.replace(spelling, MASK)
     return password not in rest and spelling not in rest and password not in MASK
 
