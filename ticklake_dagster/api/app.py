@@ -30,7 +30,7 @@ from ticklake_dagster.candles.from_lake import LakeCandles, LakeUnavailable, day
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.redaction import RedactingFilter
 from ticklake_dagster.core.symbols import validate_symbol
-from ticklake_dagster.core.timeframes import SERVED, width_seconds
+from ticklake_dagster.core.timeframes import FROM_TICKS, SERVED, width_seconds
 
 log = logging.getLogger("ticklake.api")
 log.addFilter(RedactingFilter())  # 503 reasons and tracebacks may quote a library message that names a secret
@@ -241,6 +241,8 @@ def create_app(
     )
     app.state.store = store
     app.state.lake = lake
+    # below 5 minutes, candles are built from the lake's ticks: served only with a lake
+    served = [tf for tf in SERVED if lake is not None or tf not in FROM_TICKS]
     install_error_handlers(app)
 
     @app.get(
@@ -346,7 +348,7 @@ def create_app(
             assert span is not None  # checked above
             return Metadata(
                 symbol=symbol,
-                timeframes=list(SERVED),
+                timeframes=served,
                 first=day_seconds(span[0]),
                 last=day_seconds(span[1]) + 86_400 - 300,
                 count=0,
@@ -354,7 +356,7 @@ def create_app(
             )
         return Metadata(
             symbol=found.symbol,
-            timeframes=found.timeframes,
+            timeframes=[tf for tf in served if tf in found.timeframes or (lake is not None and tf in FROM_TICKS)],
             first=found.first,
             last=found.last,
             count=found.count,
@@ -364,7 +366,7 @@ def create_app(
     @app.get("/api/timeframes", response_model=Timeframes, summary="Timeframes and their bucket widths")
     def timeframes():
         """The chart reads its timeframe picker and bucket widths from here."""
-        return Timeframes(timeframes=[TimeframeWidth(name=name, seconds=width_seconds(name)) for name in SERVED])
+        return Timeframes(timeframes=[TimeframeWidth(name=name, seconds=width_seconds(name)) for name in served])
 
     @app.get(
         "/api/symbols", response_model=Symbols, responses={503: ERROR_RESPONSES[503]}, summary="Symbols with candles"

@@ -19,6 +19,7 @@ from ticklake_dagster.candles.from_lake import (
     DayCandles,
     LakeCandles,
     LakeUnavailable,
+    concat,
     day_seconds,
     to_records,
     utc_day,
@@ -28,7 +29,7 @@ from ticklake_dagster.candles.session_bars import session_bar_starts
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.sessions import session_for, trades_on
 from ticklake_dagster.core.settings import get
-from ticklake_dagster.core.timeframes import BY_NAME, SESSION_TIMEFRAMES
+from ticklake_dagster.core.timeframes import BY_NAME, FROM_TICKS, SESSION_TIMEFRAMES, width_seconds
 
 LAKE_DAYS_HEADER = "X-Ticklake-Lake-Days"
 MAX_SOURCE_ROWS = 100_000  # a session request's hours from the database when some of its days are the lake's
@@ -69,6 +70,8 @@ def candles(
     those days come from the lake, the database's and the lake's candles of that timeframe are rolled up
     together, so a bar spanning both is whole.
     """
+    if timeframe in FROM_TICKS:
+        return _from_ticks(lake, symbol, timeframe, start, end, price)
     if lake is None:
         return Answer(store.candles_json(symbol, timeframe, start, end, limit, price), [])
     source = source_timeframe(symbol, timeframe, start, end)
@@ -103,9 +106,27 @@ def candles(
         merged = [c for c in merged if start <= c["time"] <= end][:limit]  # whole bars only, as the database's
     else:
         rows = json.loads(store.candles_json(symbol, timeframe, start, end, limit, price) or "[]")
-        built = to_records(lake.candles(symbol, from_lake, BY_NAME[timeframe].seconds), start, end, price)
+        built = to_records(lake.candles(symbol, from_lake, width_seconds(timeframe)), start, end, price)
         merged = sorted(rows + built, key=lambda c: c["time"])
     return Answer(json.dumps(merged, separators=(",", ":")), from_lake)
+
+
+def _from_ticks(lake: LakeCandles | None, symbol: str, timeframe: str, start: int, end: int, price: str) -> Answer:
+    """Candles below 5 minutes, which no table stores: built from the lake's ticks of each day of the range."""
+    if lake is None:
+        raise InvalidInput(f"{timeframe} candles are built from the lake's ticks, and this API serves no lake")
+    days = _days(utc_day(start), utc_day(end))
+    if len(days) > lake.max_days:
+        raise InvalidInput(
+            f"Range needs {len(days)} days of ticks for {timeframe} candles and at most {lake.max_days} are read "
+            "per request (TICKLAKE_ONDEMAND_MAX_DAYS); narrow from/to"
+        )
+    known = lake.index.days(symbol)
+    built = [lake.from_ticks(symbol, day, width_seconds(timeframe)) for day in days]
+    with_ticks = [day for day, candles in zip(days, built) if len(candles)]
+    if not with_ticks and not known:
+        return Answer(None, [])
+    return Answer(json.dumps(to_records(concat(built), start, end, price), separators=(",", ":")), with_ticks)
 
 
 def session_records(rows: list[dict], symbol: str, timeframe: str) -> list[dict]:

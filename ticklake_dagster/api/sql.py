@@ -20,12 +20,16 @@ from ticklake_dagster.core.sessions import session_for
 from ticklake_dagster.core.timeframes import (
     BASE,
     BY_NAME,
+    FROM_TICKS,
+    INTRADAY,
     OHLC,
     ROLLUPS,
+    SERVED,
     SESSION_SOURCE,
     SESSION_TIMEFRAMES,
     VOLUMES,
     side_columns,
+    stored_source,
 )
 
 log = logging.getLogger("ticklake.api")
@@ -42,6 +46,17 @@ FROM (SELECT date_part('epoch', time)::bigint AS time, {o} AS open, {h} AS high,
       WHERE symbol = %(symbol)s AND time >= %(start)s AND time <= %(end)s
         AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
       ORDER BY {relation}.time LIMIT %(limit)s) AS c
+"""
+# An intraday timeframe that is not stored (10m, 30m, 2h, 6h), rolled up from the widest stored one dividing it.
+_DERIVED_SQL = """
+SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
+FROM (SELECT bucket AS time, open, high, low, close, trades, spread_avg, bid_volume, ask_volume
+      FROM (SELECT floor(date_part('epoch', time) / %(width)s)::bigint * %(width)s AS bucket, {aggregates}
+            FROM {relation}
+            WHERE symbol = %(symbol)s AND time >= %(first)s AND time < %(until)s
+              AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
+            GROUP BY bucket) AS b
+      ORDER BY bucket LIMIT %(limit)s) AS c
 """
 # Session bars (1d, 1w, 1M) rolled up from candles_1h at query time: `bounds` are the bars' starts and where the
 # last one ends (candles/session_bars.py), each row's bar is found by width_bucket (a binary search), and bar
@@ -331,8 +346,18 @@ class CandleStore:
             query = sql.SQL(_SESSION_SQL).format(
                 aggregates=_session_aggregates(price), relation=sql.Identifier(relation), **sides
             )
-        else:
+        elif timeframe in BY_NAME:
             query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation), **sides)
+        else:
+            width = INTRADAY[timeframe]
+            source = stored_source(timeframe)
+            if source is None:
+                raise ValueError(f"{timeframe} candles are built from ticks, not from the database")
+            first = -(-start // width) * width  # the first bucket starting within the range, whole
+            params.update(width=width, first=_utc(first), until=_utc(end // width * width + width))
+            query = sql.SQL(_DERIVED_SQL).format(
+                aggregates=_session_aggregates(price), relation=sql.Identifier(source.relation), **sides
+            )
 
         def work(run):
             body = run(query, params).fetchone()[0]
@@ -371,9 +396,8 @@ class CandleStore:
         first, last, count, *flags = self._run(work)
         if not count:
             return None
-        timeframes = [BASE.name] + [tf.name for tf, present in zip(ROLLUPS, flags) if present]
-        if SESSION_SOURCE.name in timeframes:
-            timeframes += list(SESSION_TIMEFRAMES)
+        stored = {BASE.name} | {tf.name for tf, present in zip(ROLLUPS, flags) if present}
+        timeframes = [name for name in SERVED if name not in FROM_TICKS and source_of(name) in stored]
         return SymbolMetadata(symbol=symbol, timeframes=timeframes, first=int(first), last=int(last), count=int(count))
 
     def days_with_candles(self, symbol: str, timeframe: str, days: list[dt.date]) -> set[dt.date]:
@@ -406,11 +430,20 @@ def _session_aggregates(price: str) -> sql.Composable:
 
 
 def source_timeframe(symbol: str, timeframe: str, start: int, end: int) -> str:
-    """The stored timeframe a served one is read from: itself, or the one its session bars roll up (candles_1h,
-    or candles_5m for a session whose day does not start on a UTC hour)."""
-    if timeframe not in SESSION_TIMEFRAMES:
-        return timeframe
+    """The stored timeframe a served one is read from: itself, the widest stored one dividing it, or the one its
+    session bars roll up (candles_1h, or candles_5m for a session whose day does not start on a UTC hour)."""
+    if timeframe in INTRADAY:
+        source = stored_source(timeframe)
+        return source.name if source else BASE.name
     return SESSION_SOURCE.name if on_utc_hours(bar_starts(session_for(symbol), timeframe, start, end)) else BASE.name
+
+
+def source_of(name: str) -> str:
+    """The stored timeframe whose candles a served one needs: intraday ones their divisor, session bars 1h."""
+    if name in SESSION_TIMEFRAMES:
+        return SESSION_SOURCE.name
+    source = stored_source(name)
+    return source.name if source else ""
 
 
 def _utc(seconds: int) -> dt.datetime:

@@ -30,6 +30,7 @@ from ticklake_dagster.core.timeframes import BASE, CANDLE_COLUMNS, OHLC, SESSION
 from ticklake_dagster.lake.keys import DAILY_ROOT, daily_key
 from ticklake_dagster.lake.parts import read_daily
 from ticklake_dagster.lake.storage import Lake
+from ticklake_dagster.ticks.reading import day_ticks
 
 DEFAULT_MAX_DAYS = 31
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
@@ -68,7 +69,11 @@ class DayCandles:
 
 def build_day(lake: Lake, symbol: str, day: dt.date) -> DayCandles:
     """The compacted day's 5-minute candles, exactly as candles_5m writes them."""
-    candles = build_candles(read_daily(lake.get(daily_key(symbol, day))))
+    return candle_columns(build_candles(read_daily(lake.get(daily_key(symbol, day)))))
+
+
+def candle_columns(candles) -> DayCandles:
+    """`build_candles`' frame as columns, time in unix seconds."""
     columns = {c: candles[c].to_numpy(dtype="int64" if c == "trades" else "float64") for c in CANDLE_COLUMNS[1:]}
     return DayCandles({"time": candles["time"].to_numpy(dtype="int64") // 1000, **columns})
 
@@ -246,6 +251,14 @@ class LakeCandles:
             built = list(self._pool.map(lambda d: self.day(symbol, d), days))
         session = session_for(symbol) if timeframe in SESSION_TIMEFRAMES else None
         return rollup(built, width_s, session, timeframe)
+
+    def from_ticks(self, symbol: str, day: dt.date, width_s: int) -> DayCandles:
+        """The day's candles of `width_s` seconds built from its ticks (compacted, else its raw parts), uncached."""
+        try:
+            ticks = day_ticks(self.lake, symbol, day)
+        except LakeError as e:
+            raise LakeUnavailable(str(e)) from None
+        return candle_columns(build_candles(ticks, bucket_ms=width_s * 1000))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

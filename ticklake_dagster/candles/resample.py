@@ -13,22 +13,16 @@ from ticklake_dagster.candles.building import ohlc, roll_up, run_bounds, volume_
 from ticklake_dagster.candles.session_bars import session_bar_starts
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.sessions import session_for
-from ticklake_dagster.core.timeframes import OHLC, PRICES, SESSION_TIMEFRAMES, VOLUMES
+from ticklake_dagster.core.timeframes import INTRADAY, OHLC, PRICES, SERVED, VOLUMES
 from ticklake_dagster.ticks.reading import iter_ticks
 
-# Bucket widths in seconds of the intraday timeframes; the session ones (1d, 1w, 1M) are core.timeframes'.
-INTRADAY = {
-    "1m": 60, "2m": 120, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1_800,
-    "1h": 3_600, "2h": 7_200, "4h": 14_400, "6h": 21_600, "12h": 43_200,
-}  # fmt: skip
-ANY_TIMEFRAME = (*INTRADAY, *SESSION_TIMEFRAMES)
 CANDLE_COLUMNS = ("time", *OHLC, "trades", *VOLUMES)  # one price side, as read_candles and the export give it
 
 
 def validate_request(timeframe: str, price: str) -> None:
     """A timeframe and price side candles can be built for, or the one-line reason they cannot."""
-    if timeframe not in ANY_TIMEFRAME:
-        raise InvalidInput(f"Invalid timeframe {timeframe!r}: expected one of {' '.join(ANY_TIMEFRAME)}")
+    if timeframe not in SERVED:
+        raise InvalidInput(f"Invalid timeframe {timeframe!r}: expected one of {' '.join(SERVED)}")
     if price not in PRICES:
         raise InvalidInput(f"Invalid price {price!r}: expected mid, bid or ask")
 

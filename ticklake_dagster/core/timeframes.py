@@ -34,10 +34,18 @@ ROLLUPS = TIMEFRAMES[1:]
 BY_NAME = {tf.name: tf for tf in TIMEFRAMES}
 CANDLES_PER_DAY = 86_400 // BASE.seconds
 
+# Every intraday timeframe served (the API, the reader, the export): UTC-aligned buckets of these widths. Those
+# that are not stored are rolled up at query time from the widest stored one dividing them (10m, 30m, 2h, 6h),
+# or built from the lake's ticks (below 5 minutes).
+INTRADAY = {
+    "1m": 60, "2m": 120, "3m": 180, "5m": 300, "10m": 600, "15m": 900, "30m": 1_800,
+    "1h": 3_600, "2h": 7_200, "4h": 14_400, "6h": 21_600, "12h": 43_200,
+}  # fmt: skip
 # Session bars: a trade date, its week, its month; the widest span one bar can cover, for range limits.
 SESSION_TIMEFRAMES = {"1d": 86_400, "1w": 7 * 86_400, "1M": 31 * 86_400}
 SESSION_SOURCE = BY_NAME["1h"]
-SERVED = (*BY_NAME, *SESSION_TIMEFRAMES)  # what /api/candles serves, narrowest first
+SERVED = (*INTRADAY, *SESSION_TIMEFRAMES)  # what /api/candles serves, narrowest first
+FROM_TICKS = tuple(name for name, width in INTRADAY.items() if width < BASE.seconds)  # only the lake's ticks have them
 
 # The price sides: the mid keeps the historical column names, bid and ask are prefixed.
 PRICES = ("mid", "bid", "ask")
@@ -69,4 +77,12 @@ def rollup_rule(column: str) -> str:
 
 def width_seconds(name: str) -> int:
     """A served timeframe's bucket width (a session timeframe's widest bar), for range limits and the chart."""
-    return BY_NAME[name].seconds if name in BY_NAME else SESSION_TIMEFRAMES[name]
+    return INTRADAY[name] if name in INTRADAY else SESSION_TIMEFRAMES[name]
+
+
+def stored_source(name: str) -> Timeframe | None:
+    """The stored timeframe an intraday one is read or rolled up from: itself, else the widest stored one whose
+    width divides it; None below 5 minutes (built from ticks)."""
+    width = INTRADAY[name]
+    dividing = [tf for tf in TIMEFRAMES if width % tf.seconds == 0]
+    return dividing[-1] if dividing else None

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ticklake_dagster.api import create_app
-from ticklake_dagster.core.timeframes import BY_NAME
+from ticklake_dagster.candles.from_lake import LakeCandles
+from ticklake_dagster.core.timeframes import INTRADAY
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster.lake.keys import raw_part_key
 from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
@@ -35,14 +36,15 @@ class Filled:
     database: DatabaseResource
     url: str
     ticks: dict[str, pd.DataFrame]  # symbol -> every tick written to the lake, sorted
+    lake: LakeResource
 
     def expected(
         self, symbol: str, timeframe: str, start: int | None = None, end: int | None = None, price: str = "mid"
     ) -> list[dict]:
         """Candles computed independently from the raw ticks (pandas resample, or grouping by the session rule as
         traders state it), as the API shapes them."""
-        if timeframe in BY_NAME:
-            ref = reference_candles(self.ticks[symbol], f"{BY_NAME[timeframe].seconds}s", price)
+        if timeframe in INTRADAY:
+            ref = reference_candles(self.ticks[symbol], f"{INTRADAY[timeframe]}s", price)
         else:
             ref = reference_session_bars(self.ticks[symbol], timeframe, price, fx=symbol != "BTC-USD")
         rows = [
@@ -95,12 +97,19 @@ def filled(pg_server_url, tmp_path_factory) -> Filled:
                 frames.append(seed(lake, symbol, day))
                 assert materialize_day(lake_resource, database, symbol, day, instance=instance).success
             ticks[symbol] = pd.concat(frames, ignore_index=True).sort_values("ts_ms", kind="stable", ignore_index=True)
-        yield Filled(database, url, ticks)
+        yield Filled(database, url, ticks, lake_resource)
 
 
 @pytest.fixture(scope="package")
 def client(filled):
     with TestClient(create_app(filled.database)) as c:
+        yield c
+
+
+@pytest.fixture(scope="package")
+def lake_client(filled):
+    """The API with the lake beside the database: candles below 5 minutes are built from its ticks."""
+    with TestClient(create_app(filled.database, lake=LakeCandles(filled.lake.get_lake()))) as c:
         yield c
 
 

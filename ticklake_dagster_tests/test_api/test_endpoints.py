@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from ticklake_dagster.api import create_app
 from ticklake_dagster.api.app import MAX_LIMIT, bucket_count
 from ticklake_dagster.api.sql import guarded
-from ticklake_dagster.core.timeframes import BY_NAME, PRICES, SERVED, width_seconds
+from ticklake_dagster.core.timeframes import BY_NAME, FROM_TICKS, PRICES, SERVED, width_seconds
 from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import DAY, fetch_candles
@@ -53,7 +53,7 @@ def test_candles_match_candles_built_independently_from_the_ticks(client, filled
 
 
 @pytest.mark.parametrize("price", PRICES)
-@pytest.mark.parametrize("timeframe", SERVED)
+@pytest.mark.parametrize("timeframe", [tf for tf in SERVED if tf not in FROM_TICKS])
 def test_every_price_side_and_timeframe_matches_the_reference(client, filled, timeframe, price):
     """Bid, ask and mid at every timeframe, with volumes, for a metal whose ticks carry them; session bars from
     two weeks before (the month's, the week's and the Thursday's bars start before the first tick's UTC day)."""
@@ -65,6 +65,20 @@ def test_every_price_side_and_timeframe_matches_the_reference(client, filled, ti
     if price == "bid":  # what the chart draws by default on MT4: the bid, below the ask and the mid
         mids = get_candles(client, symbol="XAUUSD", timeframe=timeframe, start=sunday).json()
         assert all(b["low"] < m["low"] for b, m in zip(got, mids))
+
+
+@pytest.mark.parametrize("price", PRICES)
+@pytest.mark.parametrize("timeframe", FROM_TICKS)
+def test_candles_below_5_minutes_are_built_from_the_lakes_ticks(lake_client, client, filled, timeframe, price):
+    got = lake_client.get(
+        "/api/candles",
+        params={"symbol": "XAUUSD", "timeframe": timeframe, "from": START, "to": START + 6 * 3600, "price": price},
+    )
+    assert got.status_code == 200, got.text
+    assert got.headers["X-Ticklake-Lake-Days"] == str(DAY)
+    assert_same_candles(got.json(), filled.expected("XAUUSD", timeframe, START, START + 6 * 3600, price=price))
+    without_lake = get_candles(client, symbol="XAUUSD", timeframe=timeframe)
+    assert_error(without_lake, 400, f"{timeframe} candles are built from the lake's ticks, and this API serves no lake")
 
 
 def test_fx_daily_bars_close_at_17_new_york_and_weeks_start_sunday(client, filled):
@@ -144,7 +158,7 @@ def test_metadata_describes_what_the_materialization_wrote(client, filled):
     assert response.status_code == 200
     assert response.json() == {
         "symbol": "EURUSD",
-        "timeframes": list(SERVED),
+        "timeframes": [tf for tf in SERVED if tf not in FROM_TICKS],
         "first": expected[0]["time"],
         "last": expected[-1]["time"],
         "count": len(expected),
@@ -160,7 +174,8 @@ def test_symbols_lists_every_materialized_symbol(client):
 def test_timeframes_lists_every_timeframe_with_its_width(client):
     response = client.get("/api/timeframes")
     assert response.status_code == 200
-    assert response.json() == {"timeframes": [{"name": name, "seconds": width_seconds(name)} for name in SERVED]}
+    served = [tf for tf in SERVED if tf not in FROM_TICKS]  # no lake: nothing below 5 minutes
+    assert response.json() == {"timeframes": [{"name": name, "seconds": width_seconds(name)} for name in served]}
     assert [t["name"] for t in response.json()["timeframes"]][-3:] == ["1d", "1w", "1M"]
 
 
@@ -187,7 +202,7 @@ def test_openapi_documents_the_endpoints_and_their_errors(client):
 
 
 BAD_REQUESTS = [
-    ({"timeframe": "2h"}, "Invalid timeframe specified"),
+    ({"timeframe": "7m"}, "Invalid timeframe specified"),
     ({"timeframe": ""}, "Invalid timeframe specified"),
     ({"timeframe": "1H"}, "Invalid timeframe specified"),
     ({"timeframe": None}, "Missing required parameter 'timeframe'"),
@@ -288,7 +303,7 @@ def test_an_unreachable_database_is_a_503_that_does_not_leak_the_url(tmp_path):
             assert response.headers["retry-after"] == "5"
         # parameters are still checked without a database
         assert_error(
-            down.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "2h", "from": 1, "to": 2}),
+            down.get("/api/candles", params={"symbol": "EURUSD", "timeframe": "7m", "from": 1, "to": 2}),
             400,
             "Invalid timeframe specified",
         )
