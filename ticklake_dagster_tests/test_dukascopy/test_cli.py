@@ -1,6 +1,7 @@
 """`ticklake import dukascopy` as a user runs it: a subprocess against a local mirror, then `ticklake materialize`."""
 
 import datetime as dt
+import json
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import time
 
 import pytest
 
+from ticklake_dagster.api.sql import CandleStore
 from ticklake_dagster.defs.resources import DatabaseResource
 from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster.sources.dukascopy.importer import dukascopy_part_key
@@ -15,6 +17,7 @@ from ticklake_dagster_tests.factories import fetch_candles, reference_candles, r
 from ticklake_dagster_tests.servers import terminal_sigint
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error
 from ticklake_dagster_tests.test_dukascopy.conftest import assert_same_ticks, expected_day, stored_day
+from ticklake_dagster_tests.test_dukascopy.mirror import PRICES, hour_points, units
 
 SYMBOLS = ("EURUSD", "USDJPY", "XAUUSD", "BTCUSD")
 
@@ -64,6 +67,53 @@ def test_import_fills_the_lake_exactly_resumes_and_materializes_into_candles(env
     expected = [e for e in expected if len(e)]
     assert got["time"].tolist() == [t for e in expected for t in e["time"]]
     assert got["close"].tolist() == [c for e in expected for c in e["close"]]
+
+
+def dukascopy_bid_candles(name: str, days: list[dt.date], width_s: int) -> list[dict]:
+    """Candles as Dukascopy's BID candle files define them, from the mirror's integers: the bid's OHLC of each
+    bucket and its summed bid volume (here in units), row by row in plain Python."""
+    point = PRICES[name][0]
+    buckets: dict[int, list] = {}
+    for day in days:
+        for h in range(24):
+            hour = dt.datetime(day.year, day.month, day.day, h, tzinfo=dt.timezone.utc)
+            p = hour_points(name, hour)
+            for ms, bid, volume in zip(p["ms"], p["bid"], p["bid_volume"]):
+                t = (int(hour.timestamp()) * 1000 + int(ms)) // 1000 // width_s * width_s
+                buckets.setdefault(t, []).append((int(bid) / point, units(volume)))
+    return [
+        {
+            "time": t,
+            "open": rows[0][0],
+            "high": max(r[0] for r in rows),
+            "low": min(r[0] for r in rows),
+            "close": rows[-1][0],
+            "trades": len(rows),
+            "bid_volume": sum(r[1] for r in rows),
+        }
+        for t, rows in sorted(buckets.items())
+    ]
+
+
+def test_the_served_bid_candles_equal_dukascopys_own_definition(env, mirror, tmp_path, database_url):
+    """Imported with the default feed and materialized: the API's 5m and 1h BID candles of EURUSD 2019-02-04/05
+    are the bid OHLC and bid-volume sums of the feed's own ticks, volumes in units."""
+    _, _, json_url = mirror
+    assert ticklake(env, "import", "dukascopy", "EURUSD", "2019-02-04:2019-02-05", "--url", json_url).returncode == 0
+    out = ticklake({**env, "DATABASE_URL": database_url}, "materialize", "EURUSD", "2019-02-04:2019-02-05")
+    assert out.returncode == 0, out.stderr
+    store = CandleStore(DatabaseResource(url=database_url, home=str(tmp_path)), pooled=False)
+    days = [dt.date(2019, 2, 4), dt.date(2019, 2, 5)]
+    start = int(dt.datetime(2019, 2, 4, tzinfo=dt.timezone.utc).timestamp())
+    for timeframe, width in (("5m", 300), ("1h", 3600)):
+        served = json.loads(store.candles_json("EURUSD", timeframe, start, start + 2 * 86_400 - 1, 1000, "bid"))
+        expected = dukascopy_bid_candles("EURUSD", days, width)
+        assert [c["time"] for c in served] == [c["time"] for c in expected], timeframe
+        for got, want in zip(served, expected):
+            assert {k: got[k] for k in ("open", "high", "low", "close", "trades")} == {
+                k: want[k] for k in ("open", "high", "low", "close", "trades")
+            }
+            assert got["bid_volume"] == pytest.approx(want["bid_volume"], rel=1e-12)
 
 
 def test_json_feed_and_another_lake_symbol(env, mirror, tmp_path):
