@@ -211,6 +211,28 @@ def count_rollups(conn, symbol_days: list[tuple[str, dt.date]]) -> dict[str, int
     return counts
 
 
+@dataclasses.dataclass(frozen=True)
+class MidOnly:
+    """A symbol's candles written before the price sides (migration 0004): they hold no bid or ask yet."""
+
+    symbol: str
+    first: dt.date
+    last: dt.date
+    rows: int
+
+
+def mid_only_candles(conn) -> list[MidOnly]:
+    """Per symbol, the span of candles_5m rows without a bid: `ticklake materialize` over it fills them."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT symbol, min(time), max(time), count(*) FROM candles_5m WHERE bid_open IS NULL"
+            " GROUP BY symbol ORDER BY symbol"
+        )
+        rows = cur.fetchall()
+    utc = dt.timezone.utc
+    return [MidOnly(s, lo.astimezone(utc).date(), hi.astimezone(utc).date(), n) for s, lo, hi, n in rows]
+
+
 # --- retention -----------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ import pytest
 from ticklake_dagster.api.sql import CandleStore
 from ticklake_dagster.candles.building import build_candles
 from ticklake_dagster.candles.migrations import apply_migrations, discover, migrations_dir
-from ticklake_dagster.candles.sql import refresh_after_write, write_day
+from ticklake_dagster.candles.sql import MidOnly, mid_only_candles, refresh_after_write, write_day
 from ticklake_dagster.core.days import day_start_ms
 from ticklake_dagster_tests.factories import random_ticks
 
@@ -102,6 +102,11 @@ def test_an_old_database_migrates_without_losing_a_row(any_database, tmp_path):
             assert cur.fetchone()[0] is None
             cur.execute("SELECT count(*) FROM candles_5m WHERE bid_open IS NOT NULL OR bid_volume IS NOT NULL")
             assert cur.fetchone()[0] == 0  # nothing invented: the old rows had no bid/ask
+        # what `ticklake migrate` reports, naming the command that fills them
+        per_day = len(before["candles_5m"]) // (2 * len(DAYS))
+        assert mid_only_candles(conn) == [
+            MidOnly(symbol, DAYS[0], DAYS[-1], per_day * len(DAYS)) for symbol in ("BTC-USD", "EURUSD")
+        ]
 
     # The crypto session day is the UTC day: the bars now built from candles_1h equal the old candles_1d rows.
     store = CandleStore(any_database, pooled=False)
