@@ -4,8 +4,10 @@ A day is read from its compacted file (`ticks_daily/`), or, when it has not been
 parts through the same validation and deduplication compaction uses (nothing is written).
 """
 
+import collections
 import dataclasses
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
@@ -82,13 +84,27 @@ def day_ticks(lake: Lake, symbol: str, day: dt.date) -> pd.DataFrame:
     return compact_day(lake, symbol, day, write=False).ticks
 
 
+def _prefetched(days: list[dt.date], load, ahead: int = 2):
+    """(day, load(day)) in order, the next `ahead` days read meanwhile on threads (Parquet decoding and object
+    reads release the GIL): a long range reads on every core, holding at most ahead + 1 days."""
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="ticklake-read") as pool:
+        pending: collections.deque = collections.deque()
+        for day in days:
+            pending.append((day, pool.submit(load, day)))
+            if len(pending) > ahead:
+                first, future = pending.popleft()
+                yield first, future.result()
+        while pending:
+            first, future = pending.popleft()
+            yield first, future.result()
+
+
 def iter_ticks(symbol: str, start, end=None, *, lake_url: str | None = None):
     """(day, ticks of that day within the range) one day at a time: bounded memory for long ranges."""
     symbol = validate_symbol(symbol)
     span = time_range(start, end)
     lake = open_lake(lake_url)
-    for day in span.days:
-        ticks = day_ticks(lake, symbol, day)
+    for day, ticks in _prefetched(span.days, lambda d: day_ticks(lake, symbol, d)):
         if day_start_ms(day) >= span.start_ms and day_start_ms(day) + DAY_MS <= span.end_ms:
             yield day, ticks  # the whole day is inside: no filtering copy
             continue

@@ -59,7 +59,10 @@ def test_duckdb_reads_the_compacted_days_as_read_ticks_does(lake):
         " WHERE symbol = 'EURUSD' ORDER BY ts, bid, ask"
     ).df()
     ticks = read_ticks("EURUSD", DAYS[0], DAYS[-1], lake_url=url).sort_values(["ts", "bid", "ask"], ignore_index=True)
-    assert theirs["ts"].dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").tolist() == ticks["ts"].astype("int64").tolist()
+    assert (
+        theirs["ts"].dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").tolist()
+        == ticks["ts"].astype("int64").tolist()
+    )
     for column in ("bid", "ask", "bid_volume", "ask_volume"):
         np.testing.assert_array_equal(theirs[column].to_numpy(), ticks[column].to_numpy(), err_msg=column)
 
@@ -78,7 +81,10 @@ def test_duckdb_sql_bid_candles_equal_read_candles(lake):
     ).df()
     ours = read_candles("EURUSD", "5m", DAYS[0], DAYS[-1], price="bid", lake_url=url)
     assert len(theirs) == len(ours) > 500
-    assert theirs["time"].dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").tolist() == ours["time"].astype("int64").tolist()
+    assert (
+        theirs["time"].dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").tolist()
+        == ours["time"].astype("int64").tolist()
+    )
     # first/last by time, ties (ticks of one millisecond) by their order in the day's file, as ticklake's
     for column in ("open", "high", "low", "close", "trades", "bid_volume", "ask_volume"):
         np.testing.assert_array_equal(theirs[column].to_numpy(), ours[column].to_numpy(), err_msg=column)
