@@ -182,6 +182,90 @@ def test_the_pickers_switch_symbol_and_timeframe(browser, base_url):
     assert page.evaluate("location.search") == "?symbol=BTC-USD&timeframe=1d&price=mid"
 
 
+def test_the_price_switch_draws_the_bid_in_the_same_slots(browser, base_url):
+    page = browser.open(f"{base_url}/?symbol=XAUUSD&timeframe=1h")
+    mid = assert_draws_the_api(page, base_url, "XAUUSD", "1h")
+    assert page.evaluate("document.getElementById('price').value") == "mid"
+    page.choose("price", "bid")
+    page.wait_for("document.getElementById('chart').dataset.price === 'bid'")
+    bid = assert_draws_the_api(page, base_url, "XAUUSD", "1h", price="bid")
+    assert [(d["time"], d["x"]) for d in bid] == [(d["time"], d["x"]) for d in mid]  # the view stays
+    assert all(b["low"] < m["low"] and b["high"] < m["high"] for b, m in zip(bid, mid))  # the bid is below the mid
+    assert page.evaluate("location.search") == "?symbol=XAUUSD&timeframe=1h&price=bid"
+    # a link names the side
+    page = browser.open(f"{base_url}/?symbol=EURUSD&timeframe=15m&price=ask")
+    ask = assert_draws_the_api(page, base_url, "EURUSD", "15m", price="ask")
+    assert page.evaluate("document.getElementById('price').value") == "ask"
+    mid = api_candles(base_url, "EURUSD", "15m", ask[0]["time"], ask[-1]["time"])
+    assert all(a["low"] > m["low"] for a, m in zip(ask, mid, strict=True))
+
+
+def assert_volume_bars(drawn: list[dict]) -> None:
+    """One bar per candle in the pane below the candles, standing on its floor, its height proportional to the
+    volume (the view's largest at the pane's full height), to within a pixel."""
+    floor = {d["yVolume"] + d["volumeHeight"] for d in drawn}
+    assert len(floor) == 1
+    assert min(d["yVolume"] for d in drawn) > max(d["yLow"] for d in drawn)  # below the candles
+    tallest = max(drawn, key=lambda d: d["volume"])
+    per_unit = tallest["volumeHeight"] / tallest["volume"]
+    assert tallest["volumeHeight"] > 40
+    for d in drawn:
+        assert abs(d["volumeHeight"] - d["volume"] * per_unit) <= 1.0, d["time"]
+
+
+def test_the_volume_pane_draws_real_volumes_or_the_tick_count(browser, base_url):
+    page = browser.open(f"{base_url}/?symbol=XAUUSD&timeframe=1h")
+    drawn = assert_draws_the_api(page, base_url, "XAUUSD", "1h")
+    assert page.evaluate("document.getElementById('chart').dataset.volumeLabel") == "volume"
+    for d in drawn:
+        assert d["volume"] == pytest.approx(d["bid_volume"] + d["ask_volume"]) and not d["tickVolume"]
+    assert_volume_bars(drawn)
+    # the bars are drawn, in the candle's colour (half transparent over the background)
+    pixels = page.evaluate("""(() => {
+        const ctx = document.getElementById('chart').getContext('2d');
+        return ticklakeChart.drawn().map(d =>
+            Array.from(ctx.getImageData(d.x, d.yVolume + (d.volumeHeight >> 1), 1, 1).data));
+    })()""")
+    assert all((g > r) == d["up"] for (r, g, _, _), d in zip(pixels, drawn, strict=True))
+
+    page = browser.open(f"{base_url}/?symbol=EURUSD&timeframe=1h")  # no volumes in its ticks: the tick count
+    drawn = assert_draws_the_api(page, base_url, "EURUSD", "1h")
+    assert page.evaluate("document.getElementById('chart').dataset.volumeLabel") == "tick volume"
+    assert all(d["volume"] == d["trades"] and d["tickVolume"] and d["bid_volume"] is None for d in drawn)
+    assert_volume_bars(drawn)
+
+
+def test_the_week_bars_are_drawn_and_hovered(browser, base_url):
+    """1w is in the menu; its bar starts Sunday 17:00 New York (no multiple of its width), and hovering finds it."""
+    page = browser.open(f"{base_url}/?symbol=EURUSD&timeframe=1h")
+    state(page)
+    assert "1w" in page.evaluate("Array.from(document.getElementById('timeframe').options).map(o => o.value)")
+    page.choose("timeframe", "1w")
+    page.wait_for("document.getElementById('chart').dataset.timeframe === '1w'")
+    [week] = assert_draws_the_api(page, base_url, "EURUSD", "1w")
+    assert week["time"] == 1762725600 and week["time"] % width_seconds("1w")  # 2025-11-09 22:00 UTC
+    assert week["trades"] == sum(
+        c["trades"] for c in api_candles(base_url, "EURUSD", "1h", week["time"], week["time"] + 604799)
+    )
+    box = page.evaluate("(() => { const r = document.getElementById('chart').getBoundingClientRect(); return r.y; })()")
+    page.mouse("mouseMoved", week["x"], box + week["bodyTop"] + 2)
+    page.wait_for("document.getElementById('hover').textContent !== ''")
+    assert page.evaluate("document.getElementById('hover').textContent").startswith(
+        "2025-11-10 (from 2025-11-09 22:00)  O "
+    )
+
+
+def test_the_first_paint_is_quick(browser, base_url, record_property):
+    """From navigation start to the first drawn candles (the page's data-first-paint-ms, its performance.now())."""
+    page = browser.open(f"{base_url}/?symbol=EURUSD&timeframe=5m")
+    state(page)
+    first_paint = int(page.evaluate("document.getElementById('chart').dataset.firstPaintMs"))
+    record_property("first_paint_ms", first_paint)
+    print(f"first paint: {first_paint} ms")
+    assert 0 < first_paint < 2000
+    assert first_paint <= page.evaluate("performance.now()")
+
+
 def test_the_page_says_when_the_database_is_unreachable(browser, tmp_path):
     closed = f"postgresql://ticklake:pw@127.0.0.1:{servers.free_port()}/ticklake"
     with ticklake_serve(closed, tmp_path) as url:
