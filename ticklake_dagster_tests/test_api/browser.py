@@ -1,4 +1,4 @@
-"""Headless Chromium driven over the DevTools protocol on 127.0.0.1: load a page, run JS, click, drag, scroll."""
+"""Headless Chromium driven over the DevTools protocol on 127.0.0.1: load a page, run JS, pick, click, drag, scroll."""
 
 import base64
 import contextlib
@@ -61,6 +61,13 @@ class Page:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {expression}")
             time.sleep(0.05)
+
+    def choose(self, select_id: str, value: str) -> None:
+        """Pick `value` in the <select id=select_id>, as a user would (a change event)."""
+        self.evaluate(
+            f"(() => {{ const s = document.getElementById({json.dumps(select_id)}); s.value = {json.dumps(value)};"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
 
     def mouse(self, kind: str, x: float, y: float, **extra) -> None:
         self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
