@@ -13,8 +13,9 @@ The server (benchmarks/bi5_mirror.py, shared with bench_history_backfill.py) run
 ~1 MB per 1k ticks), so generation is not measured and the server takes little of the shared CPU; its
 CPU time is printed. Both feeds give identical parts (checked on the first days when both run).
 The naive importers run on the first --naive-days days (they are slow); rates are ticks per second
-end to end (request to Parquet in the lake). Peak memory: the importer's process (its high-water mark)
-and the sum over it and its worker processes (proportional set sizes, sampled every 0.2 s).
+end to end (request to Parquet in the lake). Peak memory: the importer's process (its RSS high-water
+mark) and the sum over it and its worker processes of their proportional set sizes (PSS: shared pages
+counted once), sampled every 0.2 s.
 --latency-ms adds a remote server's answer time to every request (0 by default: pure CPU cost).
 Usage: python benchmarks/bench_import.py [--feed json|bi5] [--days 365] [--ticks-per-day 100000] [--concurrency 8]
        [--naive-days 10] [--processes N] [--latency-ms 0]
@@ -193,7 +194,7 @@ class PeakMemory:
 
     def line(self) -> str:
         main, total = self.main_kb / 1024, self.peak_total_kb / 1024
-        return f"peak RSS {main:,.0f} MB in this process, {total:,.0f} MB with workers"
+        return f"peak RSS {main:,.0f} MB in this process; peak PSS {total:,.0f} MB with the workers"
 
 
 def main() -> None:
