@@ -9,13 +9,13 @@ and Python loops for the cumulative sums of times and prices, for bi5, one struc
 into Python tuples.
 The server (benchmarks/bi5_mirror.py, shared with bench_history_backfill.py) runs in its own process
 (an asyncio loop answering HTTP/1.1 keep-alive requests with pre-built responses: 24 distinct hours,
-~100k ticks/day by default, for every day, as LZMA bi5 files and as JSON-API bodies of the same ticks,
-~1 MB per 1k ticks), so generation is not measured and the server takes little of the shared CPU; its
-CPU time is printed. Both feeds give identical parts (checked on the first days when both run).
-The naive importers run on the first --naive-days days (they are slow); rates are ticks per second
+~100k ticks/day by default, for every day, as LZMA bi5 files, ~5 bytes per tick, and as JSON-API bodies
+of the same ticks, ~29 bytes per tick), so generation is not measured and the server takes little of the
+shared CPU; its CPU time is printed. Both feeds give identical parts (checked on the first days when both
+run). The naive importers run on the first --naive-days days (they are slow); rates are ticks per second
 end to end (request to Parquet in the lake). Peak memory: the importer's process (its RSS high-water
-mark) and the sum over it and its worker processes of their proportional set sizes (PSS: shared pages
-counted once), sampled every 0.2 s.
+mark, and its RSS before: what earlier parts of the run left allocated) and the sum over it and its
+worker processes of their proportional set sizes (PSS: shared pages counted once), sampled every 0.2 s.
 --latency-ms adds a remote server's answer time to every request (0 by default: pure CPU cost).
 Usage: python benchmarks/bench_import.py [--feed json|bi5] [--days 365] [--ticks-per-day 100000] [--concurrency 8]
        [--naive-days 10] [--processes N] [--latency-ms 0]
@@ -172,6 +172,7 @@ class PeakMemory:
         self._stop = threading.Event()
 
     def __enter__(self) -> "PeakMemory":
+        self.start_kb = memory_kb("self", "VmRSS")
         try:
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         except OSError:
@@ -192,9 +193,11 @@ class PeakMemory:
         self._thread.join()
         self.main_kb = memory_kb("self", "VmHWM")
 
+    def rss(self) -> str:
+        return f"peak RSS {self.main_kb / 1024:,.0f} MB in this process ({self.start_kb / 1024:,.0f} MB before)"
+
     def line(self) -> str:
-        main, total = self.main_kb / 1024, self.peak_total_kb / 1024
-        return f"peak RSS {main:,.0f} MB in this process; peak PSS {total:,.0f} MB with the workers"
+        return f"{self.rss()}; peak PSS {self.peak_total_kb / 1024:,.0f} MB with the workers"
 
 
 def main() -> None:
@@ -270,9 +273,8 @@ def run_feed(feed: str, args, mirror, days: list[dt.date], root: Path) -> tuple[
     naive_rate = naive_ticks / naive_seconds
     print(
         f"{feed:4} naive:    {naive_ticks:,} ticks ({len(naive_days)} days) in {naive_seconds:.1f} s "
-        f"= {naive_rate:,.0f} ticks/s; "
-        f"{cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second; server {server_cpu:.1f} CPU-s; "
-        f"peak RSS {memory.main_kb / 1024:,.0f} MB"
+        f"= {naive_rate:,.0f} ticks/s; {cpu:.1f} CPU-s = {naive_ticks / cpu:,.0f} ticks per CPU-second; "
+        f"server {server_cpu:.1f} CPU-s; {memory.rss()}"
     )
     print(f"{feed:4} speedup:  {fast_rate / naive_rate:.1f}x")
     return fast_rate, naive_rate
