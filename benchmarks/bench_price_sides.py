@@ -8,7 +8,7 @@ the same run, through `CandleStore.candles_json` (the API's query path, without 
 - session bars over the whole 5 years: 1d (17:00 New York), 1w, 1M, and 1h, each built or read at query time,
   next to the naive way: fetch the 1h rows and group them in pandas by the New York trade date.
 
-Usage: python benchmarks/bench_price_sides.py [--years 5] [--requests 300] [--repeat 20]
+Usage: python benchmarks/bench_price_sides.py [--years 5] [--requests 1000] [--repeat 20]
 (DATABASE_URL to use your own PostgreSQL/TimescaleDB; otherwise an embedded one in a temp folder).
 """
 
@@ -137,7 +137,7 @@ def naive_daily(database: DatabaseResource, start: dt.datetime, end: dt.datetime
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     first = LAST_DAY - dt.timedelta(days=365 * args.years)
