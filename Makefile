@@ -61,6 +61,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_ondemand.py
 	$(BIN)/python benchmarks/bench_reader.py
+	$(BIN)/python benchmarks/bench_export.py
+	$(BIN)/python benchmarks/bench_price_sides.py
 
 # Full-size UI backfills through a real webserver + daemon on the embedded PostgreSQL (run on a quiet machine).
 bench-backfill: setup
