@@ -112,7 +112,9 @@ def blocks(draw, max_ticks: int = 20) -> TickBlock:
     names = draw(st.lists(symbols, min_size=1, max_size=5, unique=True))
     n = draw(st.integers(0, max_ticks))
     codes = draw(arrays("int32", n, elements=st.integers(0, len(names) - 1)))
-    return TickBlock(names, codes, draw(arrays("int64", n)), draw(arrays("float64", n)), draw(arrays("float64", n)))
+    return TickBlock.without_volumes(
+        names, codes, draw(arrays("int64", n)), draw(arrays("float64", n)), draw(arrays("float64", n))
+    )
 
 
 def same(a: TickBlock, b: TickBlock) -> bool:

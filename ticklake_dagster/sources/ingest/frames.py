@@ -63,7 +63,7 @@ def decode_payload(payload: memoryview, counts: struct.Struct = _COUNTS) -> Tick
     codes, ts, bid, ask = columns
     if n and (codes.min() < 0 or codes.max() >= nsym):
         raise ValueError("symbol code out of range")
-    return TickBlock(symbols, codes, ts, bid, ask)
+    return TickBlock.without_volumes(symbols, codes, ts, bid, ask)
 
 
 def frame_at(data: memoryview, pos: int) -> tuple[TickBlock, int] | None:
