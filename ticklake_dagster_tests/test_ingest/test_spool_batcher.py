@@ -125,6 +125,24 @@ def test_a_batch_across_utc_midnight_becomes_one_sorted_part_per_day():
     assert sum(sum(p.refs.values()) for p in parts) == 6
 
 
+def test_volumes_travel_with_their_ticks_through_batch_cuts_sorting_and_midnight():
+    batcher = TickBatcher(batch_size=4, max_age_s=300, clock=Clock())
+    midnight = day_start_ms(DAY) + DAY_MS
+    stamps = np.array([midnight + 5, midnight - 1, midnight - 3000, midnight, midnight + 1, midnight - 2], "int64")
+
+    def volumes_of(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # a function of ts, NaN (none) for some
+        offset = (ts - midnight).astype("float64")
+        return np.where(ts % 2 == 0, np.nan, offset + 0.5), np.where(ts % 3 == 0, np.nan, offset * 10)
+
+    b = TickBlock(["EURUSD"], np.zeros(6, "int32"), stamps, np.arange(1, 7.0), np.arange(2, 8.0), *volumes_of(stamps))
+    parts = batcher.add(b, 3) + batcher.flush_all()  # a cut at 4 ticks, then the 2 left over
+    assert sorted(t for p in parts for t in p.ts_ms.tolist()) == sorted(stamps.tolist()) and len(parts) == 4
+    for part in parts:
+        expected_bid, expected_ask = volumes_of(part.ts_ms)
+        np.testing.assert_array_equal(part.bid_volume, expected_bid)
+        np.testing.assert_array_equal(part.ask_volume, expected_ask)
+
+
 def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path):
     import errno
     import os
