@@ -4,7 +4,9 @@ Runs `ticklake ingest`'s service on a JSON-lines file into a local file lake, an
 same input in the same run (json.loads per line, per-tick Python checks and list appends, a pandas
 DataFrame per batch), both pinned to one CPU core. Also prints bytes per tick of the Parquet parts next
 to the legacy JSON parts ([{"timestamp": unix seconds, "bid", "ask"}, ...]) for the same batches.
-Usage: python benchmarks/bench_ingest.py [--ticks N] [--symbols K] [--batch-size B]
+`--parse-only` times just the parser (`parse_messages` over commits of 10,000 lines, best CPU time of 7), on
+messages without volumes and, with `--volumes`, on messages that carry `bid_volume`/`ask_volume`.
+Usage: python benchmarks/bench_ingest.py [--ticks N] [--symbols K] [--batch-size B] [--parse-only] [--volumes]
 """
 
 import argparse
@@ -31,6 +33,7 @@ from ticklake_dagster.defs.resources import IngesterResource, LakeResource  # no
 from ticklake_dagster.lake.keys import RAW_ROOT, raw_part_key  # noqa: E402
 from ticklake_dagster.lake.parts import read_part  # noqa: E402
 from ticklake_dagster.lake.storage import FileLake  # noqa: E402
+from ticklake_dagster.sources.ingest.parse import parse_messages  # noqa: E402
 from ticklake_dagster.sources.ingest.service import IngestService  # noqa: E402
 from ticklake_dagster.sources.ingest.sources import JsonlSource  # noqa: E402
 from ticklake_dagster.sources.synthetic import RandomWalk  # noqa: E402
@@ -39,8 +42,14 @@ DAY = dt.date(2025, 11, 13)
 SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "XAUUSD", "BTC-USD", "ETH-USD", "USDCAD"]
 
 
-def make_input(path: Path, n: int, k: int) -> None:
+def make_input(path: Path, n: int, k: int, volumes: bool = False) -> None:
     """n ticks over k symbols as a feed sends them: one JSON object per line, timestamps in ms."""
+    with open(path, "w") as f:
+        f.writelines(line + "\n" for line in make_lines(n, k, volumes))
+
+
+def make_lines(n: int, k: int, volumes: bool = False) -> list[str]:
+    """The feed's messages, one JSON tick each; with `volumes`, each also carries bid_volume and ask_volume."""
     rng = np.random.default_rng(1)
     codes = rng.integers(0, k, n)
     ts = day_start_ms(DAY) + np.sort(rng.integers(0, 86_400_000, n))
@@ -48,9 +57,31 @@ def make_input(path: Path, n: int, k: int) -> None:
     for c in range(k):
         rows = codes == c
         bid[rows], ask[rows] = RandomWalk(SYMBOLS[c], seed=c).step(int(rows.sum()))
-    with open(path, "w") as f:
-        for c, t, b, a in zip(codes.tolist(), ts.tolist(), bid.tolist(), ask.tolist()):
-            f.write(f'{{"symbol":"{SYMBOLS[c]}","bid":{b},"ask":{a},"timestamp":{t}}}\n')
+    lines = [
+        f'{{"symbol":"{SYMBOLS[c]}","bid":{b},"ask":{a},"timestamp":{t}}}'
+        for c, t, b, a in zip(codes.tolist(), ts.tolist(), bid.tolist(), ask.tolist())
+    ]
+    if volumes:
+        sizes = np.round(rng.uniform(0.1, 5.0, (n, 2)) * 1e6).tolist()
+        lines = [f'{line[:-1]},"bid_volume":{bv},"ask_volume":{av}}}' for line, (bv, av) in zip(lines, sizes)]
+    return lines
+
+
+def time_parse(lines: list[str], commit: int = 10_000, repeats: int = 7) -> float:
+    """Best CPU time of `parse_messages` over the lines (as bytes, as sources deliver them) in commits.
+
+    CPU time, not wall time: on a shared machine it is what the parser costs, whatever else runs.
+    """
+    raw = [line.encode() for line in lines]
+    now_ms = day_start_ms(DAY) + 86_400_000
+    best = math.inf
+    for _ in range(repeats):
+        start = time.process_time()
+        for i in range(0, len(raw), commit):
+            result = parse_messages(raw[i : i + commit], now_ms)
+            assert not result.rejected, result.rejected
+        best = min(best, time.process_time() - start)
+    return best
 
 
 def run_ticklake(source: Path, home: Path, batch_size: int) -> tuple[float, IngestService]:
@@ -130,9 +161,17 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=4, choices=range(1, len(SYMBOLS) + 1))
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--parse-only", action="store_true", help="time the parser alone")
+    parser.add_argument("--volumes", action="store_true", help="with --parse-only: also messages with volumes")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, threads included
+    if args.parse_only:
+        for volumes in (False, True) if args.volumes else (False,):
+            seconds = time_parse(make_lines(args.ticks, args.symbols, volumes))
+            what = "with volumes   " if volumes else "without volumes"
+            print(f"parse {what} : {args.ticks / seconds:>10,.0f} ticks/s  ({seconds:.3f} CPU s, best of 7)")
+        return
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         tmp = Path(tmp)
         source = tmp / "ticks.jsonl"

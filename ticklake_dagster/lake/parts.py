@@ -1,7 +1,7 @@
 """Raw tick parts and compacted days in and out of the lake: Parquet and legacy JSON, columnar, no per-tick loops.
 
 A tick is (ts timestamp[ms, UTC], bid float64, ask float64), with the source's bid and ask volumes where
-it has them (Dukascopy's parts do; the live feed's and the legacy JSON parts do not). Parts are Parquet
+it has them (Dukascopy's parts do, the ingester's if its feed sent any; legacy JSON ones don't). Parts are Parquet
 (zstd) as the ingester writes them, or the legacy JSON arrays `[{"timestamp": unix seconds, "bid", "ask"}, ...]`.
 A row a reader cannot take is kept, marked in ts_ms, for `ticks.validation` to count under its reason.
 A compacted day always has the volume columns, null where its ticks had none.
@@ -32,8 +32,18 @@ TICK_SCHEMA = pa.schema(
 DAILY_SCHEMA = pa.schema([*TICK_SCHEMA, *(pa.field(name, pa.float64(), nullable=True) for name in VOLUMES)])
 
 
-def ticks_to_parquet(ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> bytes:
-    """Encode ticks as a raw part (the ingester's and seed-demo's format)."""
+def ticks_to_parquet(
+    ts_ms: np.ndarray,
+    bid: np.ndarray,
+    ask: np.ndarray,
+    bid_volume: np.ndarray | None = None,
+    ask_volume: np.ndarray | None = None,
+) -> bytes:
+    """Encode ticks as a raw part (the ingester's and seed-demo's format).
+
+    Volumes (NaN where a tick has none) add nullable bid_volume and ask_volume columns (null where NaN)
+    when any tick has one; otherwise the part keeps the three tick columns.
+    """
     table = pa.table(
         [
             pa.array(np.asarray(ts_ms, dtype="int64"), pa.int64()).cast(TICK_SCHEMA.field("ts").type),
@@ -42,6 +52,12 @@ def ticks_to_parquet(ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> byt
         ],
         schema=TICK_SCHEMA,
     )
+    volumes = [
+        np.full(len(table), np.nan) if v is None else np.asarray(v, dtype="float64") for v in (bid_volume, ask_volume)
+    ]
+    if not all(np.isnan(v).all() for v in volumes):
+        nullable = [pa.array(v, pa.float64(), mask=np.isnan(v)) for v in volumes]
+        table = pa.table([*table.columns, *nullable], schema=DAILY_SCHEMA)
     return table_to_parquet(table)
 
 

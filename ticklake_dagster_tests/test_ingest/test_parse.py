@@ -1,4 +1,4 @@
-"""Every bad-input reason, every timestamp format: checked against values computed independently here."""
+"""Every bad-input reason, every timestamp format, the optional volumes: checked against values computed here."""
 
 import datetime as dt
 import json
@@ -159,3 +159,95 @@ def test_a_message_naming_too_many_distinct_symbols_is_refused_whole():
     assert result.rejected == {"too_many_symbols": 5} and result.received == 14 and len(result.block) == 9
     assert result.examples["too_many_symbols"].startswith('[{"symbol": "S0"')
     assert len(parse_messages([five], NOW_MS, max_symbols=5).block) == 5
+
+
+def volumes_of(block) -> list[tuple]:
+    """(bid_volume, ask_volume) per tick, None where NaN (no volume)."""
+    return [
+        (None if np.isnan(b) else b, None if np.isnan(a) else a)
+        for b, a in zip(block.bid_volume.tolist(), block.ask_volume.tolist())
+    ]
+
+
+def test_invalid_volume_is_a_reason_between_the_quote_checks_and_the_timestamp_checks():
+    assert REJECT_REASONS.index("crossed") + 1 == REJECT_REASONS.index("invalid_volume")
+    assert REJECT_REASONS.index("invalid_volume") + 1 == REJECT_REASONS.index("invalid_timestamp")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, (None, None)),
+        ({"bid_volume": None, "ask_volume": None}, (None, None)),
+        ({"bid_volume": 1_500_000.0, "ask_volume": 2_250_000.5}, (1_500_000.0, 2_250_000.5)),
+        ({"bid_volume": 3}, (3.0, None)),
+        ({"ask_volume": 0.25}, (None, 0.25)),
+        ({"bid_volume": 0, "ask_volume": 0.0}, (0.0, 0.0)),
+        ({"bid_volume": "1.5e6", "ask_volume": None}, (1.5e6, None)),  # numeric text, as for prices
+        ({"bid_volume": 2**70}, (float(2**70), None)),
+        ({"volume": 7, "exchange": "X"}, (None, None)),  # only the two names are volumes
+    ],
+)
+def test_volumes_are_optional_and_absent_or_null_is_no_volume(fields, expected):
+    result = parse_messages([tick(**fields)], NOW_MS)
+    assert result.rejected == {} and volumes_of(result.block) == [expected]
+
+
+def test_negative_zero_volume_is_stored_as_zero():
+    block = parse_messages([tick(bid_volume=-0.0, ask_volume=-0.0)], NOW_MS).block
+    assert np.signbit(block.bid_volume).tolist() == [False] and np.signbit(block.ask_volume).tolist() == [False]
+
+
+@pytest.mark.parametrize("side", ["bid_volume", "ask_volume"])
+@pytest.mark.parametrize(
+    "value",
+    [-1, -1e-9, "lots", "", True, False, {"v": 1}, [1], "nan", "inf", "-2", 10**400, "NaN-literal", "Infinity-literal"],
+)
+def test_an_invalid_volume_rejects_the_tick(side, value):
+    if value in ("NaN-literal", "Infinity-literal"):  # JSON extensions the stdlib fallback decodes
+        message = tick()[:-1] + ', "%s": %s}' % (side, value.split("-")[0])
+    else:
+        message = tick(**{side: value, "bid_volume" if side == "ask_volume" else "ask_volume": 1.0})
+    assert only_reason(message) == "invalid_volume"
+
+
+def test_a_volume_reject_keeps_the_volumes_in_its_sample_and_the_first_reason_counts():
+    result = parse_messages([tick(bid_volume=-5, ask_volume=2)], NOW_MS)
+    assert result.rejected == {"invalid_volume": 1}
+    assert '"bid_volume": -5' in result.examples["invalid_volume"]
+    assert '"ask_volume": 2' in result.examples["invalid_volume"]
+    assert only_reason(tick(bid=1.3, ask=1.2, bid_volume=-1)) == "crossed"  # the quote checks come first
+    assert only_reason(tick(bid_volume=-1, timestamp="noon")) == "invalid_volume"
+
+
+def test_mixed_messages_keep_each_ticks_volumes_and_lose_nothing_else():
+    rows = [
+        {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002, "timestamp": T_MS, "bid_volume": 1e6, "ask_volume": 2e6},
+        {"symbol": "GBPUSD", "bid": 1.27, "ask": 1.2702, "timestamp": T_MS + 1},
+        {"symbol": "EURUSD", "bid": 1.1001, "ask": 1.1003, "timestamp": T_MS + 2, "bid_volume": "bad"},
+        {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002, "timestamp": T_MS + 3, "ask_volume": 5.5, "venue": "X"},
+        {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002, "timestamp": T_MS + 4, "bid_volume": None},
+        {"symbol": "../x", "bid": 1.1, "ask": 1.1002, "timestamp": T_MS + 5, "bid_volume": -1},
+        {"symbol": "GBPUSD", "bid": 1.27, "ask": 1.2702, "timestamp": T_MS + 6, "bid_volume": 0.5, "ask_volume": 1},
+    ]
+    messages = [json.dumps(rows[:3]), json.dumps(rows[3]), b"garbage", json.dumps(rows[4:])]
+    result = parse_messages(messages, NOW_MS)
+    assert result.received == 8 and result.rejected == {"invalid_volume": 1, "invalid_symbol": 1, "malformed_json": 1}
+    block = result.block
+    got = sorted(zip(block.ts_ms.tolist(), [block.symbols[c] for c in block.codes], volumes_of(block)))
+    assert got == [
+        (T_MS, "EURUSD", (1e6, 2e6)),
+        (T_MS + 1, "GBPUSD", (None, None)),
+        (T_MS + 3, "EURUSD", (None, 5.5)),
+        (T_MS + 4, "EURUSD", (None, None)),
+        (T_MS + 6, "GBPUSD", (0.5, 1.0)),
+    ]
+
+
+def test_a_block_without_any_volume_says_so_and_concat_keeps_volumes():
+    plain = parse_messages([tick(), tick(bid_volume=None)], NOW_MS).block
+    with_volume = parse_messages([tick(symbol="GBPUSD", ask_volume=4.0)], NOW_MS).block
+    assert not plain.has_volumes() and with_volume.has_volumes()
+    both = concat_blocks([plain, with_volume])
+    assert both.has_volumes() and volumes_of(both) == [(None, None), (None, None), (None, 4.0)]
+    assert len(both.bid_volume) == len(both.ask_volume) == len(both) == 3

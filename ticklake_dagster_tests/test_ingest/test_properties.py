@@ -1,8 +1,9 @@
 """Properties of the tick parser and the spool frames, over generated input (Hypothesis, derandomized).
 
 The parser: never raises; every tick it sees is accepted or counted under a reason with a sample; what
-it accepts is valid and exactly what was sent. The frames: any block round-trips; one damaged byte
-anywhere in a segment costs at most the frame it is in, and a cut-off tail only the unfinished frame.
+it accepts is valid and exactly what was sent, volumes included. The frames: any block, with or without
+volumes, round-trips; one damaged byte anywhere in a segment costs at most the frame it is in, and a
+cut-off tail only the unfinished frame.
 """
 
 import datetime as dt
@@ -35,13 +36,20 @@ symbols = st.builds(
 ).filter(lambda s: ".." not in s)
 prices = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False)
 stamps_ms = st.integers(min_value=MIN_TS_MS, max_value=NOW_MS + DAY_MS)
+volumes = st.floats(min_value=0, max_value=1e15, allow_nan=False, allow_infinity=False) | st.integers(0, 10**15)
+VOLUMES = ("bid_volume", "ask_volume")
 
 
 @st.composite
 def valid_ticks(draw) -> dict:
     bid = draw(prices)
     ask = draw(st.floats(min_value=bid, max_value=max(bid, 2e9), allow_nan=False, allow_infinity=False))
-    return {"symbol": draw(symbols), "bid": bid, "ask": ask, "timestamp": draw(stamps_ms)}
+    tick = {"symbol": draw(symbols), "bid": bid, "ask": ask, "timestamp": draw(stamps_ms)}
+    for name in VOLUMES:  # each optional: absent, null or a volume
+        choice = draw(st.sampled_from(["absent", "null", "volume"]))
+        if choice != "absent":
+            tick[name] = draw(volumes) if choice == "volume" else None
+    return tick
 
 
 json_values = st.recursive(
@@ -55,7 +63,7 @@ json_values = st.recursive(
 def bent_ticks(draw) -> dict:
     """A tick with any of its fields replaced, dropped or joined by arbitrary JSON."""
     tick = draw(valid_ticks())
-    for field in draw(st.lists(st.sampled_from(["symbol", "bid", "ask", "timestamp"]), max_size=3)):
+    for field in draw(st.lists(st.sampled_from(["symbol", "bid", "ask", "timestamp", *VOLUMES]), max_size=3)):
         if draw(st.booleans()):
             tick.pop(field, None)
         else:
@@ -86,10 +94,13 @@ def test_the_parser_accounts_for_every_tick_and_accepts_only_valid_ones(batch):
     assert set(result.rejected) <= set(REJECT_REASONS) and set(result.rejected) <= set(result.examples)
     assert all(isinstance(s, str) and len(s) <= 120 for s in result.examples.values())
     assert all(is_valid_symbol(s) for s in block.symbols)
-    assert len(block.codes) == len(block.bid) == len(block.ask) == len(block)
+    assert len(block.codes) == len(block.bid) == len(block.ask) == len(block.bid_volume) == len(block.ask_volume)
+    assert len(block.codes) == len(block)
     if len(block):
         assert block.codes.min() >= 0 and block.codes.max() < len(block.symbols)
         assert np.isfinite(block.bid).all() and np.isfinite(block.ask).all()
+        for volume in (block.bid_volume, block.ask_volume):  # none (NaN), or a finite volume >= 0
+            assert (np.isnan(volume) | (np.isfinite(volume) & (volume >= 0))).all()
         assert (block.bid > 0).all() and (block.bid <= block.ask).all()
         assert (block.ts_ms >= MIN_TS_MS).all() and (block.ts_ms <= NOW_MS + DAY_MS).all()
 
@@ -102,9 +113,24 @@ def test_valid_ticks_are_accepted_exactly_as_sent(ticks, as_array):
     assert result.rejected == {} and result.received == len(ticks)
     block = result.block
     got = sorted(
-        zip([block.symbols[c] for c in block.codes], block.ts_ms.tolist(), block.bid.tolist(), block.ask.tolist())
+        zip(
+            [block.symbols[c] for c in block.codes],
+            block.ts_ms.tolist(),
+            block.bid.tolist(),
+            block.ask.tolist(),
+            *([None if np.isnan(v) else v for v in column.tolist()] for column in (block.bid_volume, block.ask_volume)),
+        ),
+        key=_nones_first,
     )
-    assert got == sorted((t["symbol"], t["timestamp"], t["bid"], t["ask"]) for t in ticks)
+    expected = [
+        (t["symbol"], t["timestamp"], t["bid"], t["ask"], *(None if t.get(n) is None else float(t[n]) for n in VOLUMES))
+        for t in ticks
+    ]
+    assert got == sorted(expected, key=_nones_first)
+
+
+def _nones_first(row: tuple) -> tuple:
+    return tuple((v is not None, v) for v in row)
 
 
 @st.composite
@@ -112,7 +138,10 @@ def blocks(draw, max_ticks: int = 20) -> TickBlock:
     names = draw(st.lists(symbols, min_size=1, max_size=5, unique=True))
     n = draw(st.integers(0, max_ticks))
     codes = draw(arrays("int32", n, elements=st.integers(0, len(names) - 1)))
-    return TickBlock(names, codes, draw(arrays("int64", n)), draw(arrays("float64", n)), draw(arrays("float64", n)))
+    columns = (draw(arrays("int64", n)), draw(arrays("float64", n)), draw(arrays("float64", n)))
+    if not draw(st.booleans()):
+        return TickBlock.without_volumes(names, codes, *columns)
+    return TickBlock(names, codes, *columns, draw(arrays("float64", n)), draw(arrays("float64", n)))
 
 
 def same(a: TickBlock, b: TickBlock) -> bool:
@@ -122,11 +151,18 @@ def same(a: TickBlock, b: TickBlock) -> bool:
         and a.ts_ms.tolist() == b.ts_ms.tolist()
         and _bits(a.bid) == _bits(b.bid)
         and _bits(a.ask) == _bits(b.ask)
+        and _bits(_no_volume_is_nan(a.bid_volume)) == _bits(_no_volume_is_nan(b.bid_volume))
+        and _bits(_no_volume_is_nan(a.ask_volume)) == _bits(_no_volume_is_nan(b.ask_volume))
     )
 
 
 def _bits(x: np.ndarray) -> list:
     return x.view("uint64").tolist()  # NaN payloads and -0.0 too
+
+
+def _no_volume_is_nan(x: np.ndarray) -> np.ndarray:
+    """Every NaN volume means none, whatever its payload (a block without any is framed without volumes)."""
+    return np.where(np.isnan(x), np.nan, x)
 
 
 @PROPERTY

@@ -64,6 +64,7 @@ def test_bad_input_is_counted_by_reason_logged_once_each_and_never_written(tmp_p
         '{"symbol": "EURUSD", "bid": NaN, "ask": 1.2, "timestamp": %d}' % START,
         json.dumps({**good[0], "bid": -1}),
         json.dumps({**good[0], "bid": 2.0, "ask": 1.0}),
+        json.dumps({**good[0], "bid_volume": -3.0, "ask_volume": 1.0}),
         json.dumps({**good[0], "timestamp": "noon"}),
         json.dumps({**good[0], "timestamp": 600_000_000}),  # 1989 in seconds
         json.dumps({**good[0], "timestamp": 4_102_444_800_000}),  # 2100
@@ -84,11 +85,12 @@ def test_bad_input_is_counted_by_reason_logged_once_each_and_never_written(tmp_p
         "non_finite": 2,
         "non_positive": 2,
         "crossed": 2,
+        "invalid_volume": 2,
         "invalid_timestamp": 2,
         "too_old": 2,
         "in_future": 2,
     }
-    assert m.total("ticklake_ingest_ticks_received_total") == 50 + 2 * 13
+    assert m.total("ticklake_ingest_ticks_received_total") == 50 + 2 * 14
     first_samples = messages(ingest_logs, "Rejected tick")
     assert sorted(f["reason"] for f in first_samples) == sorted(r for r, n in reasons.items() if n)
     assert all(len(f["sample"]) <= 120 for f in first_samples)

@@ -17,7 +17,9 @@ DAY = dt.date(2025, 11, 13)
 def block(symbols: list[str], codes: list[int], start_ms: int) -> TickBlock:
     n = len(codes)
     bid = 1.0 + np.arange(n) / 1e4
-    return TickBlock(symbols, np.array(codes, "int32"), start_ms + np.arange(n, dtype="int64"), bid, bid + 1e-4)
+    return TickBlock.without_volumes(
+        symbols, np.array(codes, "int32"), start_ms + np.arange(n, dtype="int64"), bid, bid + 1e-4
+    )
 
 
 def rows(b: TickBlock) -> list[tuple]:
@@ -110,7 +112,9 @@ def test_a_batch_across_utc_midnight_becomes_one_sorted_part_per_day():
     batcher = TickBatcher(batch_size=6, max_age_s=300, clock=Clock())
     midnight = day_start_ms(DAY) + DAY_MS
     stamps = [midnight + 5, midnight - 1, midnight - 3000, midnight, midnight + 1, midnight - 2]
-    b = TickBlock(["EURUSD"], np.zeros(6, "int32"), np.array(stamps, "int64"), np.arange(1, 7.0), np.arange(2, 8.0))
+    b = TickBlock.without_volumes(
+        ["EURUSD"], np.zeros(6, "int32"), np.array(stamps, "int64"), np.arange(1, 7.0), np.arange(2, 8.0)
+    )
     parts = batcher.add(b, 3)
     assert [(p.day, p.ts_ms.tolist()) for p in parts] == [
         (DAY, [midnight - 3000, midnight - 2, midnight - 1]),
@@ -119,6 +123,24 @@ def test_a_batch_across_utc_midnight_becomes_one_sorted_part_per_day():
     assert [p.bid.tolist() for p in parts] == [[3.0, 6.0, 2.0], [4.0, 5.0, 1.0]]  # quotes travel with their ts
     assert [parse_raw_part_key(p.key)[1] for p in parts] == [p.day for p in parts]
     assert sum(sum(p.refs.values()) for p in parts) == 6
+
+
+def test_volumes_travel_with_their_ticks_through_batch_cuts_sorting_and_midnight():
+    batcher = TickBatcher(batch_size=4, max_age_s=300, clock=Clock())
+    midnight = day_start_ms(DAY) + DAY_MS
+    stamps = np.array([midnight + 5, midnight - 1, midnight - 3000, midnight, midnight + 1, midnight - 2], "int64")
+
+    def volumes_of(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # a function of ts, NaN (none) for some
+        offset = (ts - midnight).astype("float64")
+        return np.where(ts % 2 == 0, np.nan, offset + 0.5), np.where(ts % 3 == 0, np.nan, offset * 10)
+
+    b = TickBlock(["EURUSD"], np.zeros(6, "int32"), stamps, np.arange(1, 7.0), np.arange(2, 8.0), *volumes_of(stamps))
+    parts = batcher.add(b, 3) + batcher.flush_all()  # a cut at 4 ticks, then the 2 left over
+    assert sorted(t for p in parts for t in p.ts_ms.tolist()) == sorted(stamps.tolist()) and len(parts) == 4
+    for part in parts:
+        expected_bid, expected_ask = volumes_of(part.ts_ms)
+        np.testing.assert_array_equal(part.bid_volume, expected_bid)
+        np.testing.assert_array_equal(part.ask_volume, expected_ask)
 
 
 def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path):
@@ -149,7 +171,7 @@ def test_a_failed_write_is_cut_off_and_later_commits_stay_readable(tmp_path):
 
 def test_a_frame_holds_more_symbols_than_sixteen_bits_count(tmp_path):
     n = 70_000
-    wide = TickBlock(
+    wide = TickBlock.without_volumes(
         [f"S{i:05d}" for i in range(n)],
         np.arange(n, dtype="int32"),
         day_start_ms(DAY) + np.arange(n, dtype="int64"),

@@ -26,6 +26,8 @@ class Part:
     ts_ms: np.ndarray
     bid: np.ndarray
     ask: np.ndarray
+    bid_volume: np.ndarray  # NaN where a tick has none
+    ask_volume: np.ndarray
     refs: dict[int, int]  # spool segment -> ticks of this part in it
 
     def __len__(self) -> int:
@@ -34,7 +36,7 @@ class Part:
 
 @dataclasses.dataclass
 class _Pending:
-    chunks: list  # (ts, bid, ask, seg) array tuples, in arrival order
+    chunks: list  # (ts, bid, ask, bid_volume, ask_volume, seg) array tuples, in arrival order
     count: int
     since: float  # monotonic arrival of the batch's first tick
 
@@ -60,24 +62,30 @@ class TickBatcher:
         parts: list[Part] = []
         for symbol, rows in block.per_symbol():
             seg = np.full(len(rows), segment, dtype="int32")
-            chunk = (block.ts_ms[rows], block.bid[rows], block.ask[rows], seg)
+            chunk = (
+                block.ts_ms[rows],
+                block.bid[rows],
+                block.ask[rows],
+                block.bid_volume[rows],
+                block.ask_volume[rows],
+                seg,
+            )
             pending = self._pending.get(symbol)
             if pending is None:
                 pending = self._pending[symbol] = _Pending([], 0, now)
             pending.chunks.append(chunk)
             pending.count += len(rows)
             if pending.count >= self.batch_size:
-                ts, bid, ask, segs = _concat(pending.chunks)
-                full = (len(ts) // self.batch_size) * self.batch_size
+                columns = _concat(pending.chunks)
+                full = (len(columns[0]) // self.batch_size) * self.batch_size
                 for i in range(0, full, self.batch_size):
                     j = i + self.batch_size
-                    parts += split_by_day(symbol, ts[i:j], bid[i:j], ask[i:j], segs[i:j])
-                if full == len(ts):
+                    parts += split_by_day(symbol, *(c[i:j] for c in columns))
+                if full == len(columns[0]):
                     del self._pending[symbol]
                 else:  # the rest arrived in this block, so its age starts now
-                    self._pending[symbol] = _Pending(
-                        [(ts[full:], bid[full:], ask[full:], segs[full:])], len(ts) - full, now
-                    )
+                    rest = tuple(c[full:] for c in columns)
+                    self._pending[symbol] = _Pending([rest], len(rest[0]), now)
         return parts
 
     def due(self) -> list[Part]:
@@ -109,10 +117,19 @@ def _concat(chunks: list) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(col) for col in zip(*chunks))
 
 
-def split_by_day(symbol: str, ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, segs: np.ndarray) -> list[Part]:
+def split_by_day(
+    symbol: str,
+    ts: np.ndarray,
+    bid: np.ndarray,
+    ask: np.ndarray,
+    bid_volume: np.ndarray,
+    ask_volume: np.ndarray,
+    segs: np.ndarray,
+) -> list[Part]:
     """One part per UTC day the batch touches, each sorted by ts (stable), keyed by its first tick."""
     order = np.argsort(ts, kind="stable")
     ts, bid, ask, segs = ts[order], bid[order], ask[order], segs[order]
+    bid_volume, ask_volume = bid_volume[order], ask_volume[order]
     days = ts // DAY_MS
     bounds = np.flatnonzero(np.diff(days)) + 1
     parts = []
@@ -130,6 +147,8 @@ def split_by_day(symbol: str, ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, 
                 part_ts,
                 bid[rows],
                 ask[rows],
+                bid_volume[rows],
+                ask_volume[rows],
                 {int(s): int(c) for s, c in zip(seq, counts)},
             )
         )

@@ -2,8 +2,11 @@
 
 A frame is `TLK2`, the payload length (u64) and a CRC-32 over that length field and the payload. The
 magic lets a reader resynchronise after damage: a frame that fails its CRC costs only its own bytes,
-the next frame that checks out is read again. Segments of the first format (`TLK1`, a 16-bit symbol
-count, CRC over the payload only) are still read.
+the next frame that checks out is read again. A block in which any tick has a volume is a `TLK3` frame:
+the same layout with two more columns (bid_volume, ask_volume, NaN where a tick has none), its CRC also
+over the magic (a flipped bit between `TLK2` and `TLK3` is damage, not a frame of the other kind). A
+block without volumes is still a `TLK2` frame, byte for byte what earlier versions wrote. Segments of
+the first format (`TLK1`, a 16-bit symbol count, CRC over the payload only) are still read.
 """
 
 from __future__ import annotations
@@ -17,36 +20,48 @@ import numpy as np
 from ticklake_dagster.sources.ingest.parse import TickBlock
 
 MAGIC = b"TLK2"
-_HEADER = struct.Struct("<4sQI")  # magic, payload length, crc32(length field + payload)
+VOLUME_MAGIC = b"TLK3"
+_HEADER = struct.Struct("<4sQI")  # magic, payload length, crc32([TLK3: magic +] length field + payload)
 _COUNTS = struct.Struct("<QI")  # ticks, symbols: wide enough for any block the parser can accept
 LEGACY_MAGIC = b"TLK1"
 _LEGACY_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
 _LEGACY_COUNTS = struct.Struct("<IH")
+_MAGICS = ((MAGIC, _HEADER), (VOLUME_MAGIC, _HEADER), (LEGACY_MAGIC, _LEGACY_HEADER))
+_COLUMNS = (("<i4", 4), ("<i8", 8), ("<f8", 8), ("<f8", 8))
+_VOLUME_COLUMNS = (("<f8", 8), ("<f8", 8))
+_TICK_BYTES = sum(width for _, width in _COLUMNS)  # 28
+_VOLUME_TICK_BYTES = _TICK_BYTES + sum(width for _, width in _VOLUME_COLUMNS)  # 44
 
 
 def encode_frame(block: TickBlock) -> bytes:
-    """One group commit as bytes: header, symbol table, then the four columns."""
+    """One group commit as bytes: header, symbol table, then the four columns (six with volumes)."""
+    volumes = block.has_volumes()
     names = b"".join(bytes([len(s)]) + s.encode() for s in block.symbols)
-    payload = b"".join(
-        (
-            _COUNTS.pack(len(block), len(block.symbols)),
-            names,
-            block.codes.astype("<i4", copy=False).tobytes(),
-            block.ts_ms.astype("<i8", copy=False).tobytes(),
-            block.bid.astype("<f8", copy=False).tobytes(),
-            block.ask.astype("<f8", copy=False).tobytes(),
-        )
-    )
+    columns = [
+        _COUNTS.pack(len(block), len(block.symbols)),
+        names,
+        block.codes.astype("<i4", copy=False).tobytes(),
+        block.ts_ms.astype("<i8", copy=False).tobytes(),
+        block.bid.astype("<f8", copy=False).tobytes(),
+        block.ask.astype("<f8", copy=False).tobytes(),
+    ]
+    if volumes:
+        columns.append(block.bid_volume.astype("<f8", copy=False).tobytes())
+        columns.append(block.ask_volume.astype("<f8", copy=False).tobytes())
+    payload = b"".join(columns)
     size = struct.pack("<Q", len(payload))
-    return MAGIC + size + struct.pack("<I", zlib.crc32(payload, zlib.crc32(size))) + payload
+    magic = VOLUME_MAGIC if volumes else MAGIC
+    crc = zlib.crc32(payload, zlib.crc32(size, zlib.crc32(magic) if volumes else 0))
+    return magic + size + struct.pack("<I", crc) + payload
 
 
 def frame_size(block: TickBlock) -> int:
     """len(encode_frame(block)), without encoding it (the disk budget check)."""
-    return _HEADER.size + _COUNTS.size + sum(1 + len(s) for s in block.symbols) + 28 * len(block)
+    per_tick = _VOLUME_TICK_BYTES if block.has_volumes() else _TICK_BYTES
+    return _HEADER.size + _COUNTS.size + sum(1 + len(s) for s in block.symbols) + per_tick * len(block)
 
 
-def decode_payload(payload: memoryview, counts: struct.Struct = _COUNTS) -> TickBlock:
+def decode_payload(payload: memoryview, counts: struct.Struct = _COUNTS, volumes: bool = False) -> TickBlock:
     n, nsym = counts.unpack_from(payload, 0)
     pos = counts.size
     symbols = []
@@ -54,28 +69,32 @@ def decode_payload(payload: memoryview, counts: struct.Struct = _COUNTS) -> Tick
         size = payload[pos]
         symbols.append(bytes(payload[pos + 1 : pos + 1 + size]).decode("ascii"))
         pos += 1 + size
-    if pos + 28 * n != len(payload):
+    layout = _COLUMNS + _VOLUME_COLUMNS if volumes else _COLUMNS
+    if pos + (_VOLUME_TICK_BYTES if volumes else _TICK_BYTES) * n != len(payload):
         raise ValueError("frame columns do not fill the payload")
     columns = []
-    for dtype, width in (("<i4", 4), ("<i8", 8), ("<f8", 8), ("<f8", 8)):
+    for dtype, width in layout:
         columns.append(np.frombuffer(payload, dtype, n, pos).astype(dtype[1:]))
         pos += width * n
-    codes, ts, bid, ask = columns
+    codes = columns[0]
     if n and (codes.min() < 0 or codes.max() >= nsym):
         raise ValueError("symbol code out of range")
-    return TickBlock(symbols, codes, ts, bid, ask)
+    if volumes:
+        return TickBlock(symbols, *columns)
+    return TickBlock.without_volumes(symbols, *columns)
 
 
 def frame_at(data: memoryview, pos: int) -> tuple[TickBlock, int] | None:
     """The intact frame starting at `pos` and where it ends, or None."""
     magic = bytes(data[pos : pos + 4])
-    if magic == MAGIC and pos + _HEADER.size <= len(data):
+    volumes = magic == VOLUME_MAGIC
+    if (magic == MAGIC or volumes) and pos + _HEADER.size <= len(data):
         _, size, crc = _HEADER.unpack_from(data, pos)
         start = pos + _HEADER.size
         if start + size > len(data):
             return None
         payload = data[start : start + size]
-        if zlib.crc32(payload, zlib.crc32(data[pos + 4 : pos + 12])) != crc:
+        if zlib.crc32(payload, zlib.crc32(data[pos + 4 : pos + 12], zlib.crc32(magic) if volumes else 0)) != crc:
             return None
         counts = _COUNTS
     elif magic == LEGACY_MAGIC and pos + _LEGACY_HEADER.size <= len(data):
@@ -88,7 +107,7 @@ def frame_at(data: memoryview, pos: int) -> tuple[TickBlock, int] | None:
     else:
         return None
     try:
-        return decode_payload(payload, counts), start + size
+        return decode_payload(payload, counts, volumes), start + size
     except (ValueError, IndexError, struct.error, UnicodeDecodeError):  # a CRC collision on garbage
         return None
 
@@ -99,7 +118,7 @@ def _is_torn(data: memoryview, pos: int) -> bool:
         return False
     # A whole later frame ending exactly at the end means damage, not a cut-off write.
     raw = bytes(data[pos + 1 :])
-    for magic, header in ((MAGIC, _HEADER), (LEGACY_MAGIC, _LEGACY_HEADER)):
+    for magic, header in _MAGICS:
         i = raw.find(magic)
         while i >= 0:
             at = pos + 1 + i
@@ -111,7 +130,7 @@ def _is_torn(data: memoryview, pos: int) -> bool:
 
 def _cut_off_frame_at(data: memoryview, pos: int) -> bool:
     tail = bytes(data[pos : pos + 4])
-    for magic, header in ((MAGIC, _HEADER), (LEGACY_MAGIC, _LEGACY_HEADER)):
+    for magic, header in _MAGICS:
         if len(data) - pos < header.size:
             if magic.startswith(tail):
                 return True
@@ -161,7 +180,7 @@ def scan_segment(data: bytes) -> SegmentScan:
 def _next_frame(data: bytes, view: memoryview, start: int) -> int | None:
     """Where the next intact frame at or after `start` begins (a magic alone is not enough: its CRC must check out)."""
     while True:
-        hits = [i for i in (data.find(MAGIC, start), data.find(LEGACY_MAGIC, start)) if i >= 0]
+        hits = [i for i in (data.find(magic, start) for magic, _ in _MAGICS) if i >= 0]
         if not hits:
             return None
         pos = min(hits)

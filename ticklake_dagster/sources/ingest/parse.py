@@ -1,11 +1,13 @@
-"""Raw feed messages to columnar ticks: JSON ticks in, (symbol codes, ts_ms, bid, ask) arrays out.
+"""Raw feed messages to columnar ticks: JSON ticks in, (symbol codes, ts_ms, bid, ask, volumes) arrays out.
 
-One Python pass pulls the four fields out of each decoded message; every check after that is vectorised,
+One Python pass pulls the four fields out of each decoded message (and the optional `bid_volume` and
+`ask_volume`, looked up only in a tick that has more than four keys); every check after that is vectorised,
 and each rejected tick is counted once, under the first reason it fails (REJECT_REASONS order).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import json
@@ -29,6 +31,7 @@ REJECT_REASONS = (
     "non_finite",  # NaN or +-inf
     "non_positive",  # bid or ask <= 0
     "crossed",  # bid > ask
+    "invalid_volume",  # bid_volume/ask_volume present but not a number (or a bool), negative, NaN or +-inf
     "invalid_timestamp",  # neither unix s/ms nor ISO-8601
     "too_old",  # before 1990-01-01 UTC
     "in_future",  # more than a day ahead of the ingester's clock
@@ -39,7 +42,10 @@ MAX_SYMBOLS_PER_MESSAGE = 10_000  # every symbol is a lake folder and a Dagster 
 MIN_TS_MS = 631_152_000_000  # 1990-01-01T00:00:00Z
 MS_THRESHOLD = 1e11  # |timestamp| >= 1e11 is milliseconds (1973 in ms, year 5138 in seconds)
 _NUMBER_TYPES = frozenset({int, float})
+_NONE = type(None)
+_VOLUME_TYPES = frozenset({int, float, _NONE})
 _FIELDS = ("symbol", "bid", "ask", "timestamp")
+VOLUME_FIELDS = ("bid_volume", "ask_volume")  # optional, in base-asset units; absent or null: no volume
 
 
 @dataclasses.dataclass
@@ -51,13 +57,26 @@ class TickBlock:
     ts_ms: np.ndarray  # int64
     bid: np.ndarray  # float64
     ask: np.ndarray  # float64
+    bid_volume: np.ndarray  # float64, base-asset units; NaN where the tick has none
+    ask_volume: np.ndarray  # float64, base-asset units; NaN where the tick has none
 
     def __len__(self) -> int:
         return len(self.ts_ms)
 
     @classmethod
     def empty(cls) -> TickBlock:
-        return cls([], np.empty(0, "int32"), np.empty(0, "int64"), np.empty(0), np.empty(0))
+        return cls.without_volumes([], np.empty(0, "int32"), np.empty(0, "int64"), np.empty(0), np.empty(0))
+
+    @classmethod
+    def without_volumes(
+        cls, symbols: list[str], codes: np.ndarray, ts_ms: np.ndarray, bid: np.ndarray, ask: np.ndarray
+    ) -> TickBlock:
+        """Ticks from a source that has no volumes (both volume columns NaN)."""
+        return cls(symbols, codes, ts_ms, bid, ask, no_volumes(len(ts_ms)), no_volumes(len(ts_ms)))
+
+    def has_volumes(self) -> bool:
+        """Whether any tick of the block has a volume."""
+        return not (np.isnan(self.bid_volume).all() and np.isnan(self.ask_volume).all())
 
     def per_symbol(self) -> Iterable[tuple[str, np.ndarray]]:
         """(symbol, row indices in arrival order) for each symbol present."""
@@ -71,6 +90,10 @@ class TickBlock:
         for rows in np.split(order, bounds):
             if len(rows):
                 yield self.symbols[int(self.codes[rows[0]])], rows
+
+
+def no_volumes(n: int) -> np.ndarray:
+    return np.full(n, np.nan)
 
 
 @dataclasses.dataclass
@@ -98,6 +121,8 @@ def concat_blocks(blocks: list[TickBlock]) -> TickBlock:
         np.concatenate([b.ts_ms for b in blocks]),
         np.concatenate([b.bid for b in blocks]),
         np.concatenate([b.ask for b in blocks]),
+        np.concatenate([b.bid_volume for b in blocks]),
+        np.concatenate([b.ask_volume for b in blocks]),
     )
 
 
@@ -114,7 +139,8 @@ def parse_messages(
     now_ms: int,
     max_symbols: int = MAX_SYMBOLS_PER_MESSAGE,
 ) -> ParseResult:
-    """Decode JSON ticks (`{"symbol","bid","ask","timestamp"}` or an array of them) and validate them.
+    """Decode JSON ticks (`{"symbol","bid","ask","timestamp"}`, optionally `"bid_volume"` and `"ask_volume"`,
+    or an array of them) and validate them.
 
     The one entry point for raw feed input (the ingester and the fuzz target call it): it never raises
     on any input; every tick is either in the block or counted under a reason.
@@ -125,6 +151,8 @@ def parse_messages(
     bids: list = []
     asks: list = []
     stamps: list = []
+    volumes = _Volumes()
+    volume_rows, volume_items = volumes.rows, volumes.items
 
     def reject(reason: str, sample) -> None:
         rejected[reason] += 1
@@ -160,11 +188,14 @@ def parse_messages(
             if symbol is None or bid is None or ask is None or stamp is None:
                 reject("missing_field", item)
                 continue
+            if len(item) > 4:  # maybe volumes (read after the loop); a tick without them costs only this check
+                volume_rows.append(len(syms))
+                volume_items.append(item)
             syms.append(symbol)
             bids.append(bid)
             asks.append(ask)
             stamps.append(stamp)
-    block, more = validate_columns(syms, bids, asks, stamps, now_ms)
+    block, more = validate_columns(syms, bids, asks, stamps, now_ms, volumes)
     for reason, (n, sample) in more.items():
         rejected[reason] += n
         examples.setdefault(reason, sample)
@@ -175,14 +206,44 @@ def _distinct_symbols(items: list | tuple) -> int:
     return len({s for item in items if type(item) is dict and type(s := item.get("symbol")) is str})
 
 
-def validate_columns(syms: list, bids: list, asks: list, stamps: list, now_ms: int) -> tuple[TickBlock, dict]:
+@dataclasses.dataclass
+class _Volumes:
+    """The ticks that may carry volumes (more keys than the four fields), sparse: `rows` index the extracted ticks."""
+
+    rows: list = dataclasses.field(default_factory=list)
+    items: list = dataclasses.field(default_factory=list)  # those ticks' decoded objects
+
+    def columns(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bid_volume, ask_volume) of all n ticks, NaN where absent (or null), and a mask of invalid ones."""
+        bid_volume, ask_volume, bad = no_volumes(n), no_volumes(n), np.zeros(n, dtype=bool)
+        if self.rows:
+            rows = np.array(self.rows, dtype="intp")
+            for out, name in zip((bid_volume, ask_volume), VOLUME_FIELDS):
+                volume, invalid = _to_volume([item.get(name) for item in self.items])
+                out[rows] = volume
+                bad[rows] |= invalid
+        return bid_volume, ask_volume, bad
+
+    def sample(self, i: int) -> dict:
+        """Tick i's volumes as sent (for a reject's sample), {} if it had none."""
+        j = bisect.bisect_left(self.rows, i)
+        if j == len(self.rows) or self.rows[j] != i:
+            return {}
+        return {name: self.items[j][name] for name in VOLUME_FIELDS if self.items[j].get(name) is not None}
+
+
+def validate_columns(
+    syms: list, bids: list, asks: list, stamps: list, now_ms: int, volumes: _Volumes | None = None
+) -> tuple[TickBlock, dict]:
     """Vectorised checks over extracted fields: -> (accepted block, {reason: (count, sample)})."""
     n = len(syms)
     if n == 0:
         return TickBlock.empty(), {}
+    volumes = volumes or _Volumes()
     codes, symbols = _symbol_codes(syms)
     bid, bid_bad = _to_float(bids)
     ask, ask_bad = _to_float(asks)
+    bid_volume, ask_volume, volume_bad = volumes.columns(n)
     ts_ms, ts_bad = _to_ms(stamps)
     reasons: dict = {}
     bad = np.zeros(n, dtype=bool)
@@ -193,10 +254,8 @@ def validate_columns(syms: list, bids: list, asks: list, stamps: list, now_ms: i
         count = int(mask.sum())
         if count:
             i = int(np.argmax(mask))
-            reasons[reason] = (
-                count,
-                _sample({"symbol": syms[i], "bid": bids[i], "ask": asks[i], "timestamp": stamps[i]}),
-            )
+            sent = {"symbol": syms[i], "bid": bids[i], "ask": asks[i], "timestamp": stamps[i], **volumes.sample(i)}
+            reasons[reason] = (count, _sample(sent))
             bad |= mask
 
     take("invalid_symbol", codes < 0)
@@ -205,13 +264,15 @@ def validate_columns(syms: list, bids: list, asks: list, stamps: list, now_ms: i
         take("non_finite", ~(np.isfinite(bid) & np.isfinite(ask)))
         take("non_positive", (bid <= 0) | (ask <= 0))
         take("crossed", bid > ask)
+    take("invalid_volume", volume_bad)
     take("invalid_timestamp", ts_bad)
     take("too_old", ts_ms < MIN_TS_MS)
     take("in_future", ts_ms > now_ms + DAY_MS)
     if bad.any():
         keep = ~bad
         codes, ts_ms, bid, ask = codes[keep], ts_ms[keep], bid[keep], ask[keep]
-    return TickBlock(symbols, codes, ts_ms, bid, ask), reasons
+        bid_volume, ask_volume = bid_volume[keep], ask_volume[keep]
+    return TickBlock(symbols, codes, ts_ms, bid, ask, bid_volume, ask_volume), reasons
 
 
 def _symbol_codes(syms: list) -> tuple[np.ndarray, list[str]]:
@@ -246,6 +307,37 @@ def _to_float(values: list) -> tuple[np.ndarray, np.ndarray]:
     for i, v in enumerate(values):
         out[i], bad[i] = _one_float(v)
     return out, bad
+
+
+def _to_volume(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """float64 volumes (NaN where absent: None) and a mask of invalid ones.
+
+    Invalid: not a number (a bool, an object, non-numeric text; numeric text is accepted, as for prices),
+    negative, NaN or +-inf. -0.0 is stored as 0.0.
+    """
+    n = len(values)
+    kinds = set(map(type, values))
+    volume = None
+    if kinds <= _VOLUME_TYPES:
+        try:
+            volume = np.array(values, dtype="float64")  # None -> NaN
+        except OverflowError:  # a huge JSON integer
+            pass
+    if volume is not None:
+        bad = np.zeros(n, dtype=bool)
+        absent = np.isnan(volume) if _NONE in kinds else np.zeros(n, dtype=bool)
+        if _NONE in kinds and float in kinds and absent.any():  # a NaN may have been sent, not only None
+            absent = np.fromiter((v is None for v in values), bool, n)
+    else:
+        volume, bad, absent = np.empty(n, dtype="float64"), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        for i, v in enumerate(values):
+            if v is None:
+                volume[i], absent[i] = math.nan, True
+            else:
+                volume[i], bad[i] = _one_float(v)
+    with np.errstate(invalid="ignore"):
+        bad |= ~absent & ~((volume >= 0) & (volume < math.inf))
+    return volume + 0.0, bad
 
 
 def _one_float(v) -> tuple[float, bool]:

@@ -204,7 +204,7 @@ class SyntheticSource(Source):
             stamps.append(np.sort(self.rng.integers(start_ms, max(end_ms, start_ms + 1), n)).astype("int64"))
             bids.append(bid)
             asks.append(ask)
-        return TickBlock(
+        return TickBlock.without_volumes(
             list(self.symbols),
             np.concatenate(codes),
             np.concatenate(stamps),

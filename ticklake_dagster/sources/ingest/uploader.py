@@ -76,7 +76,9 @@ class Uploader:
                 self.queue.task_done()
 
     async def _upload(self, part: Part) -> int:
-        data = await asyncio.to_thread(ticks_to_parquet, part.ts_ms, part.bid, part.ask)
+        data = await asyncio.to_thread(
+            ticks_to_parquet, part.ts_ms, part.bid, part.ask, part.bid_volume, part.ask_volume
+        )
         attempt = 0
         while True:
             try:
