@@ -1,9 +1,10 @@
 """Candles straight from the lake's compacted days, for days the database no longer (or not yet) holds.
 
 A day's 5-minute candles are built by the same code as candles_5m (`candles.build_candles` over the
-compacted day) and rolled up like the database's higher timeframes: first open, max high, min low,
-last close, summed trades per bucket. Every timeframe up to a day divides a UTC day, so a day's
-candles never depend on another day's.
+compacted day, every price side) and rolled up like the database's higher timeframes (`rollup_rule`:
+first open, max high, min low, last close, summed ticks and volumes). Every intraday timeframe divides a
+UTC day, so a day's candles never depend on another day's; session bars (1d, 1w, 1M) are rolled up from
+the days' candles by the symbol's session.
 
 Built days stay in an LRU cache bounded in bytes; concurrent requests for a day not in it wait for a
 single build. A day is keyed with its compacted object's size and mtime, so a rewritten day (late

@@ -1,7 +1,7 @@
 """candles_5m per symbol-day, and the higher timeframes the same step brings up to date.
 
 candles_5m replaces each symbol-day's rows in PostgreSQL/TimescaleDB; the same step refreshes
-candles_15m..candles_1d for that window (TimescaleDB continuous aggregates refreshed explicitly, or
+candles_15m..candles_12h for that window (TimescaleDB continuous aggregates refreshed explicitly, or
 plain tables filled in SQL), so they always agree. The higher timeframes are unpartitioned assets in
 the lineage, observed once per run: Dagster's bookkeeping per symbol-day is two asset keys
 (r2_ticks, candles_5m), not seven. The step that writes them is defs/assets/daily.py.
