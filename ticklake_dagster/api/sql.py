@@ -47,31 +47,24 @@ FROM (SELECT date_part('epoch', time)::bigint AS time, {o} AS open, {h} AS high,
         AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
       ORDER BY {relation}.time LIMIT %(limit)s) AS c
 """
-# An intraday timeframe that is not stored (10m, 30m, 2h, 6h), rolled up from the widest stored one dividing it.
-_DERIVED_SQL = """
+# Candles rolled up at query time from a stored relation: `bar` numbers each row's bar, `bar_start` gives its
+# start in unix seconds. Rows from `first` (the first whole bar's start) to `until` (the last one's end).
+_ROLLUP_SQL = """
 SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
-FROM (SELECT bucket AS time, open, high, low, close, trades, spread_avg, bid_volume, ask_volume
-      FROM (SELECT floor(date_part('epoch', time) / %(width)s)::bigint * %(width)s AS bucket, {aggregates}
-            FROM {relation}
-            WHERE symbol = %(symbol)s AND time >= %(first)s AND time < %(until)s
-              AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
-            GROUP BY bucket) AS b
-      ORDER BY bucket LIMIT %(limit)s) AS c
-"""
-# Session bars (1d, 1w, 1M) rolled up from candles_1h at query time: `bounds` are the bars' starts and where the
-# last one ends (candles/session_bars.py), each row's bar is found by width_bucket (a binary search), and bar
-# i's start is bounds[i]; rows before the first bound (bar 0) or after the last are never read.
-_SESSION_SQL = """
-SELECT coalesce(json_agg(c ORDER BY c.time), '[]')::text
-FROM (SELECT (%(bounds)s::float8[])[bar]::bigint AS time, open, high, low, close, trades, spread_avg,
-             bid_volume, ask_volume
-      FROM (SELECT width_bucket(date_part('epoch', time), %(bounds)s::float8[]) AS bar, {aggregates}
+FROM (SELECT {bar_start} AS time, open, high, low, close, trades, spread_avg, bid_volume, ask_volume
+      FROM (SELECT {bar} AS bar, {aggregates}
             FROM {relation}
             WHERE symbol = %(symbol)s AND time >= %(first)s AND time < %(until)s
               AND greatest(abs({o}), abs({h}), abs({l}), abs({c})) < 'Infinity'::float8
             GROUP BY bar) AS b
       ORDER BY bar LIMIT %(limit)s) AS c
 """
+# An intraday timeframe that is not stored (10m, 30m, 2h, 6h), from the widest stored one dividing it.
+_INTRADAY_BAR = ("floor(date_part('epoch', time) / %(width)s)::bigint", "bar * %(width)s")
+# Session bars (1d, 1w, 1M), from candles_1h: `bounds` are the bars' starts and where the last one ends
+# (candles/session_bars.py), each row's bar is found by width_bucket (a binary search), and bar i's start is
+# bounds[i]; rows before the first bound (bar 0) or after the last are never read.
+_SESSION_BAR = ("width_bucket(date_part('epoch', time), %(bounds)s::float8[])", "(%(bounds)s::float8[])[bar]::bigint")
 _DAYS_SQL = """
 SELECT d FROM unnest(%s::timestamptz[]) AS d
 WHERE EXISTS (SELECT 1 FROM {relation} WHERE symbol = %s AND time >= d AND time < d + interval '24 hours')
@@ -337,26 +330,16 @@ class CandleStore:
         unknown. Rows written before the bid and ask were stored have none: they are left out of bid/ask."""
         sides = dict(zip(("o", "h", "l", "c"), (sql.Identifier(n) for n in side_columns(price))))
         params = {"symbol": symbol, "start": _utc(start), "end": _utc(end), "limit": limit}
-        if timeframe in SESSION_TIMEFRAMES:
-            bounds = [float(b) for b in whole_bars(session_for(symbol), timeframe, start, end)]
-            if len(bounds) < 2:  # no bar starts in the range: an empty window
-                bounds = [float(start), float(start)]
-            params.update(bounds=bounds, first=_utc(int(bounds[0])), until=_utc(int(bounds[-1])))
-            relation = BY_NAME[source_timeframe(symbol, timeframe, start, end)].relation
-            query = sql.SQL(_SESSION_SQL).format(
-                aggregates=_session_aggregates(price), relation=sql.Identifier(relation), **sides
-            )
-        elif timeframe in BY_NAME:
+        if timeframe in BY_NAME:
             query = sql.SQL(_CANDLES_SQL).format(relation=sql.Identifier(BY_NAME[timeframe].relation), **sides)
         else:
-            width = INTRADAY[timeframe]
-            source = stored_source(timeframe)
-            if source is None:
-                raise ValueError(f"{timeframe} candles are built from ticks, not from the database")
-            first = -(-start // width) * width  # the first bucket starting within the range, whole
-            params.update(width=width, first=_utc(first), until=_utc(end // width * width + width))
-            query = sql.SQL(_DERIVED_SQL).format(
-                aggregates=_session_aggregates(price), relation=sql.Identifier(source.relation), **sides
+            relation, bar = self._rollup_window(symbol, timeframe, start, end, params)
+            query = sql.SQL(_ROLLUP_SQL).format(
+                bar=sql.SQL(bar[0]),
+                bar_start=sql.SQL(bar[1]),
+                aggregates=_rollup_aggregates(price),
+                relation=sql.Identifier(relation),
+                **sides,
             )
 
         def work(run):
@@ -366,6 +349,24 @@ class CandleStore:
             return body
 
         return self._run(work)
+
+    @staticmethod
+    def _rollup_window(symbol: str, timeframe: str, start: int, end: int, params: dict) -> tuple[str, tuple]:
+        """The stored relation a timeframe rolls up from and its bar expressions; sets the rows' window in
+        `params` (whole bars starting within [start, end])."""
+        if timeframe in SESSION_TIMEFRAMES:
+            bounds = [float(b) for b in whole_bars(session_for(symbol), timeframe, start, end)]
+            if len(bounds) < 2:  # no bar starts in the range: an empty window
+                bounds = [float(start), float(start)]
+            params.update(bounds=bounds, first=_utc(int(bounds[0])), until=_utc(int(bounds[-1])))
+            return BY_NAME[source_timeframe(symbol, timeframe, start, end)].relation, _SESSION_BAR
+        width = INTRADAY[timeframe]
+        source = stored_source(timeframe)
+        if source is None:
+            raise ValueError(f"{timeframe} candles are built from ticks, not from the database")
+        first = -(-start // width) * width  # the first bucket starting within the range, whole
+        params.update(width=width, first=_utc(first), until=_utc(end // width * width + width))
+        return source.relation, _INTRADAY_BAR
 
     def metadata(self, symbol: str) -> SymbolMetadata | None:
         """First/last/count of the symbol's 5m candles and its timeframes; None when it has none.
@@ -422,7 +423,7 @@ class CandleStore:
         return self._run(work)
 
 
-def _session_aggregates(price: str) -> sql.Composable:
+def _rollup_aggregates(price: str) -> sql.Composable:
     """The rollup of one price side under the API's names (open, high, low, close), then ticks, spread, volumes."""
     exprs = rollup_expressions()
     names = {**dict(zip(side_columns(price), OHLC)), **{n: n for n in ("trades", "spread_avg", *VOLUMES)}}
