@@ -5,8 +5,6 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,6 +13,7 @@ from ticklake_dagster.candles.from_lake import LakeCandles
 from ticklake_dagster.core.timeframes import INTRADAY
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
 from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
 from ticklake_dagster.sources.synthetic import batch_bounds, generate_day
 from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import (
@@ -68,17 +67,10 @@ def seed(lake, symbol: str, day: dt.date) -> pd.DataFrame:
         rng = np.random.default_rng(7)
         ticks["bid_volume"] = np.round(rng.uniform(0.5, 50.0, len(ts)), 2)
         ticks["ask_volume"] = np.round(rng.uniform(0.5, 50.0, len(ts)), 2)
+    volumes = [ticks[v].to_numpy() if v in ticks else None for v in ("bid_volume", "ask_volume")]
     for i, j in batch_bounds(ts):
-        part = ticks.iloc[i:j]
-        table = pa.table(
-            {
-                "ts": pa.array(part["ts_ms"].to_numpy()).cast(pa.timestamp("ms", tz="UTC")),
-                **{c: pa.array(part[c].to_numpy()) for c in part.columns if c != "ts_ms"},
-            }
-        )
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        lake.put(raw_part_key(symbol, day, int(ts[i])), sink.getvalue().to_pybytes())
+        cut = [v[i:j] if v is not None else None for v in volumes]
+        lake.put(raw_part_key(symbol, day, int(ts[i])), ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j], *cut))
     return ticks
 
 

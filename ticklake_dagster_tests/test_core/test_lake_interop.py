@@ -7,12 +7,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from ticklake_dagster import read_candles, read_ticks
 from ticklake_dagster.lake.keys import raw_part_key
+from ticklake_dagster.lake.parts import ticks_to_parquet
 from ticklake_dagster.lake.storage import FileLake
 from ticklake_dagster.ticks.compaction import compact_day
 from ticklake_dagster_tests.factories import random_ticks
@@ -28,18 +27,11 @@ def lake(tmp_path) -> tuple[FileLake, str]:
         for i, day in enumerate(days):
             ticks = random_ticks(i + (10 if symbol == "XAUUSD" else 0), day, n=4000)
             rng = np.random.default_rng(i)
-            table = pa.table(
-                {
-                    "ts": pa.array(ticks["ts_ms"].to_numpy()).cast(pa.timestamp("ms", tz="UTC")),
-                    "bid": ticks["bid"].to_numpy(),
-                    "ask": ticks["ask"].to_numpy(),
-                    "bid_volume": rng.uniform(1e5, 5e6, len(ticks)).round(),
-                    "ask_volume": rng.uniform(1e5, 5e6, len(ticks)).round(),
-                }
+            volumes = [rng.uniform(1e5, 5e6, len(ticks)).round() for _ in range(2)]
+            part = ticks_to_parquet(
+                ticks["ts_ms"].to_numpy(), ticks["bid"].to_numpy(), ticks["ask"].to_numpy(), *volumes
             )
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink)
-            lake.put(raw_part_key(symbol, day, int(ticks["ts_ms"].min()), suffix="t"), sink.getvalue().to_pybytes())
+            lake.put(raw_part_key(symbol, day, int(ticks["ts_ms"].min()), suffix="t"), part)
             compact_day(lake, symbol, day)
     return lake, f"file://{tmp_path / 'lake'}"
 
