@@ -16,7 +16,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,10 +24,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_reader import FIRST, SYMBOL, write_day  # noqa: E402
+from bench_reader import SYMBOL, synthetic_lake  # noqa: E402
 
 from ticklake_dagster import read_ticks  # noqa: E402
-from ticklake_dagster.lake.storage import FileLake  # noqa: E402
 
 
 def export_year(root: Path, first: dt.date, last: dt.date, out: Path) -> tuple[float, float]:
@@ -53,12 +51,8 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--ticks", type=int, default=100_000)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="ticklake-bench-export-"))
-    lake = FileLake(root)
-    days = [FIRST + dt.timedelta(days=i) for i in range(args.days)]
     t0 = time.perf_counter()
-    for i, day in enumerate(days):
-        write_day(lake, day, args.ticks, i)
+    root, _, days = synthetic_lake(args.days, args.ticks, "ticklake-bench-export-")
     total = args.days * args.ticks
     print(f"{args.days} compacted days x {args.ticks:,} ticks ({total / 1e6:.1f}M), {time.perf_counter() - t0:.0f} s")
     glob = f"{root}/ticks_daily/symbol={SYMBOL}/*/*.parquet"

@@ -19,28 +19,15 @@ import time
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_reader import FIRST, SYMBOL, write_day  # noqa: E402
+
 from ticklake_dagster.candles.from_lake import LakeCandles, day_seconds, to_records  # noqa: E402
-from ticklake_dagster.core.days import day_start_ms  # noqa: E402
 from ticklake_dagster.lake.keys import daily_key  # noqa: E402
-from ticklake_dagster.lake.parts import daily_table, table_to_parquet  # noqa: E402
 from ticklake_dagster.lake.storage import FileLake  # noqa: E402
-
-SYMBOL = "EURUSD"
-FIRST = dt.date(2025, 1, 6)
-
-
-def write_day(lake: FileLake, day: dt.date, n: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    ts = np.sort(day_start_ms(day) + rng.integers(0, 86_400_000, n)).astype("int64")
-    mid = 1.1 + np.cumsum(rng.normal(0, 2e-5, n))
-    half = rng.uniform(2e-6, 2e-5, n)
-    ticks = pd.DataFrame({"ts_ms": ts, "bid": mid - half, "ask": mid + half})
-    lake.put(daily_key(SYMBOL, day), table_to_parquet(daily_table(ticks)))
 
 
 def naive(lake: FileLake, day: dt.date, rule: str) -> list[dict]:

@@ -44,6 +44,16 @@ def write_day(lake: FileLake, day: dt.date, n: int, seed: int) -> None:
     )
 
 
+def synthetic_lake(n_days: int, ticks: int, prefix: str) -> tuple[Path, FileLake, list[dt.date]]:
+    """A file lake in a new temp folder holding `n_days` compacted days of `ticks` ticks from FIRST."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    lake = FileLake(root)
+    days = [FIRST + dt.timedelta(days=i) for i in range(n_days)]
+    for i, day in enumerate(days):
+        write_day(lake, day, ticks, i)
+    return root, lake, days
+
+
 def best(fn, repeat: int) -> float:
     samples = []
     for _ in range(repeat):
@@ -59,11 +69,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="ticklake-bench-reader-"))
-    lake = FileLake(root)
-    days = [FIRST + dt.timedelta(days=i) for i in range(args.days)]
-    for i, day in enumerate(days):
-        write_day(lake, day, args.ticks, i)
+    root, lake, days = synthetic_lake(args.days, args.ticks, "ticklake-bench-reader-")
     url = f"file://{root}"
     files = [root / daily_key(SYMBOL, d) for d in days]
     total = args.ticks * args.days
