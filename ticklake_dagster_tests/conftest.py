@@ -49,10 +49,15 @@ def database_url(pg_server_url):
         yield url
 
 
+@pytest.fixture(scope="session")
+def dagster_storage_template(pg_server_url):
+    return servers.dagster_storage_template(pg_server_url)
+
+
 @pytest.fixture
-def dagster_storage_url(pg_server_url):
-    """A fresh database for Dagster's own run/event storage, beside the candles database."""
-    with servers.fresh_database(pg_server_url) as url:
+def dagster_storage_url(pg_server_url, dagster_storage_template):
+    """A fresh database for Dagster's own run/event storage (its empty tables), beside the candles database."""
+    with servers.fresh_database(pg_server_url, template=dagster_storage_template) as url:
         yield url
 
 

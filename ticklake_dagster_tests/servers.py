@@ -58,19 +58,45 @@ def own_embedded_postgres(pgdata: Path):
 
 
 @contextlib.contextmanager
-def fresh_database(server_url: str):
-    """A new, empty database on the server for one test; dropped afterwards."""
+def fresh_database(server_url: str, template: str | None = None):
+    """A new database on the server for one test, empty or a copy of `template`; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(server_url)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield with_database(server_url, name)
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def dagster_storage_template(server_url: str) -> str:
+    """A database holding Dagster's empty run, event-log and schedule tables, to copy for each test.
+
+    Dagster creates its schema on an instance's first start (about 0.8 s on a new database); a copy of
+    this template takes 0.1 s and starts from the same empty tables.
+    """
+    import dagster as dg
+
+    from ticklake_dagster.defs.instance import psycopg2_url
+
+    name = f"dagster_template_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        storage = {"postgres": {"postgres_url": psycopg2_url(with_database(server_url, name))}}
+        with dg.instance_for_test(overrides={"storage": storage}) as instance:
+            instance.get_runs(limit=1)
+        with admin.cursor() as cur:  # a template must have no other sessions
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    finally:
+        admin.close()
+    return name
 
 
 def with_database(url: str, name: str) -> str:

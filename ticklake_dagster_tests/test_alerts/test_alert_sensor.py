@@ -19,7 +19,6 @@ from ticklake_dagster.defs.resources import AlertWebhookResource, TicklakeSettin
 from ticklake_dagster.defs.schedules import daily_candles_schedule
 from ticklake_dagster.defs.sensors import build_alert_sensor
 from ticklake_dagster_tests.factories import DAY, random_ticks, write_parquet_parts
-from ticklake_dagster_tests.servers import fresh_database
 
 WEBSERVER = "http://dagster.example:3000"
 
@@ -63,14 +62,14 @@ def webhook():
 
 
 @pytest.fixture
-def instance(pg_server_url):
+def instance(dagster_storage_url):
     """Dagster storage on PostgreSQL, as `ticklake dev` runs it (SQLite's run-sharded log can't list failures
     across runs).
     """
-    with fresh_database(pg_server_url) as url:
-        with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_url": psycopg2_url(url)}}}) as inst:
-            inst.add_dynamic_partitions(symbol_partitions_def.name, ["EURUSD"])
-            yield inst
+    storage = {"postgres": {"postgres_url": psycopg2_url(dagster_storage_url)}}
+    with dg.instance_for_test(overrides={"storage": storage}) as inst:
+        inst.add_dynamic_partitions(symbol_partitions_def.name, ["EURUSD"])
+        yield inst
 
 
 def failing_run(lake_resource, database, instance):
