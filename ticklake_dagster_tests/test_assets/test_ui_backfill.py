@@ -1,4 +1,4 @@
-"""A UI backfill over weeks of FX (weekends, Sunday evenings) and crypto, through a real webserver and daemon.
+"""A UI backfill over two weekends of FX (Saturdays closed, Sunday evenings) and crypto, through a real webserver and daemon.
 
 Backfills launched as the asset page launches them, side by side: EURUSD and BTC-USD with every open
 day's ticks end COMPLETED_SUCCESS with the FX Saturdays recorded closed; GBPUSD with one open Wednesday's
@@ -24,8 +24,9 @@ from ticklake_dagster.sources.synthetic import generate_day
 from ticklake_dagster_tests.dagster_services import dagster_services, deployed_env
 from ticklake_dagster_tests.factories import fetch_candles
 
-DAYS = [dt.date(2025, 11, 10) + dt.timedelta(days=i) for i in range(14)]  # Monday to Sunday two weeks later
-HOLE = dt.date(2025, 11, 12)  # a Wednesday
+DAYS = [dt.date(2025, 11, 15) + dt.timedelta(days=i) for i in range(9)]  # Saturday to the Sunday after next
+HOLE = dt.date(2025, 11, 19)  # a Wednesday
+RAW_DAYS = DAYS[2:5]  # Monday to Wednesday: USDJPY's days that only candles_5m is asked for
 
 
 def seed(lake, symbol: str, skip: dt.date | None = None) -> None:
@@ -36,8 +37,8 @@ def seed(lake, symbol: str, skip: dt.date | None = None) -> None:
             lake.put(raw_part_key(symbol, day, int(ts[0])), ticks_to_parquet(ts, bid, ask))
 
 
-def keys(symbol: str) -> list[str]:
-    return [str(partition_key(symbol, d)) for d in DAYS]
+def keys(symbol: str, days: list[dt.date] = DAYS) -> list[str]:
+    return [str(partition_key(symbol, d)) for d in days]
 
 
 def statuses(instance, asset_key, symbol: str) -> dict[dt.date, str | None]:
@@ -45,7 +46,7 @@ def statuses(instance, asset_key, symbol: str) -> dict[dt.date, str | None]:
     return {d: (found[k].value if found.get(k) else None) for d, k in zip(DAYS, keys(symbol))}
 
 
-def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
+def test_two_weekends_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
     tmp_path, monkeypatch, database_url, dagster_storage_url
 ):
     home = tmp_path / "home"
@@ -63,7 +64,7 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
         assert services.graphql("{ shouldShowNux }") == {"shouldShowNux": False}  # no community dialog on first visit
         complete = services.launch_backfill(assets, keys("EURUSD") + keys("BTC-USD"), "complete weeks")
         holed = services.launch_backfill(assets, keys("GBPUSD"), "a missing Wednesday")
-        candles_only = services.launch_backfill(["candles_5m"], keys("USDJPY")[:3], "candles of raw days")
+        candles_only = services.launch_backfill(["candles_5m"], keys("USDJPY", RAW_DAYS), "candles of raw days")
         assert services.wait_backfill(complete, timeout=300) == "COMPLETED_SUCCESS", services.tail_logs()
         assert services.wait_backfill(holed, timeout=300) == "COMPLETED_FAILED", services.tail_logs()
         assert services.wait_backfill(candles_only, timeout=300) == "COMPLETED_SUCCESS", services.tail_logs()
@@ -71,8 +72,8 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
     database = DatabaseResource(url=database_url, home=str(home))
     candles = fetch_candles(database, "candles_5m", "USDJPY")
     assert fetch_candles(database, "candles_12h", "USDJPY")["trades"].sum() == candles["trades"].sum()
-    assert set(candles["time"].dt.date) == set(DAYS[:3])
-    for day in DAYS[:3]:  # compacted on the way, and recorded as such
+    assert set(candles["time"].dt.date) == set(RAW_DAYS)
+    for day in RAW_DAYS:  # compacted on the way, and recorded as such
         assert int(candles[candles["time"].dt.date == day]["trades"].sum()) == len(
             read_daily(lake.get(daily_key("USDJPY", day)))
         )
@@ -93,7 +94,7 @@ def test_weeks_of_fx_and_crypto_end_success_and_a_hole_fails_alone(
         assert set(closed) == fx_closed and len(fx_closed) == 4  # two Saturdays each; Sundays trade from 17:00 NY
         assert all((m["market"].value, m["ticks"].value) == ("closed", 0) for m in closed.values())
 
-        assert statuses(instance, R2_TICKS, "USDJPY")[DAYS[0]] == "MATERIALIZED"
+        assert statuses(instance, R2_TICKS, "USDJPY")[RAW_DAYS[0]] == "MATERIALIZED"
         (run, *_) = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": complete}))
         origin = run.remote_job_origin.repository_origin.code_location_origin  # the gRPC server's location
         assert type(origin).__name__ == "GrpcServerCodeLocationOrigin"
