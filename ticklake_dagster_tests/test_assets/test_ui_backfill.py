@@ -1,4 +1,5 @@
-"""A UI backfill over two weekends of FX (Saturdays closed, Sunday evenings) and crypto, through a real webserver and daemon.
+"""A UI backfill over two weekends of FX (Saturdays closed, Sunday evenings) and crypto, through a real webserver
+and daemon.
 
 Backfills launched as the asset page launches them, side by side: EURUSD and BTC-USD with every open
 day's ticks end COMPLETED_SUCCESS with the FX Saturdays recorded closed; GBPUSD with one open Wednesday's
