@@ -26,6 +26,14 @@ def test_the_deployment_settings_are_a_resource_the_ui_shows():
     assert settings.retention_days >= 1 and settings.sensor_live_days >= 1
 
 
+def test_the_cost_report_prices_the_lake_sensor_at_the_interval_it_runs_at():
+    """`ticklake lake stats` and the lake_stats asset read the constant, not the sensor (which needs Dagster)."""
+    from ticklake_dagster.lake.scan import LAKE_SENSOR_INTERVAL_SECONDS
+
+    sensor = defs.get_repository_def().get_sensor_def("lake_sensor")
+    assert sensor.minimum_interval_seconds == LAKE_SENSOR_INTERVAL_SECONDS
+
+
 def test_history_path_is_monthly_and_apart_from_the_daily_automation():
     from ticklake_dagster.defs.partitions import history_partitions_def
 

@@ -209,8 +209,8 @@ def create_app(
     metadata_ttl_s: float = 5.0,
     lake: LakeCandles | None = None,
 ) -> FastAPI:
-    """The API and chart page over `database` (a DatabaseResource), or over a ready `store`, and, when
-    `lake` is given, candles built from it for the days the database does not hold."""
+    """The API and chart page over `database` (a `Database` or `DatabaseResource`), or over a ready `store`,
+    and, when `lake` is given, candles built from it for the days the database does not hold."""
     if store is None and database is None:
         raise ValueError("create_app needs a database or a store")
     if store is None:

@@ -89,9 +89,10 @@ T = TypeVar("T")
 
 
 class CandleDatabase(Protocol):
-    """Where the candles are: `DatabaseResource` in production, kept out of the API's imports."""
+    """Where the candles are: `candles.database.Database` (`ticklake serve`) or the `DatabaseResource` wrapping it."""
 
-    connect_timeout: int
+    @property
+    def connect_timeout(self) -> int: ...
 
     def resolved_url(self) -> str: ...
 

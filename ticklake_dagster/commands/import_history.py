@@ -89,6 +89,8 @@ def parse_import_days(text: str, today: dt.date) -> list[dt.date]:
 def run(args) -> int:
     from ticklake_dagster.core.errors import InvalidInput
     from ticklake_dagster.core.symbols import validate_symbol
+    from ticklake_dagster.lake.config import LakeConfig
+    from ticklake_dagster.sources.dukascopy.config import DukascopyConfig
     from ticklake_dagster.sources.dukascopy.feeds import get_feed
     from ticklake_dagster.sources.dukascopy.importer import DONE, FAILED, IMPORTED, LIVE, Importer, ImportSource, plan
     from ticklake_dagster.sources.dukascopy.instruments import resolve_instrument
@@ -106,14 +108,12 @@ def run(args) -> int:
         raise InvalidInput(f"Invalid --concurrency {args.concurrency}: expected 1 to 64 requests in flight")
     if args.processes is not None and not 0 <= args.processes <= 64:
         raise InvalidInput(f"Invalid --processes {args.processes}: expected 0 to 64 worker processes")
-    from ticklake_dagster.defs.resources import DukascopyResource, LakeResource  # dagster: only once the input is valid
-
-    settings = DukascopyResource.from_env()
+    settings = DukascopyConfig.from_env()
     feed = get_feed(args.feed or settings.feed)
     base = settings.base_url(feed.name, args.url)
     concurrency = args.concurrency if args.concurrency is not None else settings.concurrency
     sources = [ImportSource(args.lake_symbol or inst.name, inst, feed, base) for inst in instruments]
-    lake = LakeResource.from_env().get_lake()
+    lake = LakeConfig.from_env().get_lake()
     print(
         f"Importing {', '.join(s.symbol for s in sources)} {days[0]}:{days[-1]} from {base} ({feed.name}) into "
         f"{lake.describe()}, {concurrency} requests in flight",

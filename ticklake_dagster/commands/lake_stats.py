@@ -2,11 +2,12 @@
 
 import json
 import sys
-import warnings
+from types import SimpleNamespace
 
 from ticklake_dagster.core.days import parse_day
 from ticklake_dagster.core.errors import DatabaseError, InvalidInput
 from ticklake_dagster.lake.report import cost_report, postgres_footprint, render_text, sensor_figures
+from ticklake_dagster.lake.scan import LAKE_SENSOR_INTERVAL_SECONDS
 from ticklake_dagster.lake.stats import collect_stats
 
 
@@ -29,9 +30,9 @@ def _progress(stream):
 
 
 def _postgres(stderr):
-    from ticklake_dagster.defs.resources import DatabaseResource
+    from ticklake_dagster.candles.database import Database
 
-    database = DatabaseResource.from_env()
+    database = Database.from_env()
     try:
         flavor = database.ensure_schema()
         with database.connect() as conn:
@@ -42,20 +43,18 @@ def _postgres(stderr):
 
 
 def run_stats(args) -> int:
-    from ticklake_dagster.defs.resources import LakeResource, TicklakeSettings
+    from ticklake_dagster.core.thresholds import thresholds_from_env
+    from ticklake_dagster.lake.config import LakeConfig
 
     first = parse_day(args.first) if args.first else None
     last = parse_day(args.last) if args.last else None
     if first and last and last < first:
         raise InvalidInput(f"--to {last} is before --from {first}")
-    lake = LakeResource.from_env().get_lake()
+    lake = LakeConfig.from_env().get_lake()
     show, done = _progress(sys.stderr)
     stats = collect_stats(lake, symbols=args.symbol, first=first, last=last, progress=show)
     done()
-    with warnings.catch_warnings():  # Dagster's beta warnings from loading the sensor's assets
-        warnings.simplefilter("ignore")
-        from ticklake_dagster.defs.sensors import lake_sensor
-    sensor = sensor_figures(TicklakeSettings.from_env(), lake_sensor.minimum_interval_seconds or 30)
+    sensor = sensor_figures(SimpleNamespace(**thresholds_from_env()), LAKE_SENSOR_INTERVAL_SECONDS)
     postgres = None if args.no_database else _postgres(sys.stderr)
     report = cost_report(stats, sensor, postgres)
     if args.json:

@@ -1,5 +1,6 @@
 """Serve the candles API and chart page (FastAPI on uvicorn), on the embedded database unless DATABASE_URL is set."""
 
+import dataclasses
 import socket
 import sys
 
@@ -43,15 +44,16 @@ def run(args) -> int:
 
     from ticklake_dagster.api import create_app
     from ticklake_dagster.api.lake_fallback import ondemand_cache_bytes, ondemand_max_days
+    from ticklake_dagster.candles.database import Database
     from ticklake_dagster.candles.from_lake import LakeCandles
-    from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
+    from ticklake_dagster.lake.config import LakeConfig
 
-    database = DatabaseResource.from_env()
+    database = Database.from_env()
     max_days, cache_bytes = ondemand_max_days(), ondemand_cache_bytes()
     try:
         # One retry, not five: a chart waiting on a down lake should get its 503 within seconds.
-        resource = LakeResource.from_env().model_copy(update={"max_attempts": 2})
-        lake = LakeCandles(resource.get_lake(), max_days=max_days, cache_bytes=cache_bytes)
+        config = dataclasses.replace(LakeConfig.from_env(), max_attempts=2)
+        lake = LakeCandles(config.get_lake(), max_days=max_days, cache_bytes=cache_bytes)
         where = lake.lake.describe()
     except LakeError as e:
         print(f"warning: no candles from the lake beyond the database: {e}", file=sys.stderr, flush=True)

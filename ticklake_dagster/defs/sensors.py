@@ -21,7 +21,7 @@ from ticklake_dagster.defs.checks import feed_freshness
 from ticklake_dagster.defs.partitions import partition_key, split_partition, symbol_partitions_def
 from ticklake_dagster.defs.resources import AlertWebhookResource, LakeResource, TicklakeSettings
 from ticklake_dagster.defs.run_planning import TRIGGER_TAG, pending_partitions, plan_runs, ticks_to_candles_selection
-from ticklake_dagster.lake.scan import LakeCursor, scan_lake
+from ticklake_dagster.lake.scan import LAKE_SENSOR_INTERVAL_SECONDS, LakeCursor, scan_lake
 
 
 def materialized_days(instance: dg.DagsterInstance) -> set[SymbolDay]:
@@ -32,7 +32,7 @@ def materialized_days(instance: dg.DagsterInstance) -> set[SymbolDay]:
 
 def build_lake_sensor(
     name: str = "lake_sensor",
-    minimum_interval_seconds: int = 30,
+    minimum_interval_seconds: int = LAKE_SENSOR_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:

@@ -29,7 +29,7 @@ class SensorFigures:
 
 
 def sensor_figures(settings, interval_s: float) -> SensorFigures:
-    """The lake sensor's figures from the deployment's settings (a TicklakeSettings) and its tick interval."""
+    """The lake sensor's figures from the deployment's thresholds (TicklakeSettings' fields) and its tick interval."""
     return SensorFigures(
         interval_s=float(interval_s),
         live_days=settings.sensor_live_days,

@@ -30,6 +30,9 @@ from ticklake_dagster.lake.keys import (
 )
 from ticklake_dagster.lake.storage import Lake
 
+# How often the lake sensor ticks: its listing is most of a small lake's bill (`ticklake lake stats` prices it).
+LAKE_SENSOR_INTERVAL_SECONDS = 30
+
 
 class ScanSettings(Protocol):
     """The four sensor settings a scan reads (the deployment's `TicklakeSettings` resource has them)."""

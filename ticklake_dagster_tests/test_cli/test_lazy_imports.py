@@ -1,10 +1,17 @@
-"""`ticklake --help` and every `<command> --help` load no heavy library: commands import those inside run()."""
+"""`ticklake --help` and every `<command> --help` load no heavy library: commands import those inside run().
+
+Commands that need no Dagster instance (materialize without one, import, serve, lake stats) never load Dagster.
+"""
 
 import os
 import subprocess
 import sys
 
+import httpx
+import pytest
+
 from ticklake_dagster.commands import cli
+from ticklake_dagster_tests.servers import free_port, wait_for_port
 
 HEAVY = ("dagster", "pandas", "pyarrow", "numpy", "boto3", "psycopg2", "fastapi", "uvicorn", "sqlalchemy")
 
@@ -62,6 +69,15 @@ def imported_packages(importtime_log: str) -> set[str]:
     return names
 
 
+DAGSTER = {"dagster", "dagster_aws", "dagster_postgres"}
+
+
+def assert_no_dagster(importtime_log: str, work: set[str]) -> None:
+    imported = imported_packages(importtime_log)
+    assert work <= imported  # the log is read right: the work's own libraries are there
+    assert not imported & DAGSTER, sorted(imported & DAGSTER)
+
+
 def test_materialize_without_a_dagster_instance_does_not_import_dagster(env):
     """The CLI reaches the lake and the database through plain code; Dagster only loads to report to an instance."""
     seed = run_python_env(
@@ -85,9 +101,7 @@ def test_materialize_without_a_dagster_instance_does_not_import_dagster(env):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "EURUSD 2025-11-13: 288 rows inserted" in proc.stdout
     assert "Reported" not in proc.stdout
-    imported = imported_packages(proc.stderr)
-    assert {"pandas", "pyarrow", "psycopg2"} <= imported  # the log is read right: the work's own libraries are there
-    assert "dagster" not in imported and "dagster_aws" not in imported
+    assert_no_dagster(proc.stderr, {"pandas", "pyarrow", "psycopg2"})
 
 
 def run_python_env(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -98,3 +112,44 @@ def run_python_env(env: dict, *args: str) -> subprocess.CompletedProcess:
         timeout=300,
         env={**env, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
+
+
+@pytest.mark.parametrize(
+    "argv, output, work",
+    [
+        (
+            ["import", "dukascopy", "EURUSD", "2019-01-01", "--url", "http://127.0.0.1:9/v1", "--dry-run"],
+            "dry run: 1 days, 24 requests; nothing fetched or written",
+            {"numpy"},
+        ),
+        (["lake", "stats"], "Monthly estimate", {"psycopg2"}),
+    ],
+    ids=["import-dukascopy", "lake-stats"],
+)
+def test_commands_read_their_configuration_without_dagster(env, argv, output, work):
+    """Settings, lake and database come from plain code (`DukascopyConfig`, `LakeConfig`, `Database`)."""
+    proc = run_python_env(env, "-X", "importtime", "-m", "ticklake_dagster.commands.cli", *argv)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert output in proc.stdout
+    assert_no_dagster(proc.stderr, work)
+
+
+def test_serve_answers_without_importing_dagster(env, tmp_path):
+    port = free_port()
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "ticklake_dagster.commands.cli", "serve", "--port", str(port)],
+            stdout=out,
+            stderr=err,  # a file, not a pipe: the import log alone would fill a pipe before the port opens
+            text=True,
+            env={**env, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        try:
+            wait_for_port(port, proc)
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).status_code == 200
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        out.seek(0), err.seek(0)
+        assert f"Candles API and chart on http://127.0.0.1:{port}/ (database " in out.read()
+        assert_no_dagster(err.read(), {"uvicorn", "fastapi", "psycopg2"})

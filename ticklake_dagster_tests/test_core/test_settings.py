@@ -7,9 +7,9 @@ import pytest
 
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.settings import KINDS, SETTINGS, Setting, get, is_set, markdown_table, parse, setting
+from ticklake_dagster.core.thresholds import ENV_FIELDS
 from ticklake_dagster.defs.resources import AlertWebhookResource, DukascopyResource, IngesterResource, TicklakeSettings
 from ticklake_dagster.defs.resources import ingester as ingester_module
-from ticklake_dagster.defs.resources.deployment_settings import ENV_FIELDS
 
 
 def test_unset_is_the_default_and_set_is_parsed(monkeypatch):

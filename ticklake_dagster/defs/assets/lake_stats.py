@@ -6,8 +6,8 @@ import dagster as dg
 
 from ticklake_dagster.core.errors import DatabaseError
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource, TicklakeSettings
-from ticklake_dagster.defs.sensors import lake_sensor
 from ticklake_dagster.lake.report import CostReport, cost_report, markdown, postgres_footprint, sensor_figures
+from ticklake_dagster.lake.scan import LAKE_SENSOR_INTERVAL_SECONDS
 from ticklake_dagster.lake.stats import RATE_DAYS, LakeStats, collect_stats, recent_gaps
 
 LAKE_COVERAGE_CHECK = "recent_coverage"
@@ -91,7 +91,7 @@ def lake_stats(
     except DatabaseError as e:
         context.log.warning(f"no candles_5m comparison: {e}")
         postgres = None
-    report = cost_report(stats, sensor_figures(settings, lake_sensor.minimum_interval_seconds or 30), postgres)
+    report = cost_report(stats, sensor_figures(settings, LAKE_SENSOR_INTERVAL_SECONDS), postgres)
     context.log.info(
         f"{len(stats.symbols)} symbols, {stats.total.total_bytes:,} bytes, {stats.total.ticks:,} ticks; "
         f"{stats.list_requests} list requests, {stats.footer_reads} footer reads; "

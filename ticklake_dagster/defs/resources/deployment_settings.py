@@ -3,27 +3,12 @@
 import dagster as dg
 from pydantic import Field
 
-from ticklake_dagster.core.settings import get
+from ticklake_dagster.core.thresholds import thresholds_from_env
 from ticklake_dagster.defs.resources.fields import env_field
-
-# Environment variable -> field: every threshold can be set without code. Kinds, defaults and bounds are
-# the registry's (core/settings.py).
-ENV_FIELDS = {
-    "TICKLAKE_SENSOR_REFRESH_SECONDS": "sensor_refresh_seconds",
-    "TICKLAKE_SENSOR_LIVE_DAYS": "sensor_live_days",
-    "TICKLAKE_SENSOR_SWEEP_KEYS": "sensor_sweep_keys",
-    "TICKLAKE_SENSOR_SWEEP_MINUTES": "sensor_sweep_minutes",
-    "TICKLAKE_MAX_REJECTED_RATIO": "max_rejected_ratio",
-    "TICKLAKE_MIN_ROWS_FOR_REJECTED_RATIO": "min_rows_for_rejected_ratio",
-    "TICKLAKE_MAX_GAP_BUCKETS": "max_gap_buckets",
-    "TICKLAKE_FRESHNESS_MINUTES": "freshness_minutes",
-    "TICKLAKE_RETENTION_DAYS": "retention_days",
-    "TICKLAKE_LATE_DATA_DAYS": "late_data_days",
-}
 
 
 class TicklakeSettings(dg.ConfigurableResource):
-    """The lake sensor, asset check, retention and late-data thresholds (TICKLAKE_* variables, see ENV_FIELDS)."""
+    """The lake sensor, asset check, retention and late-data thresholds (TICKLAKE_*, see `thresholds.ENV_FIELDS`)."""
 
     sensor_refresh_seconds: float = env_field("TICKLAKE_SENSOR_REFRESH_SECONDS")
     sensor_live_days: int = env_field("TICKLAKE_SENSOR_LIVE_DAYS")
@@ -45,5 +30,4 @@ class TicklakeSettings(dg.ConfigurableResource):
     @classmethod
     def from_env(cls, **overrides) -> "TicklakeSettings":
         """TICKLAKE_* over the defaults, then `overrides`; a bad value is one line naming the variable."""
-        values = {field: get(name) for name, field in ENV_FIELDS.items()}
-        return cls(**{**values, **overrides})
+        return cls(**{**thresholds_from_env(), **overrides})

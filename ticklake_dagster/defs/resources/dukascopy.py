@@ -1,15 +1,16 @@
 """The Dukascopy feed the history import reads: which feed, its base URL, and how many requests at once."""
 
+import dataclasses
 import threading
 
 import dagster as dg
 
-from ticklake_dagster.core.settings import get
 from ticklake_dagster.defs.resources.fields import env_field
+from ticklake_dagster.sources.dukascopy.config import DukascopyConfig
 
 
 class DukascopyResource(dg.ConfigurableResource):
-    """Shared by `ticklake import dukascopy` (as defaults) and the `dukascopy_ticks` asset."""
+    """The `dukascopy_ticks` asset's feed, as the UI shows it. The work is `DukascopyConfig`'s, which the CLI uses."""
 
     feed: str = env_field("TICKLAKE_DUKASCOPY_FEED")
     url: str | None = env_field("TICKLAKE_DUKASCOPY_URL")  # unset: the feed's own base URL
@@ -17,19 +18,14 @@ class DukascopyResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "DukascopyResource":
-        return cls(
-            feed=get("TICKLAKE_DUKASCOPY_FEED"),
-            url=get("TICKLAKE_DUKASCOPY_URL"),
-            concurrency=get("TICKLAKE_DUKASCOPY_CONCURRENCY"),
-        )
+        return cls(**dataclasses.asdict(DukascopyConfig.from_env()))
+
+    def config(self) -> DukascopyConfig:
+        """The plain configuration."""
+        return DukascopyConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DukascopyConfig)})
 
     def base_url(self, feed: str | None = None, url: str | None = None) -> str:
-        from ticklake_dagster.sources.dukascopy.feeds import check_base_url, get_feed
-
-        return check_base_url(url or self.url or get_feed(feed or self.feed).default_base)
+        return self.config().base_url(feed, url)
 
     def client(self, feed: str | None = None, concurrency: int | None = None, stop: threading.Event | None = None):
-        from ticklake_dagster.sources.dukascopy.feeds import get_feed
-        from ticklake_dagster.sources.dukascopy.fetch import FeedClient
-
-        return FeedClient(concurrency or self.concurrency, headers=get_feed(feed or self.feed).headers, stop=stop)
+        return self.config().client(feed, concurrency, stop)
