@@ -1,6 +1,7 @@
 import datetime as dt
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pytest
@@ -69,9 +70,9 @@ def test_get_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_pat
 
 def test_listing_paginates_past_1000_keys(lake_resource):
     lake = lake_resource.get_lake()
-    keys = [f"ticks/EURUSD/2025/11/13/part-{i:013d}-a.parquet" for i in range(1234)]
-    for k in keys:
-        lake.put(k, b"")
+    keys = [f"ticks/EURUSD/2025/11/13/part-{i:013d}-a.parquet" for i in range(1010)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: lake.put(k, b""), keys))
     assert [o.key for o in lake.list("ticks/EURUSD/")] == keys
     assert [o.key for o in lake.list("ticks/", start_after=keys[1000])] == keys[1001:]
 
