@@ -21,11 +21,11 @@ from ticklake_dagster.lake.stats import LakeStats, SymbolStats
 class SensorFigures:
     """The lake sensor's settings that drive its listing and the live re-materializations."""
 
-    interval_s: float = 30.0
-    live_days: int = 2
-    sweep_keys: int = 5000
-    refresh_s: float = 300.0
-    sweep_s: float = 3600.0
+    interval_s: float
+    live_days: int
+    sweep_keys: int
+    refresh_s: float
+    sweep_s: float
 
 
 def sensor_figures(settings, interval_s: float) -> SensorFigures:
