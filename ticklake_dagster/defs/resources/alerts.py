@@ -3,9 +3,9 @@
 import dagster as dg
 from pydantic import Field
 
+from ticklake_dagster.core.fields import env_field
 from ticklake_dagster.core.settings import get
 from ticklake_dagster.defs.alerts import AlertSettings
-from ticklake_dagster.defs.resources.fields import env_field
 from ticklake_dagster.defs.resources.lake import _env_var
 
 

@@ -3,8 +3,8 @@
 import dagster as dg
 from pydantic import Field
 
+from ticklake_dagster.core.fields import env_field
 from ticklake_dagster.core.thresholds import thresholds_from_env
-from ticklake_dagster.defs.resources.fields import env_field
 
 
 class TicklakeSettings(dg.ConfigurableResource):

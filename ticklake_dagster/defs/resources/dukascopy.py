@@ -5,7 +5,7 @@ import threading
 
 import dagster as dg
 
-from ticklake_dagster.defs.resources.fields import env_field
+from ticklake_dagster.core.fields import env_field
 from ticklake_dagster.sources.dukascopy.config import DukascopyConfig
 
 

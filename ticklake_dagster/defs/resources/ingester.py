@@ -7,8 +7,8 @@ import dagster as dg
 from pydantic import Field
 
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster.core.fields import env_field
 from ticklake_dagster.core.settings import get, ticklake_home
-from ticklake_dagster.defs.resources.fields import env_field
 from ticklake_dagster.defs.resources.lake import LakeResource
 from ticklake_dagster.lake.storage import FileLake, Lake
 

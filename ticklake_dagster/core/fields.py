@@ -1,4 +1,7 @@
-"""Resource fields from the settings registry: default, bounds and description defined once, in core/settings.py."""
+"""Pydantic fields from the settings registry: default, bounds and description defined once, in core/settings.py.
+
+Plain code: the Dagster resources and the plain configurations the CLI reads (without Dagster) share them.
+"""
 
 from typing import Any
 
