@@ -50,15 +50,15 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ticklake_dagster.defs.resources.ingester import IngesterResource
     from ticklake_dagster.sources.ingest import logs
     from ticklake_dagster.sources.ingest.backoff import Backoff
+    from ticklake_dagster.sources.ingest.config import IngesterConfig
     from ticklake_dagster.sources.ingest.service import IngestService, run_service
     from ticklake_dagster.sources.ingest.sources import parse_source
 
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise InvalidInput(f"--metrics-port must be 0-65535, got {args.metrics_port}")
-    config = IngesterResource.from_env(
+    config = IngesterConfig.from_env(
         batch_size=args.batch_size,
         batch_max_age_seconds=args.max_age,
         spool_dir=args.spool_dir,

@@ -1,6 +1,6 @@
 """`ticklake --help` and every `<command> --help` load no heavy library: commands import those inside run().
 
-Commands that need no Dagster instance (materialize without one, import, serve, lake stats) never load Dagster.
+Commands that need no Dagster instance (materialize without one, import, serve, lake stats, ingest) never load Dagster.
 """
 
 import os
@@ -153,3 +153,18 @@ def test_serve_answers_without_importing_dagster(env, tmp_path):
         out.seek(0), err.seek(0)
         assert f"Candles API and chart on http://127.0.0.1:{port}/ (database " in out.read()
         assert_no_dagster(err.read(), {"uvicorn", "fastapi", "psycopg2"})
+
+
+def test_ingest_runs_without_importing_dagster(env):
+    """The ingester's settings are `IngesterConfig` (plain), not `IngesterResource`: a real run, source stdin."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ticklake_dagster.commands.cli", "ingest", "--source", "jsonl:-"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '"msg": "Ingester stopped"' in proc.stderr  # it ran: spool opened, the source read to its end
+    assert_no_dagster(proc.stderr, {"pydantic", "pyarrow", "prometheus_client"})

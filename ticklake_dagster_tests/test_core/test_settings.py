@@ -9,7 +9,7 @@ from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.core.settings import KINDS, SETTINGS, Setting, get, is_set, markdown_table, parse, setting
 from ticklake_dagster.core.thresholds import ENV_FIELDS
 from ticklake_dagster.defs.resources import AlertWebhookResource, DukascopyResource, IngesterResource, TicklakeSettings
-from ticklake_dagster.defs.resources import ingester as ingester_module
+from ticklake_dagster.sources.ingest import config as ingester_config
 
 
 def test_unset_is_the_default_and_set_is_parsed(monkeypatch):
@@ -126,7 +126,11 @@ def test_every_setting_is_well_formed():
 
 @pytest.mark.parametrize(
     "resource, env_fields",
-    [(TicklakeSettings, ENV_FIELDS), (IngesterResource, ingester_module.ENV_FIELDS)],
+    [
+        (TicklakeSettings, ENV_FIELDS),
+        (IngesterResource, ingester_config.ENV_FIELDS),
+        (ingester_config.IngesterConfig, ingester_config.ENV_FIELDS),
+    ],
 )
 def test_resource_fields_come_from_the_registry(resource, env_fields):
     for name, field in env_fields.items():

@@ -14,6 +14,8 @@ from botocore.config import Config
 from ticklake_dagster.core.days import DAY_MS, day_start_ms
 from ticklake_dagster.core.errors import InvalidInput
 from ticklake_dagster.defs.resources import IngesterResource, LakeResource
+from ticklake_dagster.lake.config import LakeConfig
+from ticklake_dagster.sources.ingest.config import IngesterConfig
 from ticklake_dagster.sources.ingest.parse import REJECT_REASONS
 from ticklake_dagster.sources.ingest.service import IngestService
 from ticklake_dagster.sources.ingest.sources import JsonlSource, WebSocketSource, parse_source
@@ -318,3 +320,27 @@ def test_ingester_resource_from_env_and_in_definitions(monkeypatch, tmp_path):
     assert resources["ingester"].lake is resources["lake"]
     with contextlib.suppress(Exception):
         Spool(tmp_path / "x").close()
+
+
+def test_the_cli_config_has_the_resource_fields_and_messages(monkeypatch, tmp_path):
+    """`IngesterConfig` (plain, with a `LakeConfig`; what `ticklake ingest` reads) is the resource without Dagster."""
+    monkeypatch.setenv("TICKLAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("TICKLAKE_INGEST_BATCH_SIZE", "250")
+    for name in ("TICKLAKE_LAKE_URL", "R2_BUCKET_NAME", "TICKLAKE_INGEST_SPOOL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    config, resource = IngesterConfig.from_env(give_up_seconds=7.0), IngesterResource.from_env(give_up_seconds=7.0)
+    assert config.model_dump(exclude={"lake"}) == resource.model_dump(exclude={"lake"})
+    assert (config.batch_size, config.give_up_seconds) == (250, 7.0)
+    assert isinstance(config.lake, LakeConfig) and config.lake.url == resource.lake.url == f"file://{tmp_path / 'lake'}"
+    assert config.resolved_spool_dir() == resource.resolved_spool_dir() == tmp_path / "spool"
+    assert not config.degraded and IngesterConfig.from_env(lake=LakeConfig("s3://ticks")).degraded
+    assert config.fallback_lake().describe() == resource.fallback_lake().describe()
+    for cls in (IngesterConfig, IngesterResource):
+        with pytest.raises(InvalidInput, match="^Invalid ingester setting batch_size: Input should be greater than"):
+            cls.from_env(batch_size=0)
+        with pytest.raises(InvalidInput, match="^Invalid ingester setting degraded_mode: Input should be 'spool' or "):
+            cls.from_env(degraded_mode="drop")
+        monkeypatch.setenv("TICKLAKE_INGEST_BATCH_SIZE", "lots")
+        with pytest.raises(InvalidInput, match="TICKLAKE_INGEST_BATCH_SIZE"):
+            cls.from_env()
+        monkeypatch.setenv("TICKLAKE_INGEST_BATCH_SIZE", "250")

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from ticklake_dagster.lake.storage import FileLake, Lake, S3Lake
 from ticklake_dagster.sources.ingest import logs
 
-if TYPE_CHECKING:  # the ingester reads the same resource Dagster shows, without importing Dagster to run
-    from ticklake_dagster.defs.resources.ingester import IngesterResource
+if TYPE_CHECKING:  # `IngesterConfig` for the CLI, `IngesterResource` in Dagster: the same fields
+    from ticklake_dagster.sources.ingest.config import IngesterFields
 
 STALE_TEMP_SECONDS = 60.0  # a live put rewrites its temporary file within milliseconds
 
 
-def open_lake(config: IngesterResource) -> Lake | None:
+def open_lake(config: IngesterFields) -> Lake | None:
     """The lake to upload to; None in degraded 'spool' mode (ticks wait in the spool for credentials)."""
     if config.degraded:
         logs.warning(

@@ -31,8 +31,8 @@ from ticklake_dagster.sources.ingest.sources import Source
 from ticklake_dagster.sources.ingest.spool import Spool
 from ticklake_dagster.sources.ingest.uploader import Uploader
 
-if TYPE_CHECKING:  # the ingester reads the same resource Dagster shows, without importing Dagster to run
-    from ticklake_dagster.defs.resources.ingester import IngesterResource
+if TYPE_CHECKING:  # `IngesterConfig` for the CLI, `IngesterResource` in Dagster: the same fields
+    from ticklake_dagster.sources.ingest.config import IngesterFields
 
 
 class IngestService:
@@ -40,7 +40,7 @@ class IngestService:
 
     def __init__(
         self,
-        config: IngesterResource,
+        config: IngesterFields,
         sources: list[Source],
         *,
         metrics_port: int | None = None,
