@@ -73,6 +73,21 @@ def fresh_database(server_url: str):
         admin.close()
 
 
+def replace_with_copy(server_url: str, database_url: str, template_url: str) -> None:
+    """Make `database_url`'s database (on the server) a copy of `template_url`'s, dropping what it held."""
+    from urllib.parse import urlsplit
+
+    name, template = (urlsplit(url).path.lstrip("/") for url in (database_url, template_url))
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        admin.close()
+
+
 def with_database(url: str, name: str) -> str:
     """`url` pointing at database `name` (works for host URLs and unix-socket `?host=` URLs)."""
     from urllib.parse import urlsplit, urlunsplit
