@@ -38,13 +38,18 @@ def run(args) -> int:
             day = end - dt.timedelta(days=offset)
             ts, bid, ask = generate_day(symbol, day, rate=args.rate)
             bounds = batch_bounds(ts)
-            # Seeding again replaces the day's demo parts (the generator is deterministic): never doubles it.
-            for old in lake.list(raw_day_prefix(symbol, day)):
-                if part_suffix(old.key) == DEMO_PART_SUFFIX:
-                    lake.delete(old.key)
-            for i, j in bounds:
-                key = raw_part_key(symbol, day, int(ts[i]), DEMO_PART_SUFFIX)
-                lake.put(key, ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j]))
+            keys = [raw_part_key(symbol, day, int(ts[i]), DEMO_PART_SUFFIX) for i, _ in bounds]
+            # Seeding again replaces the day's demo parts, never doubles them. The generator is deterministic:
+            # the same --rate gives the same keys, each overwritten in place; demo parts under other keys
+            # (another --rate) are deleted first.
+            new = set(keys)
+            stale = [
+                o.key
+                for o in lake.list(raw_day_prefix(symbol, day))
+                if part_suffix(o.key) == DEMO_PART_SUFFIX and o.key not in new
+            ]
+            lake.delete_many(stale)
+            lake.put_many((key, ticks_to_parquet(ts[i:j], bid[i:j], ask[i:j])) for key, (i, j) in zip(keys, bounds))
             print(
                 f"{symbol} {day}: {len(ts)} ticks in {len(bounds)} parts"
                 if len(ts)

@@ -47,11 +47,11 @@ def test_seeding_the_demo_twice_replaces_its_parts_never_doubles_them(env, tmp_p
     lake = LakeResource(url=f"file://{tmp_path / 'home' / 'lake'}").get_lake()
     live = raw_part_key("EURUSD", dt.date(2025, 11, 13), day_start_ms(dt.date(2025, 11, 13)) + 1, "live")
     lake.put(live, ticks_to_parquet(np.array([day_start_ms(dt.date(2025, 11, 13)) + 1]), [1.0], [1.1]))
-    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "2", "--end", "2025-11-14")
+    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "1", "--end", "2025-11-13")
     first = {o.key: lake.get(o.key) for o in lake.list("ticks/EURUSD/")}
-    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "2", "--end", "2025-11-14")
+    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "1", "--end", "2025-11-13")
     assert {o.key: lake.get(o.key) for o in lake.list("ticks/EURUSD/")} == first  # same keys, same bytes
-    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "2", "--end", "2025-11-14", "--rate", "0.5")
+    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "1", "--end", "2025-11-13", "--rate", "0.5")
     # another rate replaces the demo's parts; a part that is not the demo's stays
     assert live in {o.key for o in lake.list("ticks/EURUSD/")}
     out = ticklake(env, "materialize", "EURUSD", "2025-11-13", "--dry-run").stdout

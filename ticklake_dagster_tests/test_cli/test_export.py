@@ -10,13 +10,21 @@ import pytest
 from ticklake_dagster import read_candles, read_ticks
 from ticklake_dagster.commands.exporting import destination
 from ticklake_dagster.core.errors import InvalidInput
+from ticklake_dagster_tests.test_cli.conftest import user_env
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, ticklake
 
 
+@pytest.fixture(scope="module")
+def seeded_lake(tmp_path_factory) -> str:
+    """Seeded once for the module: its tests only read the lake (an export writes to its own --out)."""
+    home = tmp_path_factory.mktemp("export-home")
+    ticklake(user_env(home), "seed-demo", "--symbols", "EURUSD", "--days", "4", "--end", "2025-11-17", "--rate", "0.05")
+    return f"file://{home / 'lake'}"
+
+
 @pytest.fixture
-def seeded(env, tmp_path):
-    ticklake(env, "seed-demo", "--symbols", "EURUSD", "--days", "4", "--end", "2025-11-17", "--rate", "0.05")
-    return env, f"file://{tmp_path / 'home' / 'lake'}"
+def seeded(env, seeded_lake):
+    return {**env, "TICKLAKE_LAKE_URL": seeded_lake}, seeded_lake
 
 
 def test_ticks_as_csv_on_standard_output(seeded):

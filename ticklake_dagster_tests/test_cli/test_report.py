@@ -7,16 +7,34 @@ import pytest
 
 from ticklake_dagster.defs.partitions import partition_key
 from ticklake_dagster.defs.resources import DatabaseResource, LakeResource
+from ticklake_dagster_tests import servers
 from ticklake_dagster_tests.factories import materializations, materialize_day
+from ticklake_dagster_tests.test_cli.conftest import user_env
 from ticklake_dagster_tests.test_cli.test_commands import assert_one_line_error, ticklake
 
 THURSDAY, FRIDAY, SATURDAY = dt.date(2025, 11, 13), dt.date(2025, 11, 14), dt.date(2025, 11, 15)
 
 
+@pytest.fixture(scope="module")
+def prepared_database(pg_server_url, tmp_path_factory):
+    """A database `ticklake dev --setup-only` prepared (Dagster's storage, the pools' rows): once per module,
+    as it costs a Dagster import and Dagster's schema; each `instance` gets a copy of its own."""
+    with servers.fresh_database(pg_server_url) as url:
+        home = tmp_path_factory.mktemp("prepared-home")
+        out = ticklake({**user_env(home), "DATABASE_URL": url}, "dev", "--setup-only").stdout
+        assert f"Dagster instance ready in {home / 'dagster'}" in out
+        yield url
+
+
 @pytest.fixture
-def instance(env, monkeypatch):
-    """The instance `ticklake dev --setup-only` prepared under TICKLAKE_HOME, opened as the UI would."""
-    ticklake(env, "dev", "--setup-only")
+def instance(env, monkeypatch, pg_server_url, prepared_database):
+    """The instance `ticklake dev --setup-only` prepared under TICKLAKE_HOME, opened as the UI would.
+
+    What `dev --setup-only` leaves on an empty lake is its database and DAGSTER_HOME/dagster.yaml: the test's
+    database becomes a copy of the one it prepared for the module, and `prepare_dagster_env` (what `dev`
+    runs) writes dagster.yaml under this test's TICKLAKE_HOME.
+    """
+    servers.replace_with_copy(pg_server_url, env["DATABASE_URL"], prepared_database)
     from ticklake_dagster.defs.instance import prepare_dagster_env
 
     for name in ("TICKLAKE_HOME", "DATABASE_URL"):

@@ -68,6 +68,39 @@ def test_get_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_pat
             lake.get_many(["ticks/EURUSD/2025/11/13/part-1-a.parquet", key])
 
 
+def test_put_many_and_delete_many_equal_put_and_delete_key_by_key(lake_resource):
+    lake = lake_resource.get_lake()
+    items = [(f"ticks/EURUSD/2025/11/{d}/part-{i}-a.parquet", f"{d}/{i}".encode()) for d in (13, 14) for i in range(20)]
+    items.append(("top", b"top"))  # more than the S3 lake keeps in flight, in two folders and the root
+    lake.put(items[0][0], b"old")
+    lake.put_many(item for item in items)  # a generator, consumed as the writes go; overwrites like put
+    assert lake.get_many([k for k, _ in items]) == [data for _, data in items]
+    lake.delete_many(k for k, _ in items[::2])
+    lake.delete_many([items[0][0], "ticks/none"])  # deleting twice or nothing is fine
+    assert [o.key for o in lake.list("")] == sorted(k for k, _ in items[1::2])
+    with pytest.raises(LakeError, match="Refusing lake key"):
+        lake.put_many([("ticks/fine", b"x"), ("ticks/../../outside", b"x")])
+
+
+def test_put_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_path):
+    """put_many resolves a folder once, and leaves a key whose file is a link to `put`, which checks it."""
+    import os
+
+    lake = file_lake_resource.get_lake()
+    lake.put("ticks/EURUSD/2025/11/13/part-1-a.parquet", b"inside")
+    folder = lake.root / "ticks/EURUSD/2025/11/13"
+    os.symlink(folder / "part-1-a.parquet", folder / "part-2-link.parquet")
+    (tmp_path / "secret").write_bytes(b"outside")
+    os.symlink(tmp_path / "secret", folder / "part-3-out.parquet")
+    os.symlink(tmp_path, lake.root / "ticks/EURUSD/2025/12")
+    lake.put_many([("ticks/EURUSD/2025/11/13/part-2-link.parquet", b"through the link")])
+    assert lake.get("ticks/EURUSD/2025/11/13/part-1-a.parquet") == b"through the link"  # as put writes it
+    for key in ("ticks/EURUSD/2025/11/13/part-3-out.parquet", "ticks/EURUSD/2025/12/part-1-a.parquet"):
+        with pytest.raises(LakeError, match="resolves outside the lake"):
+            lake.put_many([("ticks/EURUSD/2025/11/13/part-4-b.parquet", b"x"), (key, b"x")])
+    assert (tmp_path / "secret").read_bytes() == b"outside" and not (tmp_path / "part-1-a.parquet").exists()
+
+
 def test_listing_paginates_past_1000_keys(lake_resource):
     lake = lake_resource.get_lake()
     keys = [f"ticks/EURUSD/2025/11/13/part-{i:013d}-a.parquet" for i in range(1010)]
