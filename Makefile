@@ -10,10 +10,11 @@ TSDB := ticklake_dagster_tests/tsdb
 
 setup: $(VENV)/.installed
 
+# uv resolves and installs the project with its test extras in ~10 s where pip took 45-100 s here.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test]"
 	touch $@
 
 $(TSDB)/node_modules/.installed: $(TSDB)/package-lock.json
