@@ -51,8 +51,8 @@ def test_get_many_equals_get_key_by_key(lake_resource):
         lake.get_many([keys[0], "ticks/../../outside"])
 
 
-def test_get_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_path):
-    """Parts are opened relative to their folder without following links; a link is checked like `get` does."""
+def lake_with_links(file_lake_resource, tmp_path):
+    """A day folder holding a part, a link to it, a link to a file outside the lake; a month linked outside."""
     import os
 
     lake = file_lake_resource.get_lake()
@@ -62,6 +62,12 @@ def test_get_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_pat
     (tmp_path / "secret").write_bytes(b"outside")
     os.symlink(tmp_path / "secret", folder / "part-3-out.parquet")
     os.symlink(tmp_path, lake.root / "ticks/EURUSD/2025/12")
+    return lake
+
+
+def test_get_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_path):
+    """Parts are opened relative to their folder without following links; a link is checked like `get` does."""
+    lake = lake_with_links(file_lake_resource, tmp_path)
     assert lake.get_many(["ticks/EURUSD/2025/11/13/part-2-link.parquet"]) == [b"inside"]
     for key in ("ticks/EURUSD/2025/11/13/part-3-out.parquet", "ticks/EURUSD/2025/12/secret"):
         with pytest.raises(LakeError, match="resolves outside the lake"):
@@ -84,15 +90,7 @@ def test_put_many_and_delete_many_equal_put_and_delete_key_by_key(lake_resource)
 
 def test_put_many_follows_links_only_inside_the_lake(file_lake_resource, tmp_path):
     """put_many resolves a folder once, and leaves a key whose file is a link to `put`, which checks it."""
-    import os
-
-    lake = file_lake_resource.get_lake()
-    lake.put("ticks/EURUSD/2025/11/13/part-1-a.parquet", b"inside")
-    folder = lake.root / "ticks/EURUSD/2025/11/13"
-    os.symlink(folder / "part-1-a.parquet", folder / "part-2-link.parquet")
-    (tmp_path / "secret").write_bytes(b"outside")
-    os.symlink(tmp_path / "secret", folder / "part-3-out.parquet")
-    os.symlink(tmp_path, lake.root / "ticks/EURUSD/2025/12")
+    lake = lake_with_links(file_lake_resource, tmp_path)
     lake.put_many([("ticks/EURUSD/2025/11/13/part-2-link.parquet", b"through the link")])
     assert lake.get("ticks/EURUSD/2025/11/13/part-1-a.parquet") == b"through the link"  # as put writes it
     for key in ("ticks/EURUSD/2025/11/13/part-3-out.parquet", "ticks/EURUSD/2025/12/part-1-a.parquet"):
